@@ -1,0 +1,36 @@
+"""lstm-trm: stateful recurrent models for Hugging Face Transformers.
+
+Importing the package registers its configurations and models with the Auto classes, and marks them for
+`trust_remote_code` sharing, so `save_pretrained` writes the model code beside the weights.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+from .configuration_nested_lstm import NestedLSTMConfig
+from .modeling_nested_lstm import (
+    NestedLSTMCausalLMOutput,
+    NestedLSTMForCausalLM,
+    NestedLSTMModel,
+    NestedLSTMModelOutput,
+    NestedLSTMPreTrainedModel,
+    NestedLSTMState,
+)
+
+AutoConfig.register(NestedLSTMConfig.model_type, NestedLSTMConfig, exist_ok=True)
+AutoModel.register(NestedLSTMConfig, NestedLSTMModel, exist_ok=True)
+AutoModelForCausalLM.register(NestedLSTMConfig, NestedLSTMForCausalLM, exist_ok=True)
+NestedLSTMConfig.register_for_auto_class()
+NestedLSTMModel.register_for_auto_class("AutoModel")
+NestedLSTMForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NestedLSTMConfig",
+    "NestedLSTMState",
+    "NestedLSTMModel",
+    "NestedLSTMForCausalLM",
+    "NestedLSTMPreTrainedModel",
+    "NestedLSTMModelOutput",
+    "NestedLSTMCausalLMOutput",
+]

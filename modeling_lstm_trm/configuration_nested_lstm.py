@@ -1,0 +1,106 @@
+"""Configuration of the nested persistent-state LSTM language model."""
+
+from transformers import PretrainedConfig
+
+
+def _require_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+class NestedLSTMConfig(PretrainedConfig):
+    r"""
+    Configuration of [`NestedLSTMModel`] and [`NestedLSTMForCausalLM`].
+
+    The model is a stack of levels that learn on different timescales. Level 1 (the LSTM, together with the
+    embeddings and the head) updates its parameters on every optimizer step; every further entry of
+    `level_update_every` adds a residual feed-forward level whose parameters update only every that many optimizer
+    steps, from the gradients accumulated in between (see `MultiTimescaleOptimizer`).
+
+    Args:
+        vocab_size (`int`): Number of tokens in the vocabulary.
+        hidden_size (`int`): Width of the embeddings, the LSTM state and the feed-forward levels' residual stream.
+        num_lstm_layers (`int`): Number of stacked LSTM layers in level 1. The carried state holds (h, c) of each.
+        level_update_every (`list[int]`): Update period, in optimizer steps, of each level. The first entry is the
+            LSTM level and must be 1; the list must be strictly increasing.
+        intermediate_size (`int`, *optional*): Inner width of each feed-forward level. Defaults to `hidden_size`.
+        dropout (`float`): Dropout on the embeddings, between LSTM layers, inside the feed-forward levels and
+            before the head.
+        tie_word_embeddings (`bool`): Share the input embedding matrix with the LM head.
+        initializer_range (`float`): Standard deviation of the normal initialization of embeddings and linear layers.
+        layer_norm_eps (`float`): Epsilon of the RMS norms.
+        use_cache (`bool`): Return the carried state (`past_key_values`) from `forward` by default.
+    """
+
+    model_type = "nested_lstm"
+
+    def __init__(
+        self,
+        vocab_size: int = 256,
+        hidden_size: int = 256,
+        num_lstm_layers: int = 1,
+        level_update_every: list[int] | tuple[int, ...] = (1, 16, 256),
+        intermediate_size: int | None = None,
+        dropout: float = 0.0,
+        tie_word_embeddings: bool = True,
+        initializer_range: float = 0.02,
+        layer_norm_eps: float = 1e-6,
+        use_cache: bool = True,
+        pad_token_id: int | None = None,
+        bos_token_id: int | None = None,
+        eos_token_id: int | None = None,
+        **kwargs,
+    ):
+        for name, value in (
+            ("vocab_size", vocab_size),
+            ("hidden_size", hidden_size),
+            ("num_lstm_layers", num_lstm_layers),
+        ):
+            _require_positive_int(name, value)
+        if intermediate_size is None:
+            intermediate_size = hidden_size
+        _require_positive_int("intermediate_size", intermediate_size)
+
+        periods = list(level_update_every) if isinstance(level_update_every, (list, tuple)) else None
+        if not periods:
+            raise ValueError(f"`level_update_every` must be a non-empty list of integers, got {level_update_every!r}")
+        if any(isinstance(p, bool) or not isinstance(p, int) for p in periods):
+            raise ValueError(f"`level_update_every` must contain only integers, got {periods!r}")
+        if periods[0] != 1:
+            raise ValueError(f"`level_update_every[0]` is the LSTM level and must be 1, got {periods[0]!r}")
+        if any(b <= a for a, b in zip(periods, periods[1:])):
+            raise ValueError(f"`level_update_every` must be strictly increasing, got {periods!r}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
+        if not float(initializer_range) > 0:
+            raise ValueError(f"`initializer_range` must be positive, got {initializer_range!r}")
+        if not float(layer_norm_eps) > 0:
+            raise ValueError(f"`layer_norm_eps` must be positive, got {layer_norm_eps!r}")
+        for name, token_id in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
+                               ("eos_token_id", eos_token_id)):
+            if token_id is not None and not 0 <= token_id < vocab_size:
+                raise ValueError(f"`{name}` must be in [0, vocab_size={vocab_size}), got {token_id!r}")
+
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_lstm_layers = num_lstm_layers
+        self.level_update_every = periods
+        self.intermediate_size = intermediate_size
+        self.dropout = float(dropout)
+        self.initializer_range = float(initializer_range)
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.use_cache = use_cache
+        super().__init__(
+            pad_token_id=pad_token_id,
+            bos_token_id=bos_token_id,
+            eos_token_id=eos_token_id,
+            tie_word_embeddings=tie_word_embeddings,
+            **kwargs,
+        )
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.level_update_every)
+
+
+__all__ = ["NestedLSTMConfig"]

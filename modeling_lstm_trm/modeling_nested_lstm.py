@@ -1,0 +1,490 @@
+"""Nested persistent-state LSTM language model.
+
+Level 1 is an LSTM whose (h, c) state is carried from call to call in a `NestedLSTMState`, exposed like a KV cache
+(`past_key_values` in, `outputs.past_key_values` out). Levels 2.. are residual feed-forward blocks whose parameters
+update on slower clocks (see `MultiTimescaleOptimizer`); at inference they are ordinary position-wise layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_nested_lstm import NestedLSTMConfig
+
+
+class NestedLSTMState:
+    """The carried recurrent state: (h, c) of every LSTM layer, each of shape (num_layers, batch, hidden).
+
+    It plays the role of a KV cache: pass it as `past_key_values` and read the next one from
+    `outputs.past_key_values`. `forward` never mutates the state it is given; `reset`, `reorder_cache` and
+    `detach_` change it in place, `detach` returns a detached copy (truncated BPTT).
+    """
+
+    is_compileable = False
+    is_croppable = False
+
+    def __init__(self, h: torch.Tensor, c: torch.Tensor, seen_tokens: int = 0):
+        if h.shape != c.shape or h.dim() != 3:
+            raise ValueError(
+                f"h and c must both be (num_layers, batch, hidden); got {tuple(h.shape)} and {tuple(c.shape)}"
+            )
+        self.h = h
+        self.c = c
+        self.seen_tokens = seen_tokens
+
+    @classmethod
+    def zeros(cls, config: NestedLSTMConfig, batch_size: int, device=None, dtype=torch.float32) -> NestedLSTMState:
+        shape = (config.num_lstm_layers, batch_size, config.hidden_size)
+        return cls(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+
+    @property
+    def batch_size(self) -> int:
+        return self.h.shape[1]
+
+    @property
+    def num_layers(self) -> int:
+        return self.h.shape[0]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.h.shape[2]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        """Number of positions (columns, padding included) consumed since the state was created or fully reset."""
+        return self.seen_tokens
+
+    def detach(self) -> NestedLSTMState:
+        """A copy cut from the autograd graph: the next call backpropagates no further than here."""
+        return NestedLSTMState(self.h.detach(), self.c.detach(), self.seen_tokens)
+
+    def reset(self, rows: torch.Tensor | list[int] | int) -> NestedLSTMState:
+        """Zero the state of the given batch rows (a bool mask of length batch, or row indices), in place."""
+        rows = torch.as_tensor(rows, device=self.h.device)
+        if rows.dtype == torch.bool:
+            if rows.shape != (self.batch_size,):
+                raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
+            keep = ~rows
+        else:
+            rows = rows.reshape(-1).long()
+            if rows.numel() and (rows.min() < -self.batch_size or rows.max() >= self.batch_size):
+                raise ValueError(f"`rows` must index the batch of size {self.batch_size}, got {rows.tolist()}")
+            keep = torch.ones(self.batch_size, dtype=torch.bool, device=self.h.device)
+            keep[rows] = False
+        keep = keep.view(1, -1, 1).to(self.h.dtype)
+        self.h = self.h * keep
+        self.c = self.c * keep
+        if not keep.any():
+            self.seen_tokens = 0
+        return self
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> NestedLSTMState:
+        """Select batch rows (beam search), in place."""
+        beam_idx = beam_idx.to(self.h.device)
+        self.h = self.h.index_select(1, beam_idx)
+        self.c = self.c.index_select(1, beam_idx)
+        return self
+
+    def to(self, *args, **kwargs) -> NestedLSTMState:
+        return NestedLSTMState(self.h.to(*args, **kwargs), self.c.to(*args, **kwargs), self.seen_tokens)
+
+    def __repr__(self) -> str:
+        return (f"NestedLSTMState(num_layers={self.num_layers}, batch_size={self.batch_size}, "
+                f"hidden_size={self.hidden_size}, seen_tokens={self.seen_tokens})")
+
+
+@dataclass
+class NestedLSTMModelOutput(ModelOutput):
+    """Output of [`NestedLSTMModel`]: the top level's hidden states and the carried state."""
+
+    last_hidden_state: torch.FloatTensor | None = None
+    past_key_values: NestedLSTMState | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class NestedLSTMCausalLMOutput(ModelOutput):
+    """Output of [`NestedLSTMForCausalLM`].
+
+    surprise: per-token negative log-likelihood (nats) of the targets, (batch, time), with 0 where there is no
+    target; returned when `compute_surprise=True`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    past_key_values: NestedLSTMState | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    surprise: torch.FloatTensor | None = None
+
+
+class NestedLSTMRMSNorm(nn.Module):
+    def __init__(self, hidden_size: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+class NestedLSTMFeedForwardLevel(nn.Module):
+    """A slow level: pre-norm residual GELU MLP, position-wise."""
+
+    def __init__(self, config: NestedLSTMConfig):
+        super().__init__()
+        self.norm = NestedLSTMRMSNorm(config.hidden_size, config.layer_norm_eps)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.dropout(self.down_proj(F.gelu(self.up_proj(self.norm(x)))))
+
+
+class NestedLSTMPreTrainedModel(PreTrainedModel):
+    config_class = NestedLSTMConfig
+    config: NestedLSTMConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    _no_split_modules = ["NestedLSTMFeedForwardLevel"]
+    _is_stateful = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module):
+        std = self.config.initializer_range
+        if isinstance(module, nn.LSTM):
+            # PyTorch's uniform LSTM init, with forget-gate bias 1 so the cell remembers from the start.
+            bound = module.hidden_size ** -0.5
+            for name, param in module.named_parameters():
+                if name.startswith("weight"):
+                    init.uniform_(param, -bound, bound)
+                elif name.startswith("bias_ih"):
+                    bias = torch.zeros_like(param)
+                    bias[module.hidden_size: 2 * module.hidden_size] = 1.0  # gate order: input, forget, cell, output
+                    init.copy_(param, bias)
+                else:
+                    init.zeros_(param)
+        elif isinstance(module, NestedLSTMFeedForwardLevel):
+            init.normal_(module.up_proj.weight, std=std)
+            init.zeros_(module.up_proj.bias)
+            init.normal_(module.down_proj.weight, std=std / (2 * max(1, self.config.num_levels - 1)) ** 0.5)
+            init.zeros_(module.down_proj.bias)
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, std=std)
+        elif isinstance(module, NestedLSTMRMSNorm):
+            init.ones_(module.weight)
+
+
+class NestedLSTMModel(NestedLSTMPreTrainedModel):
+    """Embeddings -> LSTM level (carried state) -> feed-forward levels -> final norm."""
+
+    def __init__(self, config: NestedLSTMConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(
+            config.hidden_size,
+            config.hidden_size,
+            num_layers=config.num_lstm_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_lstm_layers > 1 else 0.0,
+        )
+        self.levels = nn.ModuleList(NestedLSTMFeedForwardLevel(config) for _ in config.level_update_every[1:])
+        self.norm = NestedLSTMRMSNorm(config.hidden_size, config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.embed_tokens = value
+
+    def level_parameters(self) -> list[list[nn.Parameter]]:
+        """Parameters grouped by level: index 0 is level 1 (embeddings, LSTM, final norm), then one per slow level."""
+        fast = list(self.embed_tokens.parameters()) + list(self.lstm.parameters()) + list(self.norm.parameters())
+        return [fast] + [list(level.parameters()) for level in self.levels]
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        past_key_values: NestedLSTMState | None = None,
+        attention_mask: torch.Tensor | None = None,
+        reset_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> NestedLSTMModelOutput | tuple:
+        """
+        Args:
+            input_ids: (batch, time) token ids in [0, vocab_size).
+            past_key_values: the `NestedLSTMState` returned by the previous call; None starts from zeros.
+            attention_mask: (batch, time), or (batch, past + time) as `generate` passes it. Positions with 0 are
+                skipped: they leave the state untouched (left padding).
+            reset_mask: (batch, time) bool. True at (b, t): a document starts at t in row b, so that row's state
+                is zeroed before token t is read.
+        """
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds`.")
+        if input_ids is not None:
+            if input_ids.dim() != 2:
+                raise ValueError(f"`input_ids` must be (batch, time), got shape {tuple(input_ids.shape)}")
+            if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+                raise ValueError(
+                    f"`input_ids` must lie in [0, vocab_size={self.config.vocab_size}); got values in "
+                    f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+                )
+            batch_size, seq_len = input_ids.shape
+        else:
+            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
+                raise ValueError(
+                    f"`inputs_embeds` must be (batch, time, {self.config.hidden_size}), "
+                    f"got {tuple(inputs_embeds.shape)}"
+                )
+            batch_size, seq_len = inputs_embeds.shape[:2]
+        state = self._check_state(past_key_values, batch_size)
+        past_length = 0 if state is None else state.get_seq_length()
+        attention_mask = self._check_attention_mask(attention_mask, batch_size, seq_len, past_length)
+        if reset_mask is not None and tuple(reset_mask.shape) != (batch_size, seq_len):
+            raise ValueError(
+                f"`reset_mask` must have the shape of the input, ({batch_size}, {seq_len}); "
+                f"got {tuple(reset_mask.shape)}"
+            )
+
+        hidden = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+        hidden = self.dropout(hidden)
+        if state is None:
+            state = NestedLSTMState.zeros(self.config, batch_size, device=hidden.device, dtype=hidden.dtype)
+        hidden, (h, c) = self._run_lstm(hidden, state.h, state.c, attention_mask, reset_mask)
+        hidden = self.dropout(hidden)
+        all_hidden = (hidden,) if output_hidden_states else None
+        for level in self.levels:
+            hidden = level(hidden)
+            if output_hidden_states:
+                all_hidden += (hidden,)
+        hidden = self.norm(hidden)
+
+        new_state = NestedLSTMState(h, c, past_length + seq_len) if use_cache else None
+        if not return_dict:
+            return tuple(v for v in (hidden, new_state, all_hidden) if v is not None)
+        return NestedLSTMModelOutput(last_hidden_state=hidden, past_key_values=new_state, hidden_states=all_hidden)
+
+    def _check_state(self, state: NestedLSTMState | None, batch_size: int) -> NestedLSTMState | None:
+        if state is None:
+            return None
+        if not isinstance(state, NestedLSTMState):
+            raise ValueError(f"`past_key_values` must be a NestedLSTMState, got {type(state).__name__}")
+        expected = (self.config.num_lstm_layers, batch_size, self.config.hidden_size)
+        for what, got, want in zip(("layer count", "batch size", "hidden size"), state.h.shape, expected):
+            if got != want:
+                raise ValueError(f"`past_key_values` has {what} {got}, but this call needs {want}")
+        return state
+
+    @staticmethod
+    def _check_attention_mask(mask, batch_size: int, seq_len: int, past_length: int) -> torch.Tensor | None:
+        if mask is None:
+            return None
+        if mask.dim() != 2 or mask.shape[0] != batch_size or mask.shape[1] not in (seq_len, past_length + seq_len):
+            raise ValueError(
+                f"`attention_mask` must be ({batch_size}, {seq_len}) or, covering the past, "
+                f"({batch_size}, {past_length + seq_len}); got {tuple(mask.shape)}"
+            )
+        mask = mask[:, -seq_len:].bool() if seq_len else mask[:, :0].bool()
+        return None if bool(mask.all()) else mask
+
+    def _run_lstm(self, x, h, c, attention_mask, reset_mask):
+        """Run the LSTM, splitting the call at the columns where some row starts a new document."""
+        if reset_mask is None or not reset_mask.any():
+            return self._run_segment(x, h, c, attention_mask)
+        reset_mask = reset_mask.bool()
+        cuts = torch.nonzero(reset_mask.any(0)).flatten().tolist()
+        bounds = sorted(set([0, *cuts, x.shape[1]]))
+        outputs = []
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            keep = (~reset_mask[:, start]).view(1, -1, 1).to(h.dtype)
+            h, c = h * keep, c * keep
+            mask = None if attention_mask is None else attention_mask[:, start:end]
+            out, (h, c) = self._run_segment(x[:, start:end], h, c, mask)
+            outputs.append(out)
+        return torch.cat(outputs, dim=1), (h, c)
+
+    def _run_segment(self, x, h, c, mask):
+        """One LSTM call; masked positions are skipped, so they neither read input nor change the state."""
+        if mask is None or bool(mask.all()):
+            return self.lstm(x, (h.to(x.dtype), c.to(x.dtype)))
+        lengths = mask.sum(1)
+        out = x.new_zeros(x.shape[0], x.shape[1], self.config.hidden_size)
+        live = torch.nonzero(lengths > 0).flatten()
+        if live.numel() == 0:
+            return out, (h, c)
+        # Move each row's unmasked tokens to the front (stable), run them as a packed batch, then put them back.
+        order = torch.argsort((~mask[live]).to(torch.int8), dim=1, stable=True)
+        gather_idx = order.unsqueeze(-1).expand(-1, -1, x.shape[-1])
+        packed = pack_padded_sequence(
+            x[live].gather(1, gather_idx), lengths[live].cpu(), batch_first=True, enforce_sorted=False
+        )
+        packed_out, (h_live, c_live) = self.lstm(packed, (h[:, live].to(x.dtype), c[:, live].to(x.dtype)))
+        compact, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
+        out_live = torch.zeros_like(compact).scatter(1, order.unsqueeze(-1).expand_as(compact), compact)
+        out = out.index_copy(0, live, out_live)
+        h = h.to(h_live.dtype).index_copy(1, live, h_live)
+        c = c.to(c_live.dtype).index_copy(1, live, c_live)
+        return out, (h, c)
+
+
+class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: NestedLSTMConfig):
+        super().__init__(config)
+        self.model = NestedLSTMModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear):
+        self.lm_head = new_embeddings
+
+    def level_parameters(self) -> list[list[nn.Parameter]]:
+        """One list per level; the head (when not tied to the embeddings) belongs to level 1."""
+        levels = self.model.level_parameters()
+        seen = {id(p) for level in levels for p in level}
+        levels[0] += [p for p in self.lm_head.parameters() if id(p) not in seen]
+        return levels
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        return False  # the carried state is a NestedLSTMState, never a DynamicCache
+
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.LongTensor,
+        next_sequence_length: int | None = None,
+        past_key_values: NestedLSTMState | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        is_first_iteration: bool | None = False,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> dict:
+        """After the prompt, only the newest token goes in: the state already holds everything before it."""
+        model_inputs = {"past_key_values": past_key_values, "use_cache": use_cache}
+        if inputs_embeds is not None and is_first_iteration:
+            model_inputs["inputs_embeds"] = inputs_embeds
+            seq_len = inputs_embeds.shape[1]
+        else:
+            if next_sequence_length is not None:
+                input_ids = input_ids[:, -next_sequence_length:]
+            model_inputs["input_ids"] = input_ids.contiguous()
+            seq_len = input_ids.shape[1]
+        if attention_mask is not None:
+            model_inputs["attention_mask"] = attention_mask[:, -seq_len:]
+        if "logits_to_keep" in kwargs:
+            model_inputs["logits_to_keep"] = kwargs["logits_to_keep"]
+        return model_inputs
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        past_key_values: NestedLSTMState | None = None,
+        attention_mask: torch.Tensor | None = None,
+        reset_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        shift_labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        compute_surprise: bool = False,
+        logits_to_keep: int = 0,
+        **kwargs,
+    ) -> NestedLSTMCausalLMOutput | tuple:
+        """
+        Args (beyond [`NestedLSTMModel.forward`]):
+            labels: (batch, time) targets in the Transformers convention: shifted inside, so position t predicts
+                labels[t + 1]; -100 is ignored.
+            shift_labels: (batch, time) targets already aligned (position t predicts shift_labels[t]); use this
+                when chunks of a stream are carried, so the last position of a chunk predicts the next chunk's first
+                token.
+            compute_surprise: also return the per-token negative log-likelihood (nats) as `surprise`.
+            logits_to_keep: if > 0, compute logits only for the last that many positions (generation).
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.model(
+            input_ids=input_ids,
+            past_key_values=past_key_values,
+            attention_mask=attention_mask,
+            reset_mask=reset_mask,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        hidden = outputs.last_hidden_state
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self.lm_head(hidden).float()
+
+        loss = surprise = None
+        if labels is not None or shift_labels is not None:
+            if shift_labels is None:
+                shift_labels = F.pad(labels[:, 1:], (0, 1), value=-100)
+            if shift_labels.shape != logits.shape[:2]:
+                raise ValueError(f"labels must have shape {tuple(logits.shape[:2])}, got {tuple(shift_labels.shape)}")
+            token_nll = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), shift_labels.reshape(-1).to(logits.device), reduction="none"
+            ).view_as(shift_labels)  # ignore_index -100 gives 0
+            num_items = kwargs.get("num_items_in_batch")
+            denominator = num_items if num_items is not None else (shift_labels != -100).sum().clamp(min=1)
+            loss = token_nll.sum() / denominator
+            if compute_surprise:
+                surprise = token_nll.detach()
+        elif compute_surprise:
+            raise ValueError("`compute_surprise=True` needs `labels` or `shift_labels`.")
+
+        if not return_dict:
+            out = (loss, logits, outputs.past_key_values, outputs.hidden_states, surprise)
+            return tuple(v for v in out if v is not None)
+        return NestedLSTMCausalLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            surprise=surprise,
+        )
+
+
+__all__ = [
+    "NestedLSTMState",
+    "NestedLSTMModelOutput",
+    "NestedLSTMCausalLMOutput",
+    "NestedLSTMPreTrainedModel",
+    "NestedLSTMModel",
+    "NestedLSTMForCausalLM",
+]

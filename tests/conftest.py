@@ -1,0 +1,41 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Tests never reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+_BLOCK_PACKAGE = """
+import sys
+class _Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name == "modeling_lstm_trm" or name.startswith("modeling_lstm_trm."):
+            raise ModuleNotFoundError(f"{name} is deliberately not importable in this process")
+        return None
+sys.meta_path.insert(0, _Blocker())
+sys.path = [p for p in sys.path if p not in ("", ".")]
+"""
+
+
+def run_without_package(code: str, cwd, modules_cache) -> str:
+    """Run `code` in a fresh Python in which `modeling_lstm_trm` cannot be imported; return its stdout."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(modules_cache), PYTHONPATH="")
+    script = _BLOCK_PACKAGE + "\ntry:\n    import modeling_lstm_trm\nexcept ModuleNotFoundError:\n    pass\n" \
+        "else:\n    raise SystemExit('package was importable')\n" + textwrap.dedent(code)
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"subprocess failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture
+def without_package(tmp_path):
+    def run(code: str) -> str:
+        return run_without_package(code, cwd=tmp_path, modules_cache=tmp_path / "hf_modules")
+    return run
