@@ -124,22 +124,12 @@ class NestedLSTMCausalLMOutput(ModelOutput):
     surprise: torch.FloatTensor | None = None
 
 
-class NestedLSTMRMSNorm(nn.Module):
-    def __init__(self, hidden_size: int, eps: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(hidden_size))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
-
-
 class NestedLSTMFeedForwardLevel(nn.Module):
-    """A slow level: pre-norm residual GELU MLP, position-wise."""
+    """A slow level: pre-norm residual GELU MLP, position-wise (LayerNorm: its fused CPU kernels are the cheap ones)."""
 
     def __init__(self, config: NestedLSTMConfig):
         super().__init__()
-        self.norm = NestedLSTMRMSNorm(config.hidden_size, config.layer_norm_eps)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
         self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
@@ -182,7 +172,7 @@ class NestedLSTMPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, std=std)
-        elif isinstance(module, NestedLSTMRMSNorm):
+        elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
 
 
@@ -201,7 +191,7 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
             dropout=config.dropout if config.num_lstm_layers > 1 else 0.0,
         )
         self.levels = nn.ModuleList(NestedLSTMFeedForwardLevel(config) for _ in config.level_update_every[1:])
-        self.norm = NestedLSTMRMSNorm(config.hidden_size, config.layer_norm_eps)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=False)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
