@@ -6,7 +6,15 @@ Importing the package registers its configurations and models with the Auto clas
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
+from .configuration_lstm_trm import LSTMTRMConfig
 from .configuration_nested_lstm import NestedLSTMConfig
+from .modeling_lstm_trm import (
+    LSTMTRMCarry,
+    LSTMTRMModel,
+    LSTMTRMOutput,
+    LSTMTRMPreTrainedModel,
+    LSTMTRMSolveOutput,
+)
 from .modeling_nested_lstm import (
     NestedLSTMCausalLMOutput,
     NestedLSTMForCausalLM,
@@ -22,10 +30,20 @@ AutoModelForCausalLM.register(NestedLSTMConfig, NestedLSTMForCausalLM, exist_ok=
 NestedLSTMConfig.register_for_auto_class()
 NestedLSTMModel.register_for_auto_class("AutoModel")
 NestedLSTMForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+AutoConfig.register(LSTMTRMConfig.model_type, LSTMTRMConfig, exist_ok=True)
+AutoModel.register(LSTMTRMConfig, LSTMTRMModel, exist_ok=True)
+LSTMTRMConfig.register_for_auto_class()
+LSTMTRMModel.register_for_auto_class("AutoModel")
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LSTMTRMCarry",
+    "LSTMTRMConfig",
+    "LSTMTRMModel",
+    "LSTMTRMOutput",
+    "LSTMTRMPreTrainedModel",
+    "LSTMTRMSolveOutput",
     "NestedLSTMConfig",
     "NestedLSTMState",
     "NestedLSTMModel",

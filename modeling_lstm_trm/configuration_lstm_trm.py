@@ -1,0 +1,146 @@
+"""Configuration of LSTM-TRM, a Tiny Recursive Model whose recursion is an LSTM-style cell."""
+
+from transformers import PretrainedConfig
+
+MIXERS = ("mlp", "attention")
+RECURRENCES = ("lstm", "trm")
+LOSS_TYPES = ("stablemax", "softmax")
+FORWARD_DTYPES = ("bfloat16", "float32", "float16")
+
+
+class LSTMTRMConfig(PretrainedConfig):
+    r"""
+    Configuration of [`LSTMTRMModel`].
+
+    One forward call is one deep-supervision step. Inside it, the cell runs `T_cycles` recursions (all but the last
+    without gradients); each recursion updates the latent h (TRM's z) `n_cycles` times with the answer state c (TRM's
+    y) fixed, then updates c once. Rows halt through the Q head (training) or at `halt_max_steps`.
+
+    Args:
+        vocab_size (`int`): Number of input/output tokens (Sudoku: blank + digits).
+        seq_len (`int`): Length of every input (grid cells); inputs of another length are rejected.
+        num_puzzle_identifiers (`int`): Size of the puzzle-identifier embedding table.
+        puzzle_emb_ndim (`int`): Width of the puzzle embedding, prepended as `ceil(puzzle_emb_ndim / hidden_size)`
+            extra positions; 0 disables it.
+        T_cycles (`int`): Recursions per supervision step (the last one with gradients).
+        n_cycles (`int`): Updates of h per recursion.
+        hidden_size (`int`): Width of h, c and the trunk.
+        expansion (`float`): SwiGLU expansion of the channel (and token-mixing) MLPs.
+        num_layers (`int`): Blocks in the shared trunk network.
+        num_heads (`int`): Attention heads when `mixer="attention"`.
+        mixer (`str`): Token mixing inside each block: "mlp" (a SwiGLU across the sequence axis, for fixed-size
+            grids) or "attention" (non-causal self-attention with rotary positions).
+        recurrence (`str`): "lstm" (gated update of c) or "trm" (TRM's reference update c <- f(c, h)).
+        halt_max_steps (`int`): Supervision steps after which a row always halts.
+        halt_exploration_prob (`float`): Probability, in training, of a random minimum number of steps before
+            the Q head may halt a row.
+        eval_early_halt (`bool`): In evaluation, also halt rows whose q_halt > 0 (default: run to `halt_max_steps`).
+        forward_dtype (`str`): "bfloat16" runs the recursion under autocast; "float32" runs it in full precision.
+        rms_norm_eps (`float`): Epsilon of the parameter-free RMS norms.
+        rope_theta (`float`): Base of the rotary position frequencies (attention mixer).
+        loss_type (`str`): "stablemax" (TRM's, in float64) or "softmax" cross-entropy.
+        q_loss_weight (`float`): Weight of the halting (Q) binary cross-entropy.
+        gate_bias_init (`float`): Initial bias of the forget gate (its negative for the input gate), so that at
+            initialization c mostly takes the candidate, as in TRM, and learns when to keep itself.
+        batch_size (`int`, *optional*): The global training batch the model was designed for (informational; the
+            training scripts read it as their default).
+    """
+
+    model_type = "lstm_trm"
+
+    def __init__(
+        self,
+        vocab_size: int = 10,
+        seq_len: int = 81,
+        num_puzzle_identifiers: int = 1,
+        puzzle_emb_ndim: int = 512,
+        T_cycles: int = 3,
+        n_cycles: int = 6,
+        hidden_size: int = 512,
+        expansion: float = 4.0,
+        num_layers: int = 2,
+        num_heads: int = 8,
+        mixer: str = "mlp",
+        recurrence: str = "lstm",
+        halt_max_steps: int = 16,
+        halt_exploration_prob: float = 0.1,
+        eval_early_halt: bool = False,
+        forward_dtype: str = "bfloat16",
+        rms_norm_eps: float = 1e-5,
+        rope_theta: float = 10000.0,
+        loss_type: str = "stablemax",
+        q_loss_weight: float = 0.5,
+        gate_bias_init: float = -2.0,
+        batch_size: int | None = None,
+        **kwargs,
+    ):
+        for name, value in (
+            ("vocab_size", vocab_size), ("seq_len", seq_len), ("num_puzzle_identifiers", num_puzzle_identifiers),
+            ("T_cycles", T_cycles), ("n_cycles", n_cycles), ("hidden_size", hidden_size),
+            ("num_layers", num_layers), ("num_heads", num_heads), ("halt_max_steps", halt_max_steps),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if isinstance(puzzle_emb_ndim, bool) or not isinstance(puzzle_emb_ndim, int) or puzzle_emb_ndim < 0:
+            raise ValueError(
+                f"`puzzle_emb_ndim` must be a non-negative integer (0 disables it), got {puzzle_emb_ndim!r}"
+            )
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}")
+        if not float(expansion) > 0:
+            raise ValueError(f"`expansion` must be positive, got {expansion!r}")
+        for name, value, allowed in (("mixer", mixer, MIXERS), ("recurrence", recurrence, RECURRENCES),
+                                     ("loss_type", loss_type, LOSS_TYPES),
+                                     ("forward_dtype", forward_dtype, FORWARD_DTYPES)):
+            if value not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
+        if mixer == "attention" and hidden_size % num_heads:
+            raise ValueError(f"`num_heads` ({num_heads}) must divide `hidden_size` ({hidden_size})")
+        if mixer == "attention" and (hidden_size // num_heads) % 2:
+            raise ValueError(f"`hidden_size // num_heads` must be even for rotary positions, got "
+                             f"{hidden_size // num_heads}")
+        if not 0.0 <= float(halt_exploration_prob) <= 1.0:
+            raise ValueError(f"`halt_exploration_prob` must be in [0, 1], got {halt_exploration_prob!r}")
+        if not float(rms_norm_eps) > 0:
+            raise ValueError(f"`rms_norm_eps` must be positive, got {rms_norm_eps!r}")
+        if not float(rope_theta) > 0:
+            raise ValueError(f"`rope_theta` must be positive, got {rope_theta!r}")
+        if not float(q_loss_weight) >= 0:
+            raise ValueError(f"`q_loss_weight` must be non-negative, got {q_loss_weight!r}")
+
+        self.vocab_size = vocab_size
+        self.seq_len = seq_len
+        self.num_puzzle_identifiers = num_puzzle_identifiers
+        self.puzzle_emb_ndim = puzzle_emb_ndim
+        self.T_cycles = T_cycles
+        self.n_cycles = n_cycles
+        self.hidden_size = hidden_size
+        self.expansion = float(expansion)
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.mixer = mixer
+        self.recurrence = recurrence
+        self.halt_max_steps = halt_max_steps
+        self.halt_exploration_prob = float(halt_exploration_prob)
+        self.eval_early_halt = bool(eval_early_halt)
+        self.forward_dtype = forward_dtype
+        self.rms_norm_eps = float(rms_norm_eps)
+        self.rope_theta = float(rope_theta)
+        self.loss_type = loss_type
+        self.q_loss_weight = float(q_loss_weight)
+        self.gate_bias_init = float(gate_bias_init)
+        self.batch_size = batch_size
+        kwargs.setdefault("tie_word_embeddings", False)
+        super().__init__(**kwargs)
+
+    @property
+    def puzzle_emb_len(self) -> int:
+        """Positions taken by the puzzle embedding in front of the grid."""
+        return -(-self.puzzle_emb_ndim // self.hidden_size)
+
+    @property
+    def total_len(self) -> int:
+        return self.seq_len + self.puzzle_emb_len
+
+
+__all__ = ["LSTMTRMConfig"]

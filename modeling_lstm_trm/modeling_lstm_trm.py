@@ -1,0 +1,487 @@
+"""LSTM-TRM: a Tiny Recursive Model whose recursion is an LSTM-style cell.
+
+Per deep-supervision step (one `forward` call), with x the embedded puzzle:
+
+    repeat T times (the first T - 1 without gradients):
+        repeat n times:  h <- update_h(x, c, h) = net(h + x + c)        # latent reasoning (TRM's z)
+        c <- update_c(c, h):  g = net(c + h)                             # candidate answer
+                              f, i = sigmoid(W g + b)                    # forget and input gates
+                              c = rms_norm(f * c + i * g)                # gated answer state (TRM's y)
+    logits = lm_head(c), (q_halt, q_continue) = q_head(mean(c))
+
+`net` is one trunk (token mixing + SwiGLU channel MLP blocks, post-norm) shared by both updates: the same network
+through different gates. `recurrence="trm"` replaces the gated update by TRM's reference c <- net(c + h), so the
+two recursions can be compared on equal terms. The carry (h, c, steps, halted and the rows' current puzzles) travels
+between supervision steps as `past_key_values`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_lstm_trm import LSTMTRMConfig
+
+IGNORE_INDEX = -100
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Parameter-free RMS norm, computed in float32 and returned in the input's dtype."""
+    x32 = x.float()
+    return (x32 * torch.rsqrt(x32.square().mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """TRM's stablemax cross-entropy per position, in float64; 0 where labels == -100.
+
+    stablemax replaces exp by s(x) = 1 / (1 - x) for x < 0 and x + 1 otherwise, which cannot overflow.
+    """
+    x = logits.double()
+    # clamp: the unused branch must stay finite, or where() turns its infinite gradient at x = 1 into NaN
+    s = torch.where(x < 0, 1.0 / (1.0 - x.clamp(max=0.0)), x + 1.0)
+    log_probs = torch.log(s / s.sum(-1, keepdim=True))
+    valid = labels != IGNORE_INDEX
+    picked = log_probs.gather(-1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)
+    return -torch.where(valid, picked, 0.0)
+
+
+def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
+
+
+@dataclass
+class LSTMTRMCarry:
+    """What persists across deep-supervision steps, like `past_key_values`.
+
+    h, c: (batch, positions, hidden) recurrent states, detached. steps: supervision steps each row has run.
+    halted: rows that finished; the next call resets them and gives them the batch's new puzzle.
+    inputs, labels, puzzle_identifiers: the puzzle each row is working on.
+    """
+
+    h: torch.Tensor
+    c: torch.Tensor
+    steps: torch.Tensor
+    halted: torch.Tensor
+    inputs: torch.Tensor
+    labels: torch.Tensor | None = None
+    puzzle_identifiers: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.h.shape[0]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.inputs.shape[1]
+
+    def detach(self) -> LSTMTRMCarry:
+        return replace(self, h=self.h.detach(), c=self.c.detach())
+
+    def to(self, device) -> LSTMTRMCarry:
+        return LSTMTRMCarry(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
+
+
+@dataclass
+class LSTMTRMOutput(ModelOutput):
+    """One deep-supervision step.
+
+    metrics: over the rows that halted at this step (count, cell_accuracy, exact_accuracy, q_halt_accuracy, steps),
+    as float tensors; present when labels are known.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    q_halt_logits: torch.FloatTensor | None = None
+    q_continue_logits: torch.FloatTensor | None = None
+    past_key_values: LSTMTRMCarry | None = None
+    metrics: dict[str, torch.Tensor] | None = None
+
+
+@dataclass
+class LSTMTRMSolveOutput(ModelOutput):
+    """Result of [`LSTMTRMModel.solve`].
+
+    predictions: each row's answer at the step it halted (its Q head said halt, or `max_steps`).
+    halted_at: that step (1-based). final_predictions: the answers after the last step run.
+    trace: (steps_run, batch, seq_len) every step's answer, with `return_trace=True`; q_halt_trace likewise.
+    """
+
+    predictions: torch.LongTensor | None = None
+    halted_at: torch.LongTensor | None = None
+    final_predictions: torch.LongTensor | None = None
+    trace: torch.LongTensor | None = None
+    q_halt_trace: torch.FloatTensor | None = None
+
+
+class LSTMTRMSwiGLU(nn.Module):
+    def __init__(self, dim: int, expansion: float):
+        super().__init__()
+        inner = 32 * math.ceil(expansion * dim * 2 / 3 / 32)
+        self.gate_up_proj = nn.Linear(dim, 2 * inner, bias=False)
+        self.down_proj = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+def rotary_cos_sin(config: LSTMTRMConfig, device) -> tuple[torch.Tensor, torch.Tensor]:
+    head_dim = config.hidden_size // config.num_heads
+    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(config.total_len, device=device, dtype=torch.float32), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    first, second = x.chunk(2, dim=-1)
+    rotated = torch.cat([-second, first], dim=-1)
+    return (x.float() * cos + rotated.float() * sin).to(x.dtype)
+
+
+class LSTMTRMAttention(nn.Module):
+    """Non-causal multi-head self-attention with rotary positions: every cell sees every other."""
+
+    def __init__(self, config: LSTMTRMConfig):
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.head_dim = config.hidden_size // config.num_heads
+        self.qkv_proj = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=False)
+        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        batch, length, width = x.shape
+        q, k, v = self.qkv_proj(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.o_proj(out.transpose(1, 2).reshape(batch, length, width))
+
+
+class LSTMTRMBlock(nn.Module):
+    """Token mixing then a channel SwiGLU, each a post-norm residual (as in TRM)."""
+
+    def __init__(self, config: LSTMTRMConfig):
+        super().__init__()
+        self.mixer = config.mixer
+        self.eps = config.rms_norm_eps
+        if config.mixer == "mlp":
+            self.token_mixer = LSTMTRMSwiGLU(config.total_len, config.expansion)
+        else:
+            self.token_mixer = LSTMTRMAttention(config)
+        self.channel_mlp = LSTMTRMSwiGLU(config.hidden_size, config.expansion)
+
+    def forward(self, x: torch.Tensor, rotary=None) -> torch.Tensor:
+        if self.mixer == "mlp":
+            mixed = self.token_mixer(x.transpose(1, 2)).transpose(1, 2)
+        else:
+            mixed = self.token_mixer(x, rotary)
+        x = rms_norm(x + mixed, self.eps)
+        return rms_norm(x + self.channel_mlp(x), self.eps)
+
+
+class LSTMTRMCell(nn.Module):
+    """The shared trunk and the two updates of the recursion."""
+
+    def __init__(self, config: LSTMTRMConfig):
+        super().__init__()
+        self.n_cycles = config.n_cycles
+        self.eps = config.rms_norm_eps
+        self.blocks = nn.ModuleList(LSTMTRMBlock(config) for _ in range(config.num_layers))
+        self.gates = nn.Linear(config.hidden_size, 2 * config.hidden_size) if config.recurrence == "lstm" else None
+
+    def net(self, state: torch.Tensor, injection: torch.Tensor, rotary=None) -> torch.Tensor:
+        x = state + injection
+        for block in self.blocks:
+            x = block(x, rotary)
+        return x
+
+    def update_h(self, x: torch.Tensor, c: torch.Tensor, h: torch.Tensor, rotary=None) -> torch.Tensor:
+        """Latent reasoning: h reads the puzzle and the current answer (c is fixed while h updates)."""
+        return self.net(h, x + c, rotary)
+
+    def update_c(self, c: torch.Tensor, h: torch.Tensor, rotary=None) -> torch.Tensor:
+        """The answer: a gated blend of the old c and a candidate from the same net (TRM: the candidate alone)."""
+        candidate = self.net(c, h, rotary)
+        if self.gates is None:
+            return candidate
+        forget, write = torch.sigmoid(self.gates(candidate)).chunk(2, dim=-1)
+        return rms_norm(forget * c + write * candidate, self.eps)
+
+    def forward(self, x, h, c, rotary=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One recursion: n updates of h, then one of c."""
+        for _ in range(self.n_cycles):
+            h = self.update_h(x, c, h, rotary)
+        return h, self.update_c(c, h, rotary)
+
+
+class LSTMTRMPreTrainedModel(PreTrainedModel):
+    config_class = LSTMTRMConfig
+    config: LSTMTRMConfig
+    base_model_prefix = "lstm_trm"
+    main_input_name = "input_ids"
+    _no_split_modules = ["LSTMTRMBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module):
+        # LeCun-normal linears, unit-scale token embeddings, zero puzzle embeddings, Q head that starts at "continue".
+        if isinstance(module, LSTMTRMModel):
+            init.trunc_normal_(module.h_init, std=1.0)
+            init.trunc_normal_(module.c_init, std=1.0)
+            init.zeros_(module.q_head.weight)
+            init.constant_(module.q_head.bias, -5.0)
+            if module.puzzle_emb is not None:
+                init.zeros_(module.puzzle_emb.weight)
+            gates = module.cell.gates
+            if gates is not None:
+                init.trunc_normal_(gates.weight, std=0.1 * gates.in_features ** -0.5)
+                bias = torch.full_like(gates.bias, -self.config.gate_bias_init)
+                bias[: self.config.hidden_size] = self.config.gate_bias_init  # forget gate first, then input gate
+                init.copy_(gates.bias, bias)
+        elif isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, std=module.in_features ** -0.5)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.trunc_normal_(module.weight, std=module.embedding_dim ** -0.5)
+
+
+class LSTMTRMModel(LSTMTRMPreTrainedModel):
+    """The complete model: embeddings, the recursive cell, the answer head and the Q (halting) head."""
+
+    def __init__(self, config: LSTMTRMConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.puzzle_emb = (nn.Embedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
+                           if config.puzzle_emb_ndim > 0 else None)
+        # Rotary positions are relative, and the flattened grid's row/column/box structure is absolute: the attention
+        # mixer also gets learned absolute positions (the MLP mixer is position-aware by construction).
+        self.embed_positions = (nn.Embedding(config.total_len, config.hidden_size)
+                                if config.mixer == "attention" else None)
+        self.cell = LSTMTRMCell(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.q_head = nn.Linear(config.hidden_size, 2)
+        self.h_init = nn.Buffer(torch.zeros(config.hidden_size))
+        self.c_init = nn.Buffer(torch.zeros(config.hidden_size))
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.embed_tokens = value
+
+    # ----- inputs ---------------------------------------------------------------------------------------------------
+
+    def _check_inputs(self, input_ids, labels, puzzle_identifiers, carry):
+        config = self.config
+        if input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
+            raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
+                             f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
+        if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
+            raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
+                             f"[{int(input_ids.min())}, {int(input_ids.max())}]")
+        batch = input_ids.shape[0]
+        if labels is not None:
+            if labels.shape != input_ids.shape:
+                raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
+                                 f"got {tuple(labels.shape)}")
+            bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
+            if bad.any():
+                raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
+        if puzzle_identifiers is not None:
+            if puzzle_identifiers.shape != (batch,):
+                raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
+                                 f"{tuple(puzzle_identifiers.shape)}")
+            if puzzle_identifiers.min() < 0 or puzzle_identifiers.max() >= config.num_puzzle_identifiers:
+                raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers="
+                                 f"{config.num_puzzle_identifiers}); got values in [{int(puzzle_identifiers.min())}, "
+                                 f"{int(puzzle_identifiers.max())}]")
+        if carry is not None:
+            if not isinstance(carry, LSTMTRMCarry):
+                raise ValueError(f"`past_key_values` must be an LSTMTRMCarry, got {type(carry).__name__}")
+            if carry.batch_size != batch:
+                raise ValueError(f"`past_key_values` carries batch size {carry.batch_size}, but this call has {batch}")
+
+    def initial_carry(self, input_ids, labels=None, puzzle_identifiers=None) -> LSTMTRMCarry:
+        """A carry in which every row has halted, so the first call takes all of its puzzles from the batch."""
+        batch, device = input_ids.shape[0], input_ids.device
+        shape = (batch, self.config.total_len, self.config.hidden_size)
+        return LSTMTRMCarry(
+            h=self.h_init.expand(shape), c=self.c_init.expand(shape),
+            steps=torch.zeros(batch, dtype=torch.long, device=device),
+            halted=torch.ones(batch, dtype=torch.bool, device=device),
+            inputs=input_ids,
+            labels=labels,
+            puzzle_identifiers=puzzle_identifiers,
+        )
+
+    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
+        x = self.embed_tokens(inputs)
+        if self.puzzle_emb is not None:
+            if puzzle_identifiers is None:
+                puzzle_identifiers = torch.zeros(inputs.shape[0], dtype=torch.long, device=inputs.device)
+            puzzle = self.puzzle_emb(puzzle_identifiers)
+            puzzle = F.pad(puzzle, (0, self.config.puzzle_emb_len * self.config.hidden_size - puzzle.shape[-1]))
+            x = torch.cat([puzzle.view(inputs.shape[0], self.config.puzzle_emb_len, -1), x], dim=1)
+        if self.embed_positions is not None:
+            x = (x + self.embed_positions.weight) * 0.5**0.5  # keep unit variance
+        return x * math.sqrt(self.config.hidden_size)
+
+    # ----- one deep-supervision step --------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        labels: torch.LongTensor | None = None,
+        puzzle_identifiers: torch.LongTensor | None = None,
+        past_key_values: LSTMTRMCarry | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> LSTMTRMOutput | tuple:
+        """One deep-supervision step.
+
+        Rows that halted in `past_key_values` (all rows when it is None) restart from the initial h, c with their
+        puzzle (`input_ids`, `labels`, `puzzle_identifiers`) taken from this batch; the others continue their own.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        self._check_inputs(input_ids, labels, puzzle_identifiers, past_key_values)
+        carry = past_key_values if past_key_values is not None else self.initial_carry(input_ids, labels,
+                                                                                       puzzle_identifiers)
+        new = carry.halted
+        rows = new.view(-1, 1)
+        h = torch.where(new.view(-1, 1, 1), self.h_init, carry.h)
+        c = torch.where(new.view(-1, 1, 1), self.c_init, carry.c)
+        steps = torch.where(new, 0, carry.steps)
+        inputs = torch.where(rows, input_ids, carry.inputs)
+        if labels is not None:
+            old = carry.labels if carry.labels is not None else torch.full_like(labels, IGNORE_INDEX)
+            labels = torch.where(rows, labels, old)
+        puzzle_ids = puzzle_identifiers
+        if puzzle_ids is not None and carry.puzzle_identifiers is not None:
+            puzzle_ids = torch.where(new, puzzle_ids, carry.puzzle_identifiers)
+        elif carry.puzzle_identifiers is not None:
+            puzzle_ids = carry.puzzle_identifiers
+
+        dtype = getattr(torch, self.config.forward_dtype)
+        with torch.autocast(input_ids.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            x = self.embed(inputs, puzzle_ids)
+            rotary = rotary_cos_sin(self.config, x.device) if self.config.mixer == "attention" else None
+            with torch.no_grad():
+                for _ in range(self.config.T_cycles - 1):
+                    h, c = self.cell(x, h, c, rotary)
+            h, c = self.cell(x, h, c, rotary)
+            logits = self.lm_head(c[:, self.config.puzzle_emb_len:]).float()
+            q_logits = self.q_head(c.mean(dim=1)).float()
+        q_halt, q_continue = q_logits.unbind(-1)
+
+        with torch.no_grad():
+            steps = steps + 1
+            halted = steps >= self.config.halt_max_steps
+            if self.training and self.config.halt_max_steps > 1:
+                halted = halted | (q_halt > 0)
+                explore = torch.rand_like(q_halt) < self.config.halt_exploration_prob
+                min_steps = explore * torch.randint_like(steps, 2, self.config.halt_max_steps + 1)
+                halted = halted & (steps >= min_steps)
+            elif not self.training and self.config.eval_early_halt:
+                halted = halted | (q_halt > 0)
+
+        loss = metrics = None
+        if labels is not None:
+            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps)
+        new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids)
+        if not return_dict:
+            return tuple(v for v in (loss, logits, q_halt, q_continue, new_carry, metrics) if v is not None)
+        return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
+                             past_key_values=new_carry, metrics=metrics)
+
+    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps):
+        valid = labels != IGNORE_INDEX
+        counts = valid.sum(-1)
+        cross_entropy = stablemax_cross_entropy if self.config.loss_type == "stablemax" else softmax_cross_entropy
+        per_cell = cross_entropy(logits, labels)
+        lm_loss = (per_cell / counts.clamp(min=1).unsqueeze(-1)).sum(-1).mean()
+        with torch.no_grad():
+            correct = valid & (logits.argmax(-1) == labels)
+            solved = correct.sum(-1) == counts
+        q_loss = F.binary_cross_entropy_with_logits(q_halt, solved.to(q_halt.dtype))
+        loss = (lm_loss + self.config.q_loss_weight * q_loss).float()
+        with torch.no_grad():
+            done = halted & (counts > 0)
+            n = done.sum()
+            denominator = n.clamp(min=1)
+            cell_accuracy = correct.sum(-1) / counts.clamp(min=1)
+            metrics = {
+                "count": n.float(),
+                "cell_accuracy": torch.where(done, cell_accuracy, 0).sum() / denominator,
+                "exact_accuracy": (done & solved).sum() / denominator,
+                "q_halt_accuracy": (done & ((q_halt > 0) == solved)).sum() / denominator,
+                "steps": torch.where(done, steps, 0).sum() / denominator,
+                "lm_loss": lm_loss.detach().float(),
+                "q_halt_loss": q_loss.detach().float(),
+            }
+        return loss, metrics
+
+    # ----- inference ------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def solve(
+        self,
+        input_ids: torch.LongTensor,
+        puzzle_identifiers: torch.LongTensor | None = None,
+        max_steps: int | None = None,
+        return_trace: bool = False,
+        run_to_max: bool = False,
+    ) -> LSTMTRMSolveOutput:
+        """Run supervision steps until every row has halted (Q head says halt, or `max_steps`, by default
+        `halt_max_steps`). Each row's prediction is its answer at its halting step. `run_to_max=True` keeps going to
+        `max_steps` (the trace then shows whether solved answers stay solved)."""
+        max_steps = self.config.halt_max_steps if max_steps is None else max_steps
+        if max_steps < 1:
+            raise ValueError(f"`max_steps` must be at least 1, got {max_steps}")
+        was_training = self.training
+        self.eval()
+        try:
+            batch = input_ids.shape[0]
+            carry = None
+            predictions = halted_at = None
+            done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+            trace, q_trace = [], []
+            for step in range(1, max_steps + 1):
+                out = self(input_ids, puzzle_identifiers=puzzle_identifiers, past_key_values=carry)
+                answer = out.logits.argmax(-1)
+                if predictions is None:
+                    predictions = answer.clone()
+                    halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=input_ids.device)
+                now = ~done & ((out.q_halt_logits > 0) | (step == max_steps))
+                predictions[now] = answer[now]
+                halted_at[now] = step
+                done |= now
+                if return_trace:
+                    trace.append(answer)
+                    q_trace.append(out.q_halt_logits)
+                if done.all() and not run_to_max:
+                    break
+                carry = replace(out.past_key_values, halted=torch.zeros_like(done))  # keep every row going
+        finally:
+            self.train(was_training)
+        return LSTMTRMSolveOutput(
+            predictions=predictions, halted_at=halted_at, final_predictions=answer,
+            trace=torch.stack(trace) if return_trace else None,
+            q_halt_trace=torch.stack(q_trace) if return_trace else None,
+        )
+
+
+__all__ = [
+    "LSTMTRMCarry",
+    "LSTMTRMOutput",
+    "LSTMTRMSolveOutput",
+    "LSTMTRMPreTrainedModel",
+    "LSTMTRMModel",
+    "stablemax_cross_entropy",
+]

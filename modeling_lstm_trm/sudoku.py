@@ -1,0 +1,273 @@
+"""Sudoku for LSTM-TRM: a bitmask solver, a unique-solution puzzle generator, a parser and augmentations.
+
+A grid is a numpy array of shape (N, N) with 0 for a blank and digits 1..N, where N = box rows x box columns:
+box (2, 2) gives 4x4 grids, (2, 3) gives 6x6, (3, 3) gives 9x9. Models see a grid flattened row by row, so the
+token of a cell is its digit (0 = blank) and the vocabulary is N + 1 tokens.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
+DEFAULT_GIVENS = {4: 6, 6: 14, 9: 30}
+
+
+def box_for_size(size: int) -> tuple[int, int]:
+    if size not in BOXES:
+        raise ValueError(f"grid size must be one of {sorted(BOXES)}, got {size}")
+    return BOXES[size]
+
+
+class _Board:
+    """Candidate bitmasks per row, column and box; the solver's working state."""
+
+    def __init__(self, grid: np.ndarray, box: tuple[int, int]):
+        self.box = box
+        self.size = n = box[0] * box[1]
+        self.full = (1 << (n + 1)) - 2  # bits 1..n
+        self.cells = [int(v) for v in np.asarray(grid).reshape(-1)]
+        self.rows = [0] * n
+        self.cols = [0] * n
+        self.boxes = [0] * n
+        self.box_of = [(i // n) // box[0] * box[0] + (i % n) // box[1] for i in range(n * n)]
+        self.valid = True
+        for i, v in enumerate(self.cells):
+            if v:
+                bit = 1 << v
+                r, c, b = i // n, i % n, self.box_of[i]
+                if (self.rows[r] | self.cols[c] | self.boxes[b]) & bit:
+                    self.valid = False
+                self.rows[r] |= bit
+                self.cols[c] |= bit
+                self.boxes[b] |= bit
+
+    def candidates(self, i: int) -> int:
+        n = self.size
+        return self.full & ~(self.rows[i // n] | self.cols[i % n] | self.boxes[self.box_of[i]])
+
+    def place(self, i: int, v: int) -> None:
+        n, bit = self.size, 1 << v
+        self.cells[i] = v
+        self.rows[i // n] |= bit
+        self.cols[i % n] |= bit
+        self.boxes[self.box_of[i]] |= bit
+
+    def remove(self, i: int, v: int) -> None:
+        n, mask = self.size, ~(1 << v)
+        self.cells[i] = 0
+        self.rows[i // n] &= mask
+        self.cols[i % n] &= mask
+        self.boxes[self.box_of[i]] &= mask
+
+    def search(self, limit: int, rng: random.Random | None, found: list) -> None:
+        """Depth-first search on the blank with fewest candidates; appends solutions to `found` up to `limit`."""
+        best, best_mask, best_count = -1, 0, 99
+        for i, v in enumerate(self.cells):
+            if v == 0:
+                mask = self.candidates(i)
+                count = mask.bit_count()
+                if count < best_count:
+                    best, best_mask, best_count = i, mask, count
+                    if count <= 1:
+                        break
+        if best < 0:
+            found.append(list(self.cells))
+            return
+        if best_count == 0:
+            return
+        digits = [d for d in range(1, self.size + 1) if best_mask >> d & 1]
+        if rng is not None:
+            rng.shuffle(digits)
+        for d in digits:
+            self.place(best, d)
+            self.search(limit, rng, found)
+            self.remove(best, d)
+            if len(found) >= limit:
+                return
+
+
+def _board(grid, box) -> _Board:
+    grid = np.asarray(grid)
+    n = box[0] * box[1]
+    if grid.shape not in ((n, n), (n * n,)):
+        raise ValueError(f"a grid for box {box} must be {n}x{n}, got shape {grid.shape}")
+    if grid.min() < 0 or grid.max() > n:
+        raise ValueError(f"grid values must be 0 (blank) to {n}")
+    return _Board(grid, box)
+
+
+def count_solutions(grid, box=(3, 3), limit: int = 2) -> int:
+    """Number of solutions, counted up to `limit` (2 answers "is it unique?")."""
+    board = _board(grid, box)
+    if not board.valid:
+        return 0
+    found: list = []
+    board.search(limit, None, found)
+    return len(found)
+
+
+def solve(grid, box=(3, 3)) -> np.ndarray | None:
+    """The first solution found (the only one for a proper puzzle), or None if there is none."""
+    board = _board(grid, box)
+    if not board.valid:
+        return None
+    found: list = []
+    board.search(1, None, found)
+    n = box[0] * box[1]
+    return np.array(found[0], dtype=np.int64).reshape(n, n) if found else None
+
+
+def is_valid_solution(solution, puzzle, box) -> bool:
+    """A complete grid that obeys every rule and agrees with the puzzle's givens."""
+    solution, puzzle = np.asarray(solution).reshape(-1), np.asarray(puzzle).reshape(-1)
+    n = box[0] * box[1]
+    if solution.size != n * n or solution.min() < 1 or solution.max() > n:
+        return False
+    if np.any((puzzle != 0) & (puzzle != solution)):
+        return False
+    return _board(solution, box).valid
+
+
+def random_solution(box, rng: random.Random) -> np.ndarray:
+    n = box[0] * box[1]
+    board = _Board(np.zeros((n, n), dtype=np.int64), box)
+    found: list = []
+    board.search(1, rng, found)
+    return np.array(found[0], dtype=np.int64).reshape(n, n)
+
+
+def make_puzzle(solution: np.ndarray, box, givens: int, rng: random.Random, attempts: int = 20) -> np.ndarray | None:
+    """Blank cells of `solution` in random order while the puzzle keeps a unique solution, down to `givens`."""
+    n = box[0] * box[1]
+    for _ in range(attempts):
+        puzzle = solution.reshape(-1).copy()
+        order = list(range(n * n))
+        rng.shuffle(order)
+        remaining = n * n
+        for i in order:
+            if remaining == givens:
+                break
+            value = puzzle[i]
+            puzzle[i] = 0
+            if count_solutions(puzzle, box, limit=2) == 1:
+                remaining -= 1
+            else:
+                puzzle[i] = value
+        if remaining == givens:
+            return puzzle.reshape(n, n)
+    return None
+
+
+@dataclass
+class SudokuSet:
+    """Puzzles and their solutions, each (count, N, N), with the box shape."""
+
+    puzzles: np.ndarray
+    solutions: np.ndarray
+    box: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.puzzles)
+
+    @property
+    def size(self) -> int:
+        return self.box[0] * self.box[1]
+
+
+def generate_puzzles(n: int, box=(3, 3), givens: int | None = None, seed: int = 0) -> SudokuSet:
+    """`n` random puzzles with exactly one solution each and exactly `givens` filled cells.
+
+    Every puzzle comes from its own random solution grid (randomized backtracking), so the set is not one grid up to
+    symmetry. `givens` is the difficulty knob: fewer givens, harder puzzles. Defaults: 6 (4x4), 14 (6x6), 30 (9x9).
+    """
+    box = tuple(box)
+    size = box[0] * box[1]
+    if size not in BOXES or BOXES[size] != box:
+        raise ValueError(f"box must be one of {sorted(BOXES.values())}, got {box}")
+    givens = DEFAULT_GIVENS[size] if givens is None else givens
+    if not 0 < givens <= size * size:
+        raise ValueError(f"givens must be in [1, {size * size}], got {givens}")
+    rng = random.Random(seed)
+    puzzles, solutions = [], []
+    failures = 0
+    while len(puzzles) < n:
+        solution = random_solution(box, rng)
+        puzzle = make_puzzle(solution, box, givens, rng)
+        if puzzle is None:
+            failures += 1
+            if failures > 50 + 10 * n:
+                raise ValueError(f"could not make unique {size}x{size} puzzles with only {givens} givens; "
+                                 "use more givens")
+            continue
+        puzzles.append(puzzle)
+        solutions.append(solution)
+    return SudokuSet(np.stack(puzzles), np.stack(solutions), box)
+
+
+def parse_puzzles(source, size: int | None = None) -> np.ndarray:
+    """Puzzles from a file path or an iterable of lines: one puzzle per line, `0` or `.` for a blank, text after
+    `//` ignored, blank lines skipped. Returns (count, N, N). Raises ValueError naming the line of a malformed entry
+    (wrong length, a character that is no digit, givens that contradict each other)."""
+    if isinstance(source, (str, Path)) and Path(source).exists():
+        lines = Path(source).read_text().splitlines()
+        where = str(source)
+    elif isinstance(source, (str, Path)):
+        raise ValueError(f"no such puzzle file: {source}")
+    else:
+        lines, where = list(source), "input"
+    puzzles = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.split("//", 1)[0].strip().replace(" ", "")
+        if not text:
+            continue
+        n = size if size is not None else round(len(text) ** 0.5)
+        if n not in BOXES or len(text) != n * n:
+            expected = f"{size * size}" if size is not None else "16, 36 or 81"
+            raise ValueError(f"{where}, line {number}: expected {expected} cells, got {len(text)}: {raw.strip()!r}")
+        bad = sorted({ch for ch in text if ch != "." and not (ch.isdigit() and int(ch) <= n)})
+        if bad:
+            raise ValueError(f"{where}, line {number}: bad character(s) {''.join(bad)!r} for a {n}x{n} grid "
+                             f"(use 1-{n}, and 0 or . for a blank)")
+        grid = np.array([0 if ch == "." else int(ch) for ch in text], dtype=np.int64).reshape(n, n)
+        if not _Board(grid, BOXES[n]).valid:
+            raise ValueError(f"{where}, line {number}: the givens contradict each other (a digit repeats in a row, "
+                             "column or box)")
+        puzzles.append(grid)
+    if not puzzles:
+        raise ValueError(f"{where}: no puzzles found")
+    if len({p.shape for p in puzzles}) > 1:
+        raise ValueError(f"{where}: puzzles of different sizes in one file")
+    return np.stack(puzzles)
+
+
+# ----- augmentation ------------------------------------------------------------------------------------------------
+
+def random_symmetry(box, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """A random validity-preserving symmetry: a digit permutation, a row order (rows within bands, then bands), a
+    column order (columns within stacks, then stacks) and, for square boxes, whether to transpose."""
+    br, bc = box
+    n = br * bc
+    digits = np.concatenate([[0], rng.permutation(n) + 1])  # blank stays blank
+    bands = rng.permutation(bc)  # there are n / br = bc bands of br rows
+    rows = np.concatenate([band * br + rng.permutation(br) for band in bands])
+    stacks = rng.permutation(br)  # n / bc = br stacks of bc columns
+    cols = np.concatenate([stack * bc + rng.permutation(bc) for stack in stacks])
+    transpose = br == bc and bool(rng.integers(2))
+    return digits, rows, cols, transpose
+
+
+def apply_symmetry(grids: np.ndarray, symmetry) -> np.ndarray:
+    """Apply one symmetry to grids of shape (..., N, N); puzzle and solution must get the same one."""
+    digits, rows, cols, transpose = symmetry
+    out = digits[grids][..., rows, :][..., :, cols]
+    return np.swapaxes(out, -1, -2) if transpose else out
+
+
+def augment(puzzle: np.ndarray, solution: np.ndarray, box, rng: np.random.Generator):
+    symmetry = random_symmetry(box, rng)
+    return apply_symmetry(puzzle, symmetry), apply_symmetry(solution, symmetry)

@@ -1,0 +1,378 @@
+"""Specification of LSTMTRMModel: the recursive cell, the carry, deep supervision with ACT, loss and sharing."""
+
+import numpy as np
+import pytest
+import torch
+
+from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm.modeling_lstm_trm import stablemax_cross_entropy
+from modeling_lstm_trm.sudoku import augment, generate_puzzles
+
+DESIGN = {"batch_size": 64, "seq_len": 81, "vocab_size": 10, "num_puzzle_identifiers": 1000, "T_cycles": 3,
+          "n_cycles": 6, "hidden_size": 512, "expansion": 4, "halt_max_steps": 16, "halt_exploration_prob": 0.1,
+          "puzzle_emb_ndim": 512, "forward_dtype": "bfloat16"}
+
+
+def tiny_config(**overrides):
+    values = dict(vocab_size=5, seq_len=16, num_puzzle_identifiers=3, puzzle_emb_ndim=16, hidden_size=16,
+                  num_layers=2, num_heads=2, T_cycles=2, n_cycles=2, halt_max_steps=4, forward_dtype="float32")
+    values.update(overrides)
+    return LSTMTRMConfig(**values)
+
+
+def tiny_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return LSTMTRMModel(tiny_config(**overrides))
+
+
+def grids(batch, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 5, (batch, 16), generator=g), torch.randint(1, 5, (batch, 16), generator=g)
+
+
+# --- configuration -----------------------------------------------------------------------------------------------
+
+def test_design_example_builds_a_model_of_5_to_7_million_parameters():
+    config = LSTMTRMConfig(**DESIGN)
+    assert (config.T_cycles, config.n_cycles, config.recurrence, config.mixer) == (3, 6, "lstm", "mlp")
+    params = sum(p.numel() for p in LSTMTRMModel(config).parameters())
+    assert 5e6 <= params <= 7e6, params
+
+
+@pytest.mark.parametrize("field, value", [
+    ("T_cycles", 0), ("n_cycles", -1), ("hidden_size", 0), ("num_layers", 0), ("halt_max_steps", 0),
+    ("seq_len", 0), ("vocab_size", 0), ("puzzle_emb_ndim", -1), ("halt_exploration_prob", 1.5),
+    ("mixer", "conv"), ("recurrence", "gru"), ("loss_type", "hinge"), ("forward_dtype", "int8"),
+    ("num_heads", 3), ("expansion", 0), ("q_loss_weight", -1.0),
+])
+def test_invalid_config_values_raise_naming_the_field(field, value):
+    overrides = {"mixer": "attention"} if field == "num_heads" else {}
+    with pytest.raises(ValueError, match=field):
+        tiny_config(**overrides, **{field: value})
+
+
+def test_config_round_trips(tmp_path):
+    config = tiny_config(recurrence="trm", mixer="attention")
+    config.save_pretrained(tmp_path)
+    assert LSTMTRMConfig.from_pretrained(tmp_path).to_dict() == config.to_dict()
+
+
+# --- the cell and the recursion -----------------------------------------------------------------------------------
+
+def test_update_c_is_a_gated_blend_with_forget_and_input_gates():
+    model = tiny_model()
+    cell = model.cell
+    c, h = torch.randn(2, 17, 16), torch.randn(2, 17, 16)
+    with torch.no_grad():
+        cell.gates.weight.zero_()
+        cell.gates.bias[:16] = 30.0   # forget gate open, input gate shut: c is kept (up to its norm)
+        cell.gates.bias[16:] = -30.0
+    kept = cell.update_c(c, h)
+    torch.testing.assert_close(kept, c / c.square().mean(-1, keepdim=True).sqrt(), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        cell.gates.bias[:16] = -30.0  # forget shut, input open: c becomes the candidate net(c + h)
+        cell.gates.bias[16:] = 30.0
+    torch.testing.assert_close(cell.update_c(c, h), cell.net(c, h), atol=1e-4, rtol=1e-4)
+
+
+def test_trm_recurrence_has_no_gates_and_uses_the_candidate():
+    model = tiny_model(recurrence="trm")
+    assert model.cell.gates is None
+    c, h = torch.randn(2, 17, 16), torch.randn(2, 17, 16)
+    torch.testing.assert_close(model.cell.update_c(c, h), model.cell.net(c, h))
+
+
+@pytest.mark.parametrize("mixer", ["mlp", "attention"])
+def test_token_mixing_lets_every_position_see_every_other(mixer):
+    model = tiny_model(mixer=mixer).eval()
+    x, _ = grids(1)
+    base = model(x).logits
+    changed = x.clone()
+    changed[0, 15] = (x[0, 15] + 1) % 5
+    moved = model(changed).logits
+    assert (moved[0, 0] - base[0, 0]).abs().max() > 1e-6  # the first cell reacts to the last
+
+
+def test_gradients_flow_only_through_the_last_recursion():
+    model = tiny_model(T_cycles=3, n_cycles=2).train()
+    grad_modes = []
+    model.cell.blocks[0].register_forward_hook(lambda *args: grad_modes.append(torch.is_grad_enabled()))
+    x, y = grids(4)
+    out = model(x, labels=y)
+    per_recursion = 2 + 1  # n updates of h, one of c
+    assert grad_modes == [False] * (2 * per_recursion) + [True] * per_recursion
+    out.loss.backward()
+    assert not out.past_key_values.h.requires_grad and not out.past_key_values.c.requires_grad
+    assert model.cell.blocks[0].channel_mlp.down_proj.weight.grad.abs().sum() > 0
+
+
+def test_no_grad_recursions_leave_the_gradient_unchanged():
+    """The gradient equals that of running the first T - 1 recursions by hand, detached, then one with grad."""
+    model = tiny_model(T_cycles=3).train()
+    x, y = grids(3)
+    model(x, labels=y).loss.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    short = LSTMTRMModel(tiny_config(T_cycles=1)).train()
+    short.load_state_dict(model.state_dict())
+    carry = model.initial_carry(x, y)
+    with torch.no_grad():
+        emb = model.embed(x, None)
+        h, c = carry.h.expand(3, -1, -1), carry.c.expand(3, -1, -1)
+        for _ in range(2):
+            h, c = model.cell(emb, h, c)
+    start = LSTMTRMCarry(h, c, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.bool), x, y)
+    short(x, labels=y, past_key_values=start).loss.backward()
+    for name, param in short.named_parameters():
+        if name in expected:
+            torch.testing.assert_close(param.grad, expected[name], atol=1e-5, rtol=1e-4)
+
+
+# --- the carry ----------------------------------------------------------------------------------------------------
+
+def test_continuing_a_carry_equals_one_longer_run():
+    two = tiny_model(T_cycles=2, halt_max_steps=8).eval()
+    four = LSTMTRMModel(tiny_config(T_cycles=4, halt_max_steps=8)).eval()
+    four.load_state_dict(two.state_dict())
+    x, _ = grids(3)
+    first = two(x)
+    second = two(x, past_key_values=first.past_key_values)
+    torch.testing.assert_close(second.logits, four(x).logits, atol=1e-5, rtol=0)
+    assert second.past_key_values.steps.tolist() == [2, 2, 2]
+
+
+def test_halted_rows_restart_on_the_new_puzzle_and_the_others_continue():
+    model = tiny_model(halt_max_steps=8).eval()
+    old_x, old_y = grids(3, seed=1)
+    new_x, new_y = grids(3, seed=2)
+    first = model(old_x, labels=old_y, puzzle_identifiers=torch.tensor([0, 1, 2]))
+    carry = first.past_key_values
+    carry.halted = torch.tensor([True, False, True])
+    out = model(new_x, labels=new_y, puzzle_identifiers=torch.tensor([2, 2, 2]), past_key_values=carry)
+    fresh = model(new_x, labels=new_y, puzzle_identifiers=torch.tensor([2, 2, 2]))
+    continued = model(old_x, labels=old_y, puzzle_identifiers=torch.tensor([0, 1, 2]),
+                      past_key_values=first.past_key_values.__class__(**{**vars(carry), "halted":
+                                                                         torch.zeros(3, dtype=torch.bool)}))
+    torch.testing.assert_close(out.logits[[0, 2]], fresh.logits[[0, 2]], atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.logits[1], continued.logits[1], atol=1e-6, rtol=0)
+    new_carry = out.past_key_values
+    assert new_carry.steps.tolist() == [1, 2, 1]
+    assert torch.equal(new_carry.inputs[1], old_x[1]) and torch.equal(new_carry.inputs[0], new_x[0])
+    assert torch.equal(new_carry.labels[1], old_y[1]) and new_carry.puzzle_identifiers.tolist() == [2, 1, 2]
+
+
+def test_training_halts_on_q_and_max_steps_evaluation_runs_to_max():
+    model = tiny_model(halt_max_steps=3, halt_exploration_prob=0.0)
+    with torch.no_grad():
+        model.q_head.bias[0] = 10.0  # q_halt > 0 everywhere
+    x, y = grids(4)
+    assert model.train()(x, labels=y).past_key_values.halted.all()
+    carry = None
+    model.eval()
+    for step in range(1, 4):
+        carry = model(x, past_key_values=carry).past_key_values
+        assert carry.halted.all() == (step == 3)
+    model.config.eval_early_halt = True
+    assert model(x).past_key_values.halted.all()
+
+
+def test_exploration_delays_halting():
+    model = tiny_model(halt_max_steps=6, halt_exploration_prob=1.0).train()
+    with torch.no_grad():
+        model.q_head.bias[0] = 10.0
+    torch.manual_seed(0)
+    x, y = grids(64)
+    halted = model(x, labels=y).past_key_values.halted
+    assert not halted.any()  # every row drew a minimum of at least 2 steps
+
+
+# --- loss and outputs ---------------------------------------------------------------------------------------------
+
+def test_stablemax_cross_entropy_matches_its_definition_and_stays_finite():
+    logits = torch.tensor([[[-2.0, 0.0, 1.0, 3.0]]], requires_grad=True)
+    labels = torch.tensor([[2]])
+    s = torch.tensor([1 / 3, 1.0, 2.0, 4.0], dtype=torch.float64)
+    expected = -torch.log(s[2] / s.sum())
+    loss = stablemax_cross_entropy(logits, labels)
+    assert loss.dtype == torch.float64
+    torch.testing.assert_close(loss[0, 0], expected)
+    loss.sum().backward()
+    assert torch.isfinite(logits.grad).all()  # a logit of exactly 1.0 once gave NaN gradients
+    assert stablemax_cross_entropy(logits, torch.tensor([[-100]])).item() == 0.0
+
+
+@pytest.mark.parametrize("loss_type", ["stablemax", "softmax"])
+def test_output_holds_loss_logits_q_carry_and_metrics(loss_type):
+    model = tiny_model(loss_type=loss_type, halt_max_steps=1).eval()
+    x, y = grids(4)
+    out = model(x, labels=y)
+    assert out.logits.shape == (4, 16, 5) and out.q_halt_logits.shape == (4,) and out.q_continue_logits.shape == (4,)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert isinstance(out.past_key_values, LSTMTRMCarry)
+    metrics = out.metrics
+    assert metrics["count"] == 4 and metrics["steps"] == 1
+    solved = (out.logits.argmax(-1) == y).all(-1).float().mean()
+    assert metrics["exact_accuracy"] == solved
+    torch.testing.assert_close(metrics["cell_accuracy"], (out.logits.argmax(-1) == y).float().mean())
+
+
+def test_ignored_labels_do_not_count():
+    model = tiny_model(halt_max_steps=1).eval()
+    x, y = grids(2)
+    masked = y.clone()
+    masked[:, 8:] = -100
+    out_masked = model(x, labels=masked)
+    out_half = model(x, labels=torch.where(torch.arange(16) < 8, y, -100))
+    torch.testing.assert_close(out_masked.loss, out_half.loss)
+    correct = (out_masked.logits.argmax(-1) == y)[:, :8].float().mean()
+    torch.testing.assert_close(out_masked.metrics["cell_accuracy"], correct)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_float32_and_bfloat16_forwards_run_on_cpu(dtype):
+    model = tiny_model(forward_dtype=dtype)
+    x, y = grids(3)
+    out = model(x, labels=y)
+    out.loss.backward()
+    assert out.logits.dtype == torch.float32 and torch.isfinite(out.logits).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+# --- learning: a real 4x4 Sudoku task -----------------------------------------------------------------------------
+
+def train_on_4x4(recurrence, mixer, steps, seed=0, lr=3e-3, batch=64):
+    """TRM-style training: the carry persists across batches, halted rows take new puzzles, one optimizer step
+    after every supervision step."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    data = generate_puzzles(1000, (2, 2), givens=6, seed=seed)
+    config = LSTMTRMConfig(vocab_size=5, seq_len=16, puzzle_emb_ndim=0, hidden_size=32, num_layers=2, num_heads=2,
+                           T_cycles=2, n_cycles=2, halt_max_steps=6, mixer=mixer, recurrence=recurrence,
+                           forward_dtype="float32")
+    model = LSTMTRMModel(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
+    carry = None
+    for _ in range(steps):
+        idx = rng.integers(0, len(data), batch)
+        puzzles, solutions = augment(data.puzzles[idx], data.solutions[idx], (2, 2), rng)
+        out = model(torch.from_numpy(puzzles.reshape(batch, -1)), labels=torch.from_numpy(solutions.reshape(batch, -1)),
+                    past_key_values=carry)
+        carry = out.past_key_values
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def held_out_4x4():
+    data = generate_puzzles(512, (2, 2), givens=6, seed=12345)
+    return torch.from_numpy(data.puzzles.reshape(512, -1)), torch.from_numpy(data.solutions.reshape(512, -1))
+
+
+@pytest.fixture(scope="module")
+def trained_lstm_mlp():
+    return train_on_4x4("lstm", "mlp", steps=600)
+
+
+@pytest.mark.parametrize("recurrence, mixer, steps, floor", [
+    ("trm", "mlp", 600, 0.8), ("lstm", "attention", 800, 0.5), ("trm", "attention", 800, 0.5),
+])
+def test_each_recurrence_and_mixer_learns_4x4_sudoku(recurrence, mixer, steps, floor, held_out_4x4):
+    """Guessing 10 blanks of 4 digits solves about one puzzle in a million; attention learns slower than the
+    sequence MLP on a fixed grid (as in TRM), hence its lower floor."""
+    model = train_on_4x4(recurrence, mixer, steps)
+    puzzles, solutions = held_out_4x4
+    exact = (model.solve(puzzles).predictions == solutions).all(-1).float().mean().item()
+    assert exact >= floor, f"{recurrence}/{mixer}: {exact:.3f} exact on held-out 4x4 puzzles"
+
+
+def test_lstm_recurrence_learns_4x4_sudoku(trained_lstm_mlp, held_out_4x4):
+    puzzles, solutions = held_out_4x4
+    result = trained_lstm_mlp.solve(puzzles)
+    exact = (result.predictions == solutions).all(-1).float().mean().item()
+    assert exact >= 0.9, exact
+    assert result.halted_at.float().mean() < trained_lstm_mlp.config.halt_max_steps  # the Q head learned to halt
+
+
+def test_a_solved_answer_stays_solved(trained_lstm_mlp, held_out_4x4):
+    puzzles, solutions = held_out_4x4
+    max_steps = trained_lstm_mlp.config.halt_max_steps
+    result = trained_lstm_mlp.solve(puzzles, return_trace=True, run_to_max=True)
+    assert result.trace.shape == (max_steps, 512, 16)
+    per_step = (result.trace == solutions).all(-1).float().mean(-1)
+    assert per_step[-1] >= per_step.max() - 0.01, per_step.tolist()
+    assert torch.equal(result.final_predictions, result.trace[-1])
+
+
+def test_solve_returns_predictions_halting_steps_and_a_trace():
+    model = tiny_model(halt_max_steps=5)
+    with torch.no_grad():
+        model.q_head.bias[0] = -10.0
+    x, _ = grids(3)
+    result = model.solve(x, return_trace=True)
+    assert result.halted_at.tolist() == [5, 5, 5] and result.trace.shape == (5, 3, 16)
+    assert torch.equal(result.predictions, result.trace[-1])
+    with torch.no_grad():
+        model.q_head.bias[0] = 10.0
+    quick = model.solve(x, max_steps=7, return_trace=True)
+    assert quick.halted_at.tolist() == [1, 1, 1] and quick.trace.shape[0] == 1
+    assert model.training  # solve restores the mode it found
+
+
+# --- sharing --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("recurrence", ["lstm", "trm"])
+def test_save_and_load_give_identical_outputs(tmp_path, recurrence):
+    from transformers import AutoModel
+    model = tiny_model(recurrence=recurrence).eval()
+    model.save_pretrained(tmp_path)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstm_trm.py"} <= names
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(loaded) is LSTMTRMModel
+    x, y = grids(3)
+    a, b = model(x, labels=y), loaded(x, labels=y)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.q_halt_logits, b.q_halt_logits)
+    assert torch.equal(model.h_init, loaded.h_init) and torch.equal(model.c_init, loaded.c_init)
+
+
+def test_remote_code_folder_loads_without_the_package(tmp_path, without_package):
+    model = tiny_model(mixer="attention").eval()
+    folder = tmp_path / "shared_trm"
+    model.save_pretrained(folder)
+    x, _ = grids(2)
+    torch.save({"x": x, "logits": model(x).logits, "solved": model.solve(x).predictions}, tmp_path / "expected.pt")
+    printed = without_package(f"""
+        import torch
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+        expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
+        assert torch.equal(model(expected["x"]).logits, expected["logits"])
+        assert torch.equal(model.solve(expected["x"]).predictions, expected["solved"])
+        print(type(model).__name__, type(model).__module__)
+    """)
+    assert "LSTMTRMModel" in printed and "modeling_lstm_trm" in printed
+
+
+# --- bad input ------------------------------------------------------------------------------------------------------
+
+def test_bad_inputs_raise_value_errors_naming_the_problem():
+    model = tiny_model()
+    x, y = grids(2)
+    with pytest.raises(ValueError, match="vocab_size"):
+        model(torch.full((2, 16), 5))
+    with pytest.raises(ValueError, match="vocab_size"):
+        model(torch.full((2, 16), -1))
+    with pytest.raises(ValueError, match="seq_len=16"):
+        model(x[:, :9])
+    with pytest.raises(ValueError, match="num_puzzle_identifiers"):
+        model(x, puzzle_identifiers=torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="puzzle_identifiers"):
+        model(x, puzzle_identifiers=torch.tensor([0]))
+    with pytest.raises(ValueError, match="batch size 2"):
+        model(grids(3)[0], past_key_values=model(x).past_key_values)
+    with pytest.raises(ValueError, match="labels"):
+        model(x, labels=y[:, :4])
+    with pytest.raises(ValueError, match="LSTMTRMCarry"):
+        model(x, past_key_values=(torch.zeros(1),))
