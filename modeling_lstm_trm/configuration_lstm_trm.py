@@ -47,6 +47,7 @@ class LSTMTRMConfig(PretrainedConfig):
     """
 
     model_type = "lstm_trm"
+    keys_to_ignore_at_inference = ["past_key_values"]
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ class NestedLSTMConfig(PretrainedConfig):
     """
 
     model_type = "nested_lstm"
+    keys_to_ignore_at_inference = ["past_key_values"]
 
     def __init__(
         self,

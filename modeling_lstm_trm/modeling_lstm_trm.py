@@ -83,6 +83,14 @@ class LSTMTRMCarry:
     def detach(self) -> LSTMTRMCarry:
         return replace(self, h=self.h.detach(), c=self.c.detach())
 
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Plain tensors, for safetensors checkpoints."""
+        return {name: value.contiguous() for name, value in vars(self).items() if value is not None}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> LSTMTRMCarry:
+        return cls(**tensors)
+
     def to(self, device) -> LSTMTRMCarry:
         return LSTMTRMCarry(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
 
@@ -253,6 +261,8 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
 
 class LSTMTRMModel(LSTMTRMPreTrainedModel):
     """The complete model: embeddings, the recursive cell, the answer head and the Q (halting) head."""
+
+    state_class = LSTMTRMCarry
 
     def __init__(self, config: LSTMTRMConfig):
         super().__init__(config)

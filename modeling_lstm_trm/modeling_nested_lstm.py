@@ -92,6 +92,15 @@ class NestedLSTMState:
         self.c = self.c.index_select(1, beam_idx)
         return self
 
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Plain tensors, for safetensors checkpoints."""
+        return {"h": self.h.detach().contiguous(), "c": self.c.detach().contiguous(),
+                "seen_tokens": torch.tensor([self.seen_tokens])}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> NestedLSTMState:
+        return cls(tensors["h"], tensors["c"], int(tensors["seen_tokens"].item()))
+
     def to(self, *args, **kwargs) -> NestedLSTMState:
         return NestedLSTMState(self.h.to(*args, **kwargs), self.c.to(*args, **kwargs), self.seen_tokens)
 
@@ -342,6 +351,7 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
 
 class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    state_class = NestedLSTMState
 
     def __init__(self, config: NestedLSTMConfig):
         super().__init__(config)

@@ -268,6 +268,197 @@ def apply_symmetry(grids: np.ndarray, symmetry) -> np.ndarray:
     return np.swapaxes(out, -1, -2) if transpose else out
 
 
+def _line_orders(groups: int, per_group: int) -> np.ndarray:
+    """Every order of lines that permutes groups and lines within groups: (groups! * per_group!^groups, N)."""
+    from itertools import permutations, product
+
+    inner = list(permutations(range(per_group)))
+    orders = [np.concatenate([g * per_group + np.array(inner_perm[k]) for k, g in enumerate(outer)])
+              for outer in permutations(range(groups)) for inner_perm in product(inner, repeat=groups)]
+    return np.array(orders)
+
+
+def _relabel_by_first_appearance(flat: np.ndarray) -> np.ndarray:
+    """Rename digits (rows of `flat`) in order of first appearance, so grids equal up to relabeling coincide."""
+    n_cells = flat.shape[1]
+    digits = np.arange(1, flat.max(initial=0) + 1)
+    present = flat[:, :, None] == digits
+    first = np.where(present.any(1), present.argmax(1), n_cells)
+    rank = np.argsort(np.argsort(first, axis=1, kind="stable"), axis=1, kind="stable") + 1
+    table = np.concatenate([np.zeros((len(flat), 1), dtype=np.int64), rank], axis=1)
+    return np.take_along_axis(table, flat, axis=1)
+
+
+def symmetry_invariant(grid: np.ndarray, box) -> tuple:
+    """A cheap fingerprint that every symmetry of `random_symmetry` preserves (equal for equivalent grids): digit
+    frequencies, given-counts of the rows within each band, of the columns within each stack, and of the boxes."""
+    br, bc = box
+    grid = np.asarray(grid)
+    n = grid.shape[0]
+    filled = grid != 0
+    counts = tuple(sorted(np.bincount(grid[filled], minlength=n + 1)[1:]))
+    bands = tuple(sorted(tuple(sorted(filled[b * br:(b + 1) * br].sum(1))) for b in range(bc)))
+    stacks = tuple(sorted(tuple(sorted(filled[:, k * bc:(k + 1) * bc].sum(0))) for k in range(br)))
+    boxes = tuple(sorted(filled.reshape(bc, br, br, bc).sum((1, 3)).ravel()))
+    lines = (bands, stacks) if br != bc else tuple(sorted((bands, stacks)))
+    return counts, lines, boxes
+
+
+def canonical_form(grid: np.ndarray, box) -> bytes:
+    """The least image of `grid` under every row/column symmetry (and transposition for square boxes), digits
+    relabeled by first appearance: equal exactly for grids that augmentation can turn into each other. Exhaustive,
+    so meant for 4x4 and 6x6 (9x9 has 3.4 million row/column orders)."""
+    br, bc = box
+    grid = np.asarray(grid)
+    rows, cols = _line_orders(bc, br), _line_orders(br, bc)
+    images = [grid] + ([grid.T] if br == bc else [])
+    candidates = np.concatenate([g[rows][:, :, cols].transpose(0, 2, 1, 3).reshape(-1, grid.size) for g in images])
+    relabeled = _relabel_by_first_appearance(candidates)
+    best = relabeled[np.lexsort(relabeled.T[::-1])[0]]
+    return best.astype(np.uint8).tobytes()
+
+
+def drop_equivalent(candidates: SudokuSet, seen: SudokuSet) -> SudokuSet:
+    """The puzzles of `candidates` that no symmetry maps onto a puzzle of `seen` or onto an earlier candidate.
+    Canonical forms are computed only where the cheap invariant collides; for 9x9 (too many symmetries to
+    enumerate) an invariant collision counts as equivalent."""
+    box = candidates.box
+    exhaustive = box != (3, 3)
+    groups: dict[tuple, list] = {}
+    for puzzle in seen.puzzles:
+        groups.setdefault(symmetry_invariant(puzzle, box), []).append(puzzle)
+    canonical: dict[tuple, set] = {}
+    keep = []
+    for i, puzzle in enumerate(candidates.puzzles):
+        invariant = symmetry_invariant(puzzle, box)
+        group = groups.setdefault(invariant, [])
+        if group and not exhaustive:
+            continue
+        if group:
+            if invariant not in canonical:
+                canonical[invariant] = {canonical_form(p, box) for p in group}
+            key = canonical_form(puzzle, box)
+            if key in canonical[invariant]:
+                continue
+            canonical[invariant].add(key)
+        group.append(puzzle)
+        keep.append(i)
+    return SudokuSet(candidates.puzzles[keep], candidates.solutions[keep], box)
+
+
+def train_test_split(n_train: int, n_test: int, box=(3, 3), givens: int | None = None, seed: int = 0,
+                     test_fraction_of_classes: float = 0.2) -> tuple[SudokuSet, SudokuSet]:
+    """Training and held-out puzzles that augmentation cannot turn into each other.
+
+    4x4 puzzles fall into a few hundred classes under the symmetries, so there the classes themselves are split
+    (a held-out puzzle's class never occurs in training); for 6x6 and 9x9 the held-out set is generated apart and
+    any puzzle equivalent to a training one is dropped.
+    """
+    box = tuple(box)
+    if box == (2, 2):
+        pool = generate_puzzles(n_train + 4 * n_test, box, givens, seed=seed)
+        keys = [canonical_form(p, box) for p in pool.puzzles]
+        salt = int(np.random.default_rng(seed).integers(1 << 30))
+        test_mask = np.array([(int.from_bytes(k, "little") + salt) % 9973 < 9973 * test_fraction_of_classes
+                              for k in keys])
+        test_idx, train_idx = np.flatnonzero(test_mask)[:n_test], np.flatnonzero(~test_mask)[:n_train]
+        return (SudokuSet(pool.puzzles[train_idx], pool.solutions[train_idx], box),
+                SudokuSet(pool.puzzles[test_idx], pool.solutions[test_idx], box))
+    train = generate_puzzles(n_train, box, givens, seed=seed)
+    test = generate_puzzles(n_test, box, givens, seed=seed + 1_000_003)
+    return train, drop_equivalent(test, train)
+
+
 def augment(puzzle: np.ndarray, solution: np.ndarray, box, rng: np.random.Generator):
     symmetry = random_symmetry(box, rng)
     return apply_symmetry(puzzle, symmetry), apply_symmetry(solution, symmetry)
+
+
+# ----- training data and evaluation --------------------------------------------------------------------------------
+
+class SudokuDataset:
+    """A map-style dataset that augments on the fly: item i is base puzzle `rng.integers(len(base))` under a random
+    symmetry, with `rng` seeded by (seed, i), so every item is reproducible (exact resume) without storing it.
+
+    Items: `input_ids` (the puzzle, N*N tokens, 0 = blank), `labels` (the solution), `puzzle_identifiers` (0).
+    """
+
+    def __init__(self, base: SudokuSet, length: int, seed: int = 0, augment: bool = True):
+        self.base, self.length, self.seed, self.augment = base, length, seed, augment
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, index])
+        j = int(rng.integers(len(self.base)))
+        puzzle, solution = self.base.puzzles[j], self.base.solutions[j]
+        if self.augment:
+            puzzle, solution = augment(puzzle, solution, self.base.box, rng)
+        return {
+            "input_ids": torch.from_numpy(np.ascontiguousarray(puzzle).reshape(-1)),
+            "labels": torch.from_numpy(np.ascontiguousarray(solution).reshape(-1)),
+            "puzzle_identifiers": torch.tensor(0),
+        }
+
+
+def solve_file(path, size: int | None = None) -> SudokuSet:
+    """Puzzles from a file with their solutions computed by the solver (ValueError if one has none)."""
+    puzzles = parse_puzzles(path, size)
+    n = puzzles.shape[-1]
+    box = BOXES[n]
+    solutions = []
+    for k, puzzle in enumerate(puzzles):
+        solution = solve(puzzle, box)
+        if solution is None:
+            raise ValueError(f"{path}: puzzle {k + 1} has no solution")
+        solutions.append(solution)
+    return SudokuSet(puzzles, np.stack(solutions), box)
+
+
+def sudoku_metric():
+    """The package's own `evaluate` metric (a local module: nothing is downloaded)."""
+    import evaluate
+
+    return evaluate.load(str(Path(__file__).parent / "metrics" / "sudoku_accuracy"))
+
+
+def evaluate_model(model, data: SudokuSet, batch_size: int = 256, max_steps: int | None = None,
+                   progress: bool = False) -> dict:
+    """Solve every puzzle of `data` with `model` and score it: exact-puzzle accuracy and accuracy on blank cells at
+    the step where the model halts, the same after all `max_steps` (default `halt_max_steps`) steps, and the mean
+    halting step."""
+    import torch
+
+    device = next(model.parameters()).device
+    halted_at, at_halt, at_max = [], [], []
+    starts = range(0, len(data), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="solving", unit="batch")
+    for start in starts:
+        x = torch.from_numpy(data.puzzles[start:start + batch_size].reshape(-1, data.size ** 2)).to(device)
+        result = model.solve(x, max_steps=max_steps, run_to_max=True)
+        at_halt.append(result.predictions.cpu())
+        at_max.append(result.final_predictions.cpu())
+        halted_at.append(result.halted_at.cpu())
+    metric = sudoku_metric()
+    references = data.solutions.reshape(len(data), -1)
+    puzzles = data.puzzles.reshape(len(data), -1)
+    scores = metric.compute(predictions=torch.cat(at_halt).tolist(), references=references.tolist(),
+                            puzzles=puzzles.tolist())
+    at_max_scores = metric.compute(predictions=torch.cat(at_max).tolist(), references=references.tolist(),
+                                   puzzles=puzzles.tolist())
+    return {
+        "exact_accuracy": scores["exact_accuracy"],
+        "cell_accuracy": scores["cell_accuracy"],
+        "mean_steps": float(torch.cat(halted_at).float().mean()),
+        "exact_accuracy_at_max_steps": at_max_scores["exact_accuracy"],
+        "cell_accuracy_at_max_steps": at_max_scores["cell_accuracy"],
+        "puzzles": len(data),
+    }

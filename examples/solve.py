@@ -1,0 +1,131 @@
+"""Solve Sudoku puzzles with a trained LSTM-TRM and watch the answer form, supervision step by supervision step.
+
+    python examples/solve.py --model outputs/lstm-trm-sudoku-6x6 "1.3...5..2...."     # one puzzle
+    python examples/solve.py --model D --file puzzles.txt                            # a file, one per line
+    python examples/solve.py --model D PUZZLE --trace --png trace.png                # the reasoning trace
+
+A puzzle is N*N characters, row by row, with 0 or . for a blank. For each puzzle it prints the solved grid, whether
+it is a valid solution that keeps the givens, and the supervision step at which the model halted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import numpy as np
+import torch
+from transformers import AutoModel
+
+from modeling_lstm_trm.sudoku import BOXES, is_valid_solution, parse_puzzles
+
+
+def format_grid(grid: np.ndarray, box, marks: np.ndarray | None = None) -> str:
+    """The grid as text with box rules; cells in `marks` are shown as [d]."""
+    n = grid.shape[0]
+    br, bc = box
+    lines = []
+    for r in range(n):
+        if r and r % br == 0:
+            lines.append("-+-".join(["-" * (4 * bc - 1)] * br))
+        cells = []
+        for c in range(n):
+            text = str(grid[r, c]) if grid[r, c] else "."
+            cells.append(f"[{text}]" if marks is not None and marks[r, c] else f" {text} ")
+            if c % bc == bc - 1 and c < n - 1:
+                cells.append("|")
+        lines.append("".join(cells))
+    return "\n".join(lines)
+
+
+def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], box, path: str) -> None:
+    """One panel per supervision step: givens in black, filled digits in blue, cells that changed since the previous
+    step on a yellow ground."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = puzzle.shape[0]
+    steps = len(trace)
+    cols = min(steps, 4)
+    rows = -(-steps // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= steps:
+            continue
+        grid = trace[k]
+        changed = grid != (trace[k - 1] if k else puzzle)
+        ax.set_xlim(0, n)
+        ax.set_ylim(n, 0)
+        for r in range(n):
+            for c in range(n):
+                if changed[r, c] and puzzle[r, c] == 0:
+                    ax.add_patch(plt.Rectangle((c, r), 1, 1, color="#fff3a0"))
+                given = puzzle[r, c] != 0
+                ax.text(c + 0.5, r + 0.55, str(grid[r, c]), ha="center", va="center", fontsize=140 / n,
+                        color="black" if given else "#1f5fbf", fontweight="bold" if given else "normal")
+        for i in range(n + 1):
+            ax.plot([0, n], [i, i], color="black", lw=2 if i % box[0] == 0 else 0.4)
+            ax.plot([i, i], [0, n], color="black", lw=2 if i % box[1] == 0 else 0.4)
+        ax.set_title(f"step {k + 1}" + (" (valid)" if solution_ok[k] else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("puzzles", nargs="*", help="puzzles, N*N characters each (0 or . for a blank)")
+    parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
+    parser.add_argument("--file", help="a file of puzzles, one per line (// starts a comment)")
+    parser.add_argument("--trace", action="store_true", help="print the grid after every supervision step")
+    parser.add_argument("--png", help="draw the trace of the first puzzle into this PNG file")
+    parser.add_argument("--max_steps", type=int, help="supervision steps at most (default: the model's)")
+    args = parser.parse_args(argv)
+    if not args.puzzles and not args.file:
+        parser.error("give a puzzle or --file")
+
+    try:
+        grids = parse_puzzles(args.file) if args.file else parse_puzzles(args.puzzles)
+    except ValueError as error:
+        parser.error(str(error))
+    model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
+    n = grids.shape[-1]
+    if n * n != model.config.seq_len:
+        parser.error(f"the model solves {int(model.config.seq_len ** 0.5)}x{int(model.config.seq_len ** 0.5)} grids,"
+                     f" these puzzles are {n}x{n}")
+    box = BOXES[n]
+    result = model.solve(torch.from_numpy(grids.reshape(len(grids), -1)), max_steps=args.max_steps,
+                         return_trace=args.trace or args.png is not None)
+    reports = []
+    for k, puzzle in enumerate(grids):
+        solved = result.predictions[k].numpy().reshape(n, n)
+        valid = is_valid_solution(solved, puzzle, box)
+        halted = int(result.halted_at[k])
+        print(f"\nPuzzle {k + 1}:\n{format_grid(puzzle, box)}")
+        if args.trace:
+            previous = puzzle
+            for step in range(halted):
+                grid = result.trace[step, k].numpy().reshape(n, n)
+                print(f"\nafter supervision step {step + 1} ([d] = changed):")
+                print(format_grid(grid, box, marks=(grid != previous) & (puzzle == 0)))
+                previous = grid
+        print(f"\nSolution (halted at step {halted}):\n{format_grid(solved, box)}")
+        print("valid and consistent with the givens" if valid else "NOT a valid solution")
+        reports.append({"valid": valid, "halted_at": halted, "solution": "".join(map(str, solved.reshape(-1)))})
+    if args.png:
+        trace = result.trace[: int(result.halted_at[0]), 0].numpy().reshape(-1, n, n)
+        draw_trace(grids[0], trace, [is_valid_solution(g, grids[0], box) for g in trace], box, args.png)
+        print(f"\ntrace drawn in {args.png}")
+    return reports
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,202 @@
+"""The Sudoku main job end to end: StatefulTrainer with the LSTM-TRM carry and EMA, examples/train.py's 4x4 preset,
+exact resume after SIGKILL, and the solve / evaluate command lines."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainingArguments
+
+from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm.sudoku import SudokuDataset, generate_puzzles
+from modeling_lstm_trm.trainer import ExponentialMovingAverage, StatefulTrainer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_trainer(tmp_path, **kwargs):
+    torch.manual_seed(0)
+    config = LSTMTRMConfig(vocab_size=5, seq_len=16, puzzle_emb_ndim=8, hidden_size=16, num_layers=1, T_cycles=1,
+                           n_cycles=1, halt_max_steps=3, forward_dtype="float32")
+    data = generate_puzzles(50, (2, 2), seed=0)
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=8,
+                             dataloader_drop_last=True, report_to="none", save_steps=3, logging_steps=1,
+                             disable_tqdm=True, learning_rate=1e-3)
+    return StatefulTrainer(model=LSTMTRMModel(config), args=args, train_dataset=SudokuDataset(data, 48), **kwargs)
+
+
+def test_the_trainer_carries_a_detached_state_between_steps(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    seen = []
+    trainer.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs.get("past_key_values")), with_kwargs=True)
+    trainer.train()
+    assert seen[0] is None  # a fresh state at the start of the epoch
+    assert all(isinstance(s, LSTMTRMCarry) and not s.h.requires_grad for s in seen[1:])
+    assert [int(s.steps.max()) for s in seen[1:3]] == [1, 2]  # rows continue their puzzles across steps
+    saved = load_file(tmp_path / "checkpoint-3" / "carried_state-rank0.safetensors")
+    assert set(saved) >= {"h", "c", "steps", "halted", "inputs", "labels"}
+
+
+def test_resume_restores_the_carried_state(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    trainer.train()
+    saved = load_file(tmp_path / "checkpoint-3" / "carried_state-rank0.safetensors")
+    resumed = tiny_trainer(tmp_path)
+    restored = []
+    resumed.add_callback(type("Spy", (__import__("transformers").TrainerCallback,), {
+        "on_step_begin": lambda self, *a, **k: restored.append(resumed.carried_state["train"])}))
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-3"))
+    assert torch.equal(restored[0].h, saved["h"]) and torch.equal(restored[0].steps, saved["steps"])
+
+
+def test_ema_follows_the_weights_with_a_warm_up():
+    model = torch.nn.Linear(2, 2)
+    ema = ExponentialMovingAverage(model, decay=0.999)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)  # first update: decay min(0.999, 2/11)
+    expected = start + (1 - 2 / 11) * 1.0
+    torch.testing.assert_close(ema.shadow["weight"], expected)
+    with ema.applied(model):
+        torch.testing.assert_close(model.weight, expected)
+    torch.testing.assert_close(model.weight, start + 1.0)
+    restored = ExponentialMovingAverage(model, 0.999)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.updates == 1 and torch.equal(restored.shadow["weight"], ema.shadow["weight"])
+
+
+def test_puzzle_embeddings_get_their_own_learning_rate_and_weight_decay(tmp_path):
+    trainer = tiny_trainer(tmp_path, param_group_overrides={"puzzle_emb.": {"lr": 0.5, "weight_decay": 0.0}})
+    optimizer = trainer.create_optimizer()
+    groups = [g for g in optimizer.param_groups if any(p is trainer.model.puzzle_emb.weight for p in g["params"])]
+    assert len(groups) == 1 and groups[0]["lr"] == 0.5 and groups[0]["weight_decay"] == 0.0
+    assert len(groups[0]["params"]) == 1
+    total = sum(len(g["params"]) for g in optimizer.param_groups)
+    assert total == sum(1 for p in trainer.model.parameters() if p.requires_grad)
+
+
+# --- examples/train.py ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_4x4(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sudoku4")
+    results = load_example("train").main(["--grid_size", "4", "--output_dir", str(out), "--disable_tqdm", "true"])
+    return out, results
+
+
+def test_the_4x4_preset_solves_held_out_puzzles(trained_4x4):
+    out, results = trained_4x4
+    held = results["held_out"]
+    assert held["puzzles"] >= 400
+    assert held["exact_accuracy"] >= 0.9 and held["exact_accuracy_at_max_steps"] >= 0.9, held
+    assert 1 <= held["mean_steps"] <= 6
+
+
+def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
+    out, results = trained_4x4
+    for name in ["model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstm_trm.py",
+                 "tokenizer.json", "README.md", "eval_results.json", "training_curves.png"]:
+        assert (out / name).exists(), name
+    assert json.loads((out / "eval_results.json").read_text())["held_out"] == results["held_out"]
+    assert "held-out generated" in (out / "README.md").read_text()
+    printed = without_package(f"""
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        model = AutoModel.from_pretrained({str(out)!r}, trust_remote_code=True)
+        ids = AutoTokenizer.from_pretrained({str(out)!r})("1.3." + "." * 12, return_tensors="pt")["input_ids"]
+        print(model.solve(ids).predictions.shape)
+    """)
+    assert "torch.Size([1, 16])" in printed
+
+
+def test_solve_cli_prints_a_valid_solution_and_a_trace(trained_4x4, tmp_path, capsys):
+    out, _ = trained_4x4
+    from modeling_lstm_trm.sudoku import generate_puzzles as gen
+    puzzle = "".join(map(str, gen(1, (2, 2), seed=4242).puzzles[0].reshape(-1))).replace("0", ".")
+    reports = load_example("solve").main(["--model", str(out), puzzle, "--trace", "--png", str(tmp_path / "t.png")])
+    printed = capsys.readouterr().out
+    assert reports[0]["valid"] and "valid and consistent with the givens" in printed
+    assert "after supervision step 1" in printed and "halted at step" in printed
+    assert (tmp_path / "t.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        load_example("solve").main(["--model", str(out), "12345"])
+
+
+def test_evaluate_cli_writes_json_and_a_chart_and_ends_with_json(trained_4x4, tmp_path):
+    """Run as a user runs it: as a script, whose folder must not shadow the `evaluate` library."""
+    out, _ = trained_4x4
+    path = tmp_path / "four.txt"
+    path.write_text("// two 4x4 puzzles\n1..4.4......3..2\n..3.......1.4...\n")
+    run = subprocess.run([sys.executable, str(EXAMPLES / "evaluate.py"), "--task", "sudoku", "--model", str(out),
+                          "--file", str(path), "--output_dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    last = json.loads(run.stdout.strip().splitlines()[-1])
+    assert {"exact_accuracy", "cell_accuracy", "mean_steps", "puzzles"} <= set(last) and last["puzzles"] == 2
+    assert (tmp_path / "eval_four.json").exists() and (tmp_path / "eval_four.png").exists()
+
+
+KILLER = """
+import os, signal, sys
+sys.path.insert(0, {examples!r})
+import train
+from transformers import TrainerCallback
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == {kill_at}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+original = train.StatefulTrainer.__init__
+def patched(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    self.add_callback(Kill())
+train.StatefulTrainer.__init__ = patched
+train.main({argv!r})
+"""
+
+
+def test_killed_and_resumed_training_continues_identically(tmp_path):
+    common = ["--grid_size", "4", "--max_steps", "40", "--save_steps", "20", "--logging_steps", "1",
+              "--eval_steps", "1000", "--disable_tqdm", "true", "--train_puzzles", "200", "--eval_puzzles", "50"]
+
+    def run(out, kill_at=None, resume=None):
+        argv = common + ["--output_dir", str(out)] + (["--resume_from_checkpoint", str(resume)] if resume else [])
+        code = KILLER.format(examples=str(EXAMPLES), kill_at=kill_at or -1, argv=argv)
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+
+    straight = run(tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    killed = run(tmp_path / "killed", kill_at=27)
+    assert killed.returncode == -9 and (tmp_path / "killed" / "checkpoint-20").exists()
+    assert not (tmp_path / "killed" / "checkpoint-40").exists()
+    resumed = run(tmp_path / "killed", resume=tmp_path / "killed" / "checkpoint-20")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    def losses(folder):
+        history = json.loads((folder / "checkpoint-40" / "trainer_state.json").read_text())["log_history"]
+        return {e["step"]: e["loss"] for e in history if "loss" in e}
+
+    a, b = losses(tmp_path / "straight"), losses(tmp_path / "killed")
+    assert set(range(21, 41)) <= set(b)
+    for step in range(21, 41):
+        assert abs(a[step] - b[step]) <= 1e-5, (step, a[step], b[step])
+    final_a, final_b = load_file(tmp_path / "straight" / "model.safetensors"), \
+        load_file(tmp_path / "killed" / "model.safetensors")
+    for name in final_a:  # the saved (EMA) weights agree too
+        torch.testing.assert_close(final_a[name], final_b[name], atol=1e-6, rtol=0)

@@ -1,0 +1,25 @@
+"""The Sudoku grid tokenizer: one token per cell, `0` (or `.`) for a blank and `1`..`N` for the digits, so a token's
+id is the cell's value and a grid of N x N cells is N * N tokens."""
+
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+from transformers import PreTrainedTokenizerFast
+
+
+def build_grid_tokenizer(size: int) -> PreTrainedTokenizerFast:
+    """A tokenizer for N x N grids (N = `size`, at most 9). Text such as `"1.3..."` or `"1 0 3 ..."` becomes one
+    id per cell; whitespace and `//` comments are dropped."""
+    if size not in (4, 6, 9):
+        raise ValueError(f"grid size must be 4, 6 or 9, got {size}")
+    vocab = {str(d): d for d in range(size + 1)}
+    vocab["[UNK]"] = size + 1  # never a model input: the model rejects ids >= size + 1 with a clear error
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Sequence([
+        normalizers.Replace(Regex("//.*"), ""),
+        normalizers.Replace(".", "0"),
+        normalizers.Replace(Regex(r"\s+"), ""),
+    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="0", model_max_length=size * size,
+    )
