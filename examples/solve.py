@@ -31,7 +31,7 @@ def format_grid(grid: np.ndarray, box, marks: np.ndarray | None = None) -> str:
     lines = []
     for r in range(n):
         if r and r % br == 0:
-            lines.append("-+-".join(["-" * (4 * bc - 1)] * br))
+            lines.append("+".join(["-" * (3 * bc)] * br))
         cells = []
         for c in range(n):
             text = str(grid[r, c]) if grid[r, c] else "."

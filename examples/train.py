@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
         train_dataset=train_dataset,
         eval_dataset=SudokuDataset(held_out, length=len(held_out), augment=False),
         ema_decay=sudoku_args.ema_decay or None,
-        evaluate_fn=lambda m, dataset: evaluate_model(m, dataset.base),
+        evaluate_fn=lambda m, dataset: {**evaluate_model(m, dataset.base),
+                                        "minutes": round((time.monotonic() - started) / 60, 2)},
         param_group_overrides=overrides,
         callbacks=callbacks,
     )

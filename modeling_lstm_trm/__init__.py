@@ -35,9 +35,17 @@ AutoModel.register(LSTMTRMConfig, LSTMTRMModel, exist_ok=True)
 LSTMTRMConfig.register_for_auto_class()
 LSTMTRMModel.register_for_auto_class("AutoModel")
 
+from .optimization import MultiTimescaleOptimizer  # noqa: E402  (after registration: needs only torch)
+from .streams import BoundaryAwareCollator, TokenStreams  # noqa: E402
+from .trainer import StatefulTrainer  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "BoundaryAwareCollator",
+    "MultiTimescaleOptimizer",
+    "StatefulTrainer",
+    "TokenStreams",
     "LSTMTRMCarry",
     "LSTMTRMConfig",
     "LSTMTRMModel",

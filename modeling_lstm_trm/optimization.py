@@ -1,0 +1,155 @@
+"""MultiTimescaleOptimizer: each level of a nested model updates its parameters on its own clock.
+
+Level k's parameters take an inner-optimizer step only on optimizer steps that are multiples of its period
+(`level_update_every[k]`), using the mean of the gradients accumulated since its last step. Level 1 (period 1)
+is an ordinary optimizer. Between its steps a slow level's parameters do not change at all: not from the update,
+not from weight decay, not from the optimizer's moments (its parameters simply have no gradient on those steps).
+
+With surprise weighting on, each step's contribution to a slow level's accumulator is multiplied by
+w = clamp(surprise / running_mean_surprise, w_min, w_max), where surprise is the batch's mean negative
+log-likelihood and the running mean is an exponential average of past surprises; the accumulated gradient is then
+divided by the sum of the weights, so a slow level learns more from the batches that surprised the model.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class MultiTimescaleOptimizer(torch.optim.Optimizer):
+    """Wraps any torch optimizer built over one parameter group per level.
+
+    Args:
+        optimizer: the inner optimizer; its param_groups[k] holds level k's parameters.
+        periods: update period of each level, in optimizer steps (`config.level_update_every`).
+        surprise_weighting: weight slow levels' accumulated gradients by batch surprise (see module docstring).
+        surprise_bounds: (w_min, w_max) of those weights.
+        surprise_momentum: decay of the running mean of surprise.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, periods: list[int], surprise_weighting: bool = False,
+                 surprise_bounds: tuple[float, float] = (0.5, 2.0), surprise_momentum: float = 0.99):
+        if len(periods) != len(optimizer.param_groups):
+            raise ValueError(f"{len(periods)} periods for {len(optimizer.param_groups)} parameter groups")
+        if any(int(p) != p or p < 1 for p in periods):
+            raise ValueError(f"periods must be positive integers, got {periods}")
+        self.optimizer = optimizer
+        self.periods = [int(p) for p in periods]
+        self.surprise_weighting = surprise_weighting
+        self.surprise_bounds = surprise_bounds
+        self.surprise_momentum = surprise_momentum
+        self.step_count = 0
+        self.accumulated: dict[int, torch.Tensor] = {}  # id(param) -> summed (weighted) gradient
+        self.weight_sums = [0.0] * len(periods)
+        self.running_surprise: float | None = None
+        self.pending_weight = 1.0
+        self.defaults = optimizer.defaults
+        self._optimizer_step_pre_hooks = {}
+        self._optimizer_step_post_hooks = {}
+        for group, period in zip(self.optimizer.param_groups, self.periods):
+            group["update_every"] = period
+
+    @classmethod
+    def from_model(cls, model, optimizer_class=torch.optim.AdamW, level_lr_scale: list[float] | None = None,
+                   surprise_weighting: bool | None = None, **optimizer_kwargs) -> MultiTimescaleOptimizer:
+        """One group per level from `model.level_parameters()`, periods from `model.config.level_update_every`.
+        `level_lr_scale` multiplies the learning rate of each level (default 1 for all)."""
+        levels = model.level_parameters()
+        periods = list(model.config.level_update_every)
+        scales = level_lr_scale or [1.0] * len(levels)
+        if len(scales) != len(levels):
+            raise ValueError(f"level_lr_scale has {len(scales)} entries for {len(levels)} levels")
+        base_lr = optimizer_kwargs.pop("lr", 1e-3)
+        groups = [{"params": [p for p in params if p.requires_grad], "lr": base_lr * scale}
+                  for params, scale in zip(levels, scales)]
+        if surprise_weighting is None:
+            surprise_weighting = bool(getattr(model.config, "surprise_weighting", False))
+        return cls(optimizer_class(groups, lr=base_lr, **optimizer_kwargs), periods, surprise_weighting)
+
+    # The wrapper is what Trainer, accelerate and LR schedulers see; its groups are the inner optimizer's.
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    @param_groups.setter
+    def param_groups(self, value):
+        self.optimizer.param_groups = value
+
+    @property
+    def state(self):
+        return self.optimizer.state
+
+    @state.setter
+    def state(self, value):
+        self.optimizer.state = value
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def observe_surprise(self, surprise: float | torch.Tensor) -> float:
+        """Record this step's batch surprise (mean NLL); returns the weight its gradient gets in the slow levels."""
+        surprise = float(surprise)
+        if self.running_surprise is None:
+            self.running_surprise = surprise
+        low, high = self.surprise_bounds
+        weight = min(high, max(low, surprise / max(self.running_surprise, 1e-8)))
+        self.running_surprise = self.surprise_momentum * self.running_surprise + (1 - self.surprise_momentum) * surprise
+        self.pending_weight = weight if self.surprise_weighting else 1.0
+        return self.pending_weight
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Accumulate this step's gradients; step the levels whose period divides the step count."""
+        loss = closure() if closure is not None else None
+        self.step_count += 1
+        stepping = []
+        for k, (group, period) in enumerate(zip(self.optimizer.param_groups, self.periods)):
+            if period == 1:
+                continue
+            weight = self.pending_weight
+            self.weight_sums[k] += weight
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                buffer = self.accumulated.get(id(p))
+                if buffer is None:
+                    self.accumulated[id(p)] = p.grad.detach() * weight
+                else:
+                    buffer.add_(p.grad, alpha=weight)
+            if self.step_count % period == 0:
+                stepping.append(k)
+                for p in group["params"]:
+                    buffer = self.accumulated.pop(id(p), None)
+                    p.grad = None if buffer is None else buffer / self.weight_sums[k]
+                self.weight_sums[k] = 0.0
+            else:
+                for p in group["params"]:
+                    p.grad = None  # the inner optimizer skips parameters without a gradient
+        self.pending_weight = 1.0
+        self.optimizer.step()
+        return loss
+
+    def accumulated_gradient(self, param: torch.Tensor) -> torch.Tensor | None:
+        """The gradient summed for `param` since its level last stepped (None for level-1 parameters)."""
+        return self.accumulated.get(id(param))
+
+    def state_dict(self) -> dict:
+        index = {id(p): i for i, p in enumerate(p for g in self.optimizer.param_groups for p in g["params"])}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "step_count": self.step_count,
+            "accumulated": {index[pid]: t.clone() for pid, t in self.accumulated.items()},
+            "weight_sums": list(self.weight_sums),
+            "running_surprise": self.running_surprise,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.step_count = state["step_count"]
+        self.accumulated = {id(params[i]): t.to(params[i].device).clone() for i, t in state["accumulated"].items()}
+        self.weight_sums = list(state["weight_sums"])
+        self.running_surprise = state["running_surprise"]
+
+    def __repr__(self) -> str:
+        return f"MultiTimescaleOptimizer(periods={self.periods}, inner={self.optimizer.__class__.__name__})"
