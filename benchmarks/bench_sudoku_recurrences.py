@@ -4,7 +4,7 @@ Each arm is one run of examples/train.py's code path with the grid's preset and 
 hidden size is widened until its parameter count matches the LSTM arm's (the gates are the LSTM cell's extra
 parameters). Runs are sequential in one process, so each gets the whole machine.
 
-    python benchmarks/bench_sudoku_recurrences.py --grid_sizes 6 9 --minutes 5
+    python benchmarks/bench_sudoku_recurrences.py --grid_sizes 6 9 --minutes 3
 """
 
 import argparse
@@ -47,17 +47,21 @@ def main():
     parser.add_argument("--grid_sizes", type=int, nargs="+", default=[6, 9])
     parser.add_argument("--minutes", type=float, default=5.0, help="training wall-clock budget of each arm")
     parser.add_argument("--eval_puzzles", type=int, default=512)
+    parser.add_argument("--recipe", type=int, default=6,
+                        help="preset whose model and optimizer settings every grid uses (6: the CPU recipe; "
+                             "9: the design size, for a GPU)")
     args = parser.parse_args()
     train = load_train()
     rows = []
     for size in args.grid_sizes:
-        preset = train.PRESETS[size]["model"]
+        preset = train.PRESETS[args.recipe]["model"]
         trm_hidden, lstm_params, trm_params = matched_trm_hidden(preset, size)
         for recurrence, hidden, params in (("lstm", preset["hidden_size"], lstm_params),
                                            ("trm", trm_hidden, trm_params)):
             with tempfile.TemporaryDirectory() as out:
                 results = train.main([
-                    "--grid_size", str(size), "--recurrence", recurrence, "--hidden_size", str(hidden),
+                    "--grid_size", str(size), "--recipe", str(args.recipe), "--recurrence", recurrence,
+                    "--hidden_size", str(hidden),
                     "--max_minutes", str(args.minutes), "--eval_puzzles", str(args.eval_puzzles),
                     "--eval_strategy", "no", "--save_strategy", "no", "--output_dir", out, "--disable_tqdm", "true",
                     "--eval_files", "none",
