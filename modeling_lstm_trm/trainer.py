@@ -21,6 +21,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 STATE_FILE = "carried_state-rank{rank}.safetensors"
 EMA_FILE = "ema.safetensors"
+# Metrics that are means over the halted rows of a batch: averaged by row count, the others by batch.
+PER_ROW_METRICS = ("cell_accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
 
 
 class ExponentialMovingAverage:
@@ -136,7 +138,7 @@ class StatefulTrainer(Trainer):
         count = float(metrics.get("count", 1.0))
         for name, value in metrics.items():
             if name != "count":
-                weight = count if name in ("cell_accuracy", "exact_accuracy", "q_halt_accuracy", "steps") else 1.0
+                weight = count if name in PER_ROW_METRICS else 1.0
                 self._train_metrics[name] = self._train_metrics.get(name, 0.0) + float(value) * weight
         self._train_metrics["_batches"] = self._train_metrics.get("_batches", 0.0) + 1.0
         self._train_metric_count += count
@@ -145,7 +147,7 @@ class StatefulTrainer(Trainer):
         if "loss" in logs and self._train_metrics:
             batches = self._train_metrics.pop("_batches")
             for name, total in self._train_metrics.items():
-                per_row = name in ("cell_accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
+                per_row = name in PER_ROW_METRICS
                 denominator = self._train_metric_count if per_row else batches
                 if denominator > 0:
                     logs[f"train_{name}"] = round(total / denominator, 4)
