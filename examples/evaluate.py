@@ -1,12 +1,19 @@
-"""Evaluate a trained LSTM-TRM on Sudoku puzzles.
+"""Evaluate a trained model: the nested LM on a text file, or LSTM-TRM on Sudoku puzzles (the task follows the
+model's config unless --task says otherwise).
 
-    python examples/evaluate.py --task sudoku --model D --file ../shared/data/sudoku/easy_50.txt
-    python examples/evaluate.py --task sudoku --model D --grid_size 6 --num_puzzles 1000
+    python examples/evaluate.py --model D --file ../shared/data/wikitext-2-heldout/test.txt
+    python examples/evaluate.py --model D --file ../shared/data/sudoku/easy_50.txt
+    python examples/evaluate.py --model D --grid_size 6 --num_puzzles 1000
 
-Solutions of file puzzles are computed by the solver. Scores: exact-puzzle accuracy and accuracy on blank cells at
-the step where the model halts, the same after `halt_max_steps` steps, and the mean halting step. Writes
-`eval_<name>.json` and a bar chart `eval_<name>.png` (into --output_dir, default the model folder); the last line
-printed is the JSON object.
+Language model: the file is tokenized with the model's tokenizer and read as one stream, in order, the state carried
+across chunks and reset where a document starts (WikiText titles for a WikiText file, else the file is one
+document); every token after the first is a target. Prints perplexity, bits per token and per character.
+
+Sudoku: solutions of file puzzles are computed by the solver. Scores: exact-puzzle accuracy and accuracy on blank
+cells at the step where the model halts, the same after `halt_max_steps` steps, and the mean halting step. Writes
+`eval_<name>.json` and a bar chart `eval_<name>.png` (into --output_dir, default the model folder).
+
+Either way the last line printed is the JSON object.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from pathlib import Path
 # examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from transformers import AutoModel
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
+from modeling_lstm_trm.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
 from modeling_lstm_trm.sudoku import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
 
 
@@ -47,18 +55,48 @@ def bar_chart(results: dict, title: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["sudoku"], default="sudoku")
+    parser.add_argument("--task", choices=["lm", "sudoku"], help="default: from the model's config")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", help="puzzle file, one per line (0 or . for a blank, // comments)")
+    source.add_argument("--file", help="a text file (LM), or a puzzle file, one per line (0 or . for a blank)")
     source.add_argument("--grid_size", type=int, choices=sorted(BOXES), help="evaluate on generated puzzles")
     parser.add_argument("--num_puzzles", type=int, default=1000)
     parser.add_argument("--givens", type=int, help="givens of generated puzzles (default 6 / 14 / 30)")
     parser.add_argument("--seed", type=int, default=2024, help="seed of generated puzzles (training used others)")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--output_dir", help="where to write the JSON and the chart (default: the model folder)")
+    parser.add_argument("--document_boundary", default="auto", help="LM: auto, none, rows, wikitext or a regex")
+    parser.add_argument("--block_size", type=int, default=512, help="LM: tokens per forward call")
     args = parser.parse_args(argv)
 
+    if args.file and not Path(args.file).is_file():
+        parser.error(f"no such file: {args.file}")
+    task = args.task or ("lm" if AutoConfig.from_pretrained(args.model, trust_remote_code=True).model_type
+                         == "nested_lstm" else "sudoku")
+    if task == "lm":
+        if not args.file:
+            parser.error("evaluating a language model needs --file")
+        return evaluate_lm(args)
+    return evaluate_sudoku(args, parser)
+
+
+def evaluate_lm(args) -> dict:
+    model = AutoModelForCausalLM.from_pretrained(args.model, trust_remote_code=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)  # for the config
+    text = Path(args.file).read_text(encoding="utf-8")
+    boundary = auto_boundary(args.file) if args.document_boundary == "auto" else args.document_boundary
+    documents = rows_to_documents(text.splitlines(keepends=True), boundary)
+    tokens, starts, chars_per_token = encode_corpus(documents, tokenizer)
+    results = evaluate_stream(model, tokens, starts, args.block_size, progress=True)
+    results["bits_per_character"] = results["bits_per_token"] / chars_per_token
+    results.update(file=str(args.file), documents=len(documents), characters=sum(len(d) for d in documents))
+    print(f"{Path(args.file).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} bits "
+          f"per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} tokens")
+    print(json.dumps(results))
+    return results
+
+
+def evaluate_sudoku(args, parser) -> dict:
     model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
     if args.file:
         try:

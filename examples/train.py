@@ -1,8 +1,9 @@
-"""Train LSTM-TRM on Sudoku puzzles generated on the fly: the package's main job.
+"""Train LSTM-TRM on Sudoku puzzles generated on the fly (the package's main job), or the nested LM on text.
 
     accelerate launch examples/train.py                    # 6x6 CPU preset: about 15 minutes on a 2-core CPU
     accelerate launch examples/train.py --grid_size 4      # about a minute
     accelerate launch examples/train.py --grid_size 9      # the design's size (512 hidden, bf16): for a GPU
+    accelerate launch examples/train.py --task lm --train_file input.txt --tokenizer char --output_dir out
 
 Every `TrainingArguments` flag is accepted and overrides the preset (for example `--max_steps`,
 `--learning_rate`, `--per_device_train_batch_size`, `--resume_from_checkpoint`). Works under `accelerate launch`
@@ -24,9 +25,18 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import torch
-from transformers import HfArgumentParser, TrainerCallback, TrainingArguments, set_seed
+from transformers import AutoTokenizer, HfArgumentParser, TrainerCallback, TrainingArguments, set_seed
 
-from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm import (
+    BoundaryAwareCollator,
+    LSTMTRMConfig,
+    LSTMTRMModel,
+    MultiTimescaleOptimizer,
+    NestedLSTMConfig,
+    NestedLSTMForCausalLM,
+)
+from modeling_lstm_trm.hub import EVAL_FILE, RUN_FILE, HubError, build_model_card, check_repo_id, push_checkpoint
+from modeling_lstm_trm.streams import TokenStreams, encode_corpus, load_text_documents
 from modeling_lstm_trm.sudoku import (
     DEFAULT_GIVENS,
     SudokuDataset,
@@ -35,7 +45,7 @@ from modeling_lstm_trm.sudoku import (
     solve_file,
     train_test_split,
 )
-from modeling_lstm_trm.tokenization import build_grid_tokenizer
+from modeling_lstm_trm.tokenization import TOKENIZER_KINDS, build_grid_tokenizer, build_text_tokenizer
 from modeling_lstm_trm.trainer import StatefulTrainer
 
 SHARED_SUDOKU = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sudoku"
@@ -62,7 +72,7 @@ PRESETS = {
 
 @dataclass
 class SudokuArguments:
-    task: str = field(default="sudoku", metadata={"help": "What to train: sudoku (LSTM-TRM)."})
+    task: str = field(default="sudoku", metadata={"help": "What to train: sudoku (LSTM-TRM) or lm (the nested LM)."})
     grid_size: int = field(default=6, metadata={"help": "4, 6 or 9: picks the preset."})
     recipe: int | None = field(default=None, metadata={
         "help": "Train with another grid size's preset (e.g. --grid_size 9 --recipe 6: the 6x6 CPU recipe on 9x9)."})
@@ -104,6 +114,20 @@ class TimeBudget(TrainerCallback):
     def __init__(self, minutes: float):
         self.seconds, self.start = minutes * 60, None
 
+    def cosine_schedule(self, optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up over steps, then a cosine from the peak to 0 over the remaining wall-clock budget."""
+        import math
+
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            if self.start is None:
+                return 1.0
+            done = min(1.0, (time.monotonic() - self.start) / self.seconds)
+            return 0.5 * (1 + math.cos(math.pi * done))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.monotonic()
 
@@ -112,8 +136,7 @@ class TimeBudget(TrainerCallback):
             control.should_training_stop = True
 
 
-def parse(argv: list[str] | None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_sudoku(argv: list[str]):
     parser = HfArgumentParser((SudokuArguments, ModelArguments, TrainingArguments))
     grid_size = recipe = None
     for i, arg in enumerate(argv):
@@ -138,8 +161,6 @@ def parse(argv: list[str] | None):
         max_grad_norm=1.0, seed=0, **preset["training"], **preset["data"],
     )
     sudoku_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    if sudoku_args.task != "sudoku":
-        parser.error(f"--task {sudoku_args.task!r} is not available; this script trains: sudoku")
     model_settings = {**preset["model"], **{k: v for k, v in vars(model_args).items() if v is not None}}
     return sudoku_args, model_settings, training_args
 
@@ -187,12 +208,56 @@ def plot_training(log_history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def task_of(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--task" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return "sudoku"
+
+
 def main(argv: list[str] | None = None) -> dict:
-    sudoku_args, model_settings, training_args = parse(argv)
-    set_seed(training_args.seed)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    tasks = {"sudoku": (parse_sudoku, train_sudoku), "lm": (parse_lm, train_lm)}
+    task = task_of(argv)
+    if task not in tasks:
+        raise SystemExit(f"--task must be one of {', '.join(tasks)}, got {task!r}")
+    parse, train = tasks[task]
+    task_args, model_args, training_args = parse(argv)
+    push_to = claim_push(training_args)
+    results = train(task_args, model_args, training_args)
+    if push_to and training_args.process_index == 0:
+        url = push_checkpoint(training_args.output_dir, push_to, private=bool(training_args.hub_private_repo),
+                              revision=training_args.hub_revision, token=training_args.hub_token)
+        print(f"Pushed to the Hub: {url}", flush=True)
+    return results
+
+
+def claim_push(training_args: TrainingArguments) -> str | None:
+    """`--push_to_hub --hub_model_id USER/NAME` uploads the finished folder once, as examples/push_to_hub.py does,
+    instead of Trainer's pushes at every save; the name is checked now, not after training."""
+    if not training_args.push_to_hub:
+        return None
+    if not training_args.hub_model_id:
+        raise SystemExit("--push_to_hub needs --hub_model_id USER/NAME")
+    try:
+        check_repo_id(training_args.hub_model_id)
+    except HubError as error:
+        raise SystemExit(f"error: {error}") from None
+    training_args.push_to_hub = False
+    return training_args.hub_model_id
+
+
+def set_threads(training_args: TrainingArguments, num_threads: int | None) -> None:
     if training_args.device.type == "cpu":
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-        torch.set_num_threads(sudoku_args.num_threads or max(1, (os.cpu_count() or 1) // local_processes))
+        torch.set_num_threads(num_threads or max(1, (os.cpu_count() or 1) // local_processes))
+
+
+def train_sudoku(sudoku_args: SudokuArguments, model_settings: dict, training_args: TrainingArguments) -> dict:
+    set_seed(training_args.seed)
+    set_threads(training_args, sudoku_args.num_threads)
     size = sudoku_args.grid_size
     box = box_for_size(size)
     givens = sudoku_args.givens or DEFAULT_GIVENS[size]
@@ -249,9 +314,10 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_model(str(output_dir))
     if is_main:
         build_grid_tokenizer(size).save_pretrained(output_dir)
-        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
-        plot_training(trainer.state.log_history, output_dir / "training_curves.png")
-        write_model_card(output_dir, config, training_args, sudoku_args, givens, results)
+        example = "".join(map(str, held_out.puzzles[0].reshape(-1))).replace("0", ".")
+        run = dict(task="sudoku", givens=givens, train_puzzles=sudoku_args.train_puzzles,
+                   ema_decay=sudoku_args.ema_decay, example_puzzle=example, **procedure(trainer, results))
+        finish(trainer, results, run, plot_training)
         held = results["held_out"]
         print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {givens} givens): "
               f"exact {held['exact_accuracy']:.3f} at the model's halting step (mean {held['mean_steps']:.2f}), "
@@ -260,7 +326,6 @@ def main(argv: list[str] | None = None) -> dict:
             if isinstance(scores, dict) and name != "held_out":
                 print(f"{name}: exact {scores['exact_accuracy']:.3f}, blank cells {scores['cell_accuracy']:.3f}")
         print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)")
-        example = "".join(map(str, held_out.puzzles[0].reshape(-1))).replace("0", ".")
         print(f"Solve a held-out puzzle: python examples/solve.py --model {output_dir} --trace {example}", flush=True)
     return results
 
@@ -271,44 +336,207 @@ def evaluate_on(trainer: StatefulTrainer, data) -> dict:
         return evaluate_model(model, data)
 
 
-def write_model_card(output_dir: Path, config, training_args, sudoku_args, givens, results) -> None:
-    from huggingface_hub import ModelCard, ModelCardData
+# ----- the nested LM (--task lm) -------------------------------------------------------------------------------------
 
-    held = results["held_out"]
-    size = sudoku_args.grid_size
-    data = ModelCardData(
-        library_name="transformers", license="apache-2.0", tags=["lstm-trm", "recursive-reasoning", "sudoku"],
-        model_name=output_dir.name,
+@dataclass
+class LMArguments:
+    task: str = field(default="lm", metadata={"help": "lm: the nested persistent-state LM."})
+    train_file: str | None = field(default=None, metadata={"help": "A text file to train on."})
+    validation_file: str | None = field(default=None, metadata={
+        "help": "A text file to validate on (default: the last --validation_fraction of the training text)."})
+    validation_fraction: float = field(default=0.1, metadata={
+        "help": "Without a validation split, the last this fraction of the training text validates (0: none)."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A Hub dataset (or a local dataset folder) instead of text files, e.g. wikitext."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "e.g. wikitext-2-raw-v1"})
+    text_column: str = field(default="text", metadata={"help": "The dataset's text column."})
+    document_boundary: str = field(default="auto", metadata={
+        "help": "How documents are found (the state resets at each): auto, rows, none, wikitext, or a regex "
+                "matching a document's first line."})
+    tokenizer: str = field(default="char", metadata={"help": "char, word or bpe (trained on the training split)."})
+    bpe_vocab_size: int = field(default=4096, metadata={"help": "Vocabulary size of the BPE tokenizer."})
+    word_min_frequency: int = field(default=1, metadata={"help": "Rarer words become <unk> (word tokenizer)."})
+    block_size: int = field(default=128, metadata={"help": "Chunk length T of truncated BPTT."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    schedule_by_time: bool = field(default=False, metadata={
+        "help": "With --max_minutes: warm up for --warmup_steps, then decay the learning rate by a cosine over the "
+                "wall-clock budget instead of over --max_steps (for equal-time comparisons; not exactly resumable)."})
+    level_lr_scale: list[float] | None = field(default=None, metadata={
+        "help": "Learning-rate multiplier of each level (default 1 for all)."})
+    num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
+    carry_state: bool = field(default=True, metadata={
+        "help": "Carry the LSTM state from batch to batch (false: start every batch fresh, an ablation)."})
+
+
+@dataclass
+class LMModelArguments:
+    hidden_size: int | None = None
+    num_lstm_layers: int | None = None
+    level_update_every: list[int] | None = field(default=None, metadata={
+        "help": "Update period of each level in optimizer steps, e.g. 1 16 256 (1 alone: a plain LSTM LM)."})
+    intermediate_size: int | None = None
+    dropout: float | None = None
+    surprise_weighting: bool = field(default=False, metadata={
+        "help": "Weight the slow levels' accumulated gradients by each step's surprise (see README)."})
+
+
+def parse_lm(argv: list[str]):
+    parser = HfArgumentParser((LMArguments, LMModelArguments, TrainingArguments))
+    parser.set_defaults(
+        output_dir="outputs/nested-lm", eval_strategy="steps", eval_steps=500, save_strategy="steps", save_steps=500,
+        save_total_limit=2, logging_steps=50, dataloader_drop_last=True, train_sampling_strategy="sequential",
+        report_to="none", learning_rate=3e-3, lr_scheduler_type="cosine", warmup_steps=50, weight_decay=0.1,
+        max_grad_norm=1.0, num_train_epochs=3, per_device_train_batch_size=32, per_device_eval_batch_size=32,
+        seed=0,
     )
-    text = f"""---
-{data.to_yaml()}
----
+    lm_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if lm_args.tokenizer not in TOKENIZER_KINDS:
+        parser.error(f"--tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {lm_args.tokenizer!r}")
+    if not (lm_args.train_file or lm_args.dataset_name):
+        parser.error("--task lm needs --train_file FILE or --dataset_name NAME")
+    for path in (lm_args.train_file, lm_args.validation_file):
+        if path and not Path(path).is_file():
+            parser.error(f"no such file: {path}")
+    if training_args.train_sampling_strategy != "sequential" or not training_args.dataloader_drop_last:
+        parser.error("the LM's streams need --train_sampling_strategy sequential and --dataloader_drop_last true")
+    return lm_args, model_args, training_args
 
-# {output_dir.name}
 
-LSTM-TRM trained on {size}x{size} Sudoku generated on the fly ({givens} givens per puzzle, with digit, row, band,
-column and stack permutations as augmentation).
+def prepare_tokenizer(lm_args: LMArguments, training_args: TrainingArguments, train_docs: list[str]):
+    """The main process trains the tokenizer and saves it beside the model; the others load that very file."""
+    output_dir = Path(training_args.output_dir)
+    resuming = training_args.resume_from_checkpoint and (output_dir / "tokenizer.json").exists()
+    with training_args.main_process_first(desc="tokenizer"):
+        if training_args.process_index == 0 and not resuming:
+            options = {"bpe": {"vocab_size": lm_args.bpe_vocab_size},
+                       "word": {"min_frequency": lm_args.word_min_frequency}}.get(lm_args.tokenizer, {})
+            build_text_tokenizer(lm_args.tokenizer, train_docs, **options).save_pretrained(output_dir)
+        return AutoTokenizer.from_pretrained(output_dir)
 
-Load it with `AutoModel.from_pretrained(path, trust_remote_code=True)` and call `model.solve(puzzles)`.
 
-| setting | value |
-|---|---|
-| recurrence / mixer | {config.recurrence} / {config.mixer} |
-| hidden size, layers | {config.hidden_size}, {config.num_layers} |
-| T cycles, n cycles, halt_max_steps | {config.T_cycles}, {config.n_cycles}, {config.halt_max_steps} |
-| optimizer steps, batch, learning rate | {results['train_steps']}, {training_args.per_device_train_batch_size} x \
-{training_args.world_size}, {training_args.learning_rate} |
+def train_lm(lm_args: LMArguments, model_args: LMModelArguments, training_args: TrainingArguments) -> dict:
+    set_seed(training_args.seed)
+    set_threads(training_args, lm_args.num_threads)
+    started = time.monotonic()
+    is_main = training_args.process_index == 0
+    train_docs, val_docs = load_text_documents(
+        lm_args.train_file, lm_args.validation_file, lm_args.dataset_name, lm_args.dataset_config_name,
+        lm_args.text_column, lm_args.document_boundary, lm_args.validation_fraction)
+    tokenizer = prepare_tokenizer(lm_args, training_args, train_docs)
 
-| evaluation | exact accuracy | blank-cell accuracy | mean halting step |
-|---|---|---|---|
-| held-out generated ({held['puzzles']}) | {held['exact_accuracy']:.4f} | {held['cell_accuracy']:.4f} | \
-{held['mean_steps']:.2f} |
-"""
-    for name, scores in results.items():
-        if isinstance(scores, dict) and name != "held_out":
-            text += (f"| {name} ({scores['puzzles']}) | {scores['exact_accuracy']:.4f} | "
-                     f"{scores['cell_accuracy']:.4f} | {scores['mean_steps']:.2f} |\n")
-    ModelCard(text).save(output_dir / "README.md")
+    world = training_args.world_size
+    tokens, starts, chars_per_token = encode_corpus(train_docs, tokenizer)
+    train_dataset = TokenStreams(tokens, starts, training_args.per_device_train_batch_size * world,
+                                 lm_args.block_size, chars_per_token)
+    eval_dataset = None
+    if val_docs:
+        tokens, starts, chars_per_token = encode_corpus(val_docs, tokenizer)
+        eval_dataset = TokenStreams(tokens, starts, training_args.per_device_eval_batch_size * world,
+                                    lm_args.block_size, chars_per_token)
+    else:
+        training_args.eval_strategy = "no"
+
+    settings = {k: v for k, v in vars(model_args).items() if v is not None}
+    config = NestedLSTMConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **settings)
+    model = NestedLSTMForCausalLM(config)
+    optimizer = MultiTimescaleOptimizer.from_model(
+        model, torch.optim.AdamW, level_lr_scale=lm_args.level_lr_scale, lr=training_args.learning_rate,
+        weight_decay=training_args.weight_decay, betas=(training_args.adam_beta1, training_args.adam_beta2),
+        eps=training_args.adam_epsilon)
+    scheduler = None
+    if lm_args.schedule_by_time:
+        if not lm_args.max_minutes:
+            raise SystemExit("--schedule_by_time needs --max_minutes")
+        budget = TimeBudget(lm_args.max_minutes)
+        scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps)
+    if is_main:
+        print(f"Nested LM: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, levels updating every "
+              f"{config.level_update_every} steps, surprise weighting {'on' if config.surprise_weighting else 'off'}; "
+              f"{lm_args.tokenizer} tokenizer ({len(tokenizer)} tokens); {len(train_dataset.tokens):,} training tokens"
+              f" in {train_dataset.num_streams} streams of {train_dataset.num_chunks} chunks of {lm_args.block_size}",
+              flush=True)
+    trainer = StatefulTrainer(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=BoundaryAwareCollator(), optimizers=(optimizer, scheduler), processing_class=tokenizer,
+        callbacks=[budget if scheduler else TimeBudget(lm_args.max_minutes)] if lm_args.max_minutes else [],
+        carry_state=lm_args.carry_state,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    results = {"train_steps": trainer.state.global_step,
+               "train_minutes": round((time.monotonic() - started) / 60, 2)}
+    if eval_dataset is not None:
+        results.update({k: round(v, 6) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+
+    output_dir = Path(training_args.output_dir)
+    trainer.save_model(str(output_dir))
+    trainer.save_state()
+    if is_main:
+        source = lm_args.dataset_name or lm_args.train_file
+        validation = lm_args.validation_file or ("validation split" if lm_args.dataset_name else
+                                                 f"last {lm_args.validation_fraction:.0%} of the training text")
+        run = dict(task="lm", dataset=source, dataset_is_hub=bool(lm_args.dataset_name),
+                   dataset_config=lm_args.dataset_config_name, tokenizer=lm_args.tokenizer, validation=validation,
+                   block_size=lm_args.block_size, example_prompt=train_docs[0][:40].split("\n")[0] or "\n",
+                   **procedure(trainer, results))
+        finish(trainer, results, run, plot_lm_training)
+        summary = ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in results.items()
+                            if k in ("eval_loss", "eval_perplexity", "eval_bits_per_character"))
+        print(f"\nValidation: {summary or 'none'}. Model and tokenizer saved in {output_dir.resolve()} "
+              f"({results['train_minutes']} minutes)", flush=True)
+        print(f"Generate: python examples/generate.py --model {output_dir} --prompt 'Hello'", flush=True)
+    return results
+
+
+def procedure(trainer: StatefulTrainer, results: dict) -> dict:
+    """How the run trained, for the model card."""
+    args = trainer.args
+    optimizer = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # inside accelerate's wrapper
+    name = type(optimizer).__name__
+    if hasattr(optimizer, "observe_surprise"):
+        name += f" over {type(optimizer.optimizer).__name__}"
+    return dict(steps=trainer.state.global_step, per_device_batch_size=args.per_device_train_batch_size,
+                processes=args.world_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
+                learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type).split(".")[-1].lower(),
+                warmup_steps=args.warmup_steps, optimizer=name,
+                train_minutes=results.get("train_minutes"), device=platform_description(args.device),
+                hub_model_id=args.hub_model_id)
+
+
+def platform_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def finish(trainer: StatefulTrainer, results: dict, run: dict, plot) -> None:
+    """Main process: the run's JSON files, its plot and its model card beside the model."""
+    output_dir = Path(trainer.args.output_dir)
+    (output_dir / EVAL_FILE).write_text(json.dumps(results, indent=2))
+    (output_dir / RUN_FILE).write_text(json.dumps(run, indent=2))
+    plot(trainer.state.log_history, output_dir / "training_curves.png")
+    build_model_card(output_dir, trainer.args.hub_model_id).save(output_dir / "README.md")
+
+
+def plot_lm_training(log_history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+    fig, axis = plt.subplots(figsize=(6, 4))
+    if train:
+        axis.plot(*zip(*train), label="training loss")
+    if evals:
+        axis.plot(*zip(*evals), "o-", label="validation loss")
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("cross-entropy (nats per token)")
+    axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ class NestedLSTMConfig(PretrainedConfig):
         initializer_range (`float`): Standard deviation of the normal initialization of embeddings and linear layers.
         layer_norm_eps (`float`): Epsilon of the layer norms.
         use_cache (`bool`): Return the carried state (`past_key_values`) from `forward` by default.
+        surprise_weighting (`bool`): Weight each optimizer step's contribution to the slow levels' accumulated
+            gradients by how surprising its batch was (mean negative log-likelihood over its running mean, bounded
+            to [0.5, 2]); read by `MultiTimescaleOptimizer.from_model` and `StatefulTrainer`.
     """
 
     model_type = "nested_lstm"
@@ -48,6 +51,7 @@ class NestedLSTMConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-6,
         use_cache: bool = True,
+        surprise_weighting: bool = False,
         pad_token_id: int | None = None,
         bos_token_id: int | None = None,
         eos_token_id: int | None = None,
@@ -92,6 +96,7 @@ class NestedLSTMConfig(PretrainedConfig):
         self.initializer_range = float(initializer_range)
         self.layer_norm_eps = float(layer_norm_eps)
         self.use_cache = use_cache
+        self.surprise_weighting = bool(surprise_weighting)
         super().__init__(
             pad_token_id=pad_token_id,
             bos_token_id=bos_token_id,

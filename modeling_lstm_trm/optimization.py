@@ -6,9 +6,11 @@ is an ordinary optimizer. Between its steps a slow level's parameters do not cha
 not from weight decay, not from the optimizer's moments (its parameters simply have no gradient on those steps).
 
 With surprise weighting on, each step's contribution to a slow level's accumulator is multiplied by
-w = clamp(surprise / running_mean_surprise, w_min, w_max), where surprise is the batch's mean negative
-log-likelihood and the running mean is an exponential average of past surprises; the accumulated gradient is then
-divided by the sum of the weights, so a slow level learns more from the batches that surprised the model.
+w = clamp(surprise / running_mean_surprise, w_min, w_max), where surprise is the step's mean negative
+log-likelihood per token (reported with `observe_surprise` before `step`; `StatefulTrainer` does it, summed over
+micro-batches and processes) and the running mean is an exponential average of past surprises; the accumulated
+gradient is then divided by the sum of the weights, so a slow level learns more from the batches that surprised
+the model.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
         self.accumulated: dict[int, torch.Tensor] = {}  # id(param) -> summed (weighted) gradient
         self.weight_sums = [0.0] * len(periods)
         self.running_surprise: float | None = None
-        self.pending_weight = 1.0
+        self.pending_surprise = [0.0, 0.0]  # summed NLL and token count observed since the last step
+        self.last_surprise_weight = 1.0
         self.defaults = optimizer.defaults
         self._optimizer_step_pre_hooks = {}
         self._optimizer_step_post_hooks = {}
@@ -86,27 +89,36 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
-    def observe_surprise(self, surprise: float | torch.Tensor) -> float:
-        """Record this step's batch surprise (mean NLL); returns the weight its gradient gets in the slow levels."""
-        surprise = float(surprise)
+    def observe_surprise(self, nll_sum: float | torch.Tensor, num_tokens: float | torch.Tensor = 1) -> None:
+        """Add a micro-batch's summed negative log-likelihood (nats) over `num_tokens` targets to the step being
+        accumulated; the step's surprise is their mean (over micro-batches, and processes if the caller reduced)."""
+        self.pending_surprise[0] += float(nll_sum)
+        self.pending_surprise[1] += float(num_tokens)
+
+    def _surprise_weight(self) -> float:
+        """The weight of this step's gradient in the slow levels; updates the running mean of surprise."""
+        total, count = self.pending_surprise
+        self.pending_surprise = [0.0, 0.0]
+        if count <= 0:
+            return 1.0
+        surprise = total / count
         if self.running_surprise is None:
             self.running_surprise = surprise
         low, high = self.surprise_bounds
         weight = min(high, max(low, surprise / max(self.running_surprise, 1e-8)))
         self.running_surprise = self.surprise_momentum * self.running_surprise + (1 - self.surprise_momentum) * surprise
-        self.pending_weight = weight if self.surprise_weighting else 1.0
-        return self.pending_weight
+        self.last_surprise_weight = weight if self.surprise_weighting else 1.0
+        return self.last_surprise_weight
 
     @torch.no_grad()
     def step(self, closure=None):
         """Accumulate this step's gradients; step the levels whose period divides the step count."""
         loss = closure() if closure is not None else None
         self.step_count += 1
-        stepping = []
+        weight = self._surprise_weight()
         for k, (group, period) in enumerate(zip(self.optimizer.param_groups, self.periods)):
             if period == 1:
                 continue
-            weight = self.pending_weight
             self.weight_sums[k] += weight
             for p in group["params"]:
                 if p.grad is None:
@@ -117,7 +129,6 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
                 else:
                     buffer.add_(p.grad, alpha=weight)
             if self.step_count % period == 0:
-                stepping.append(k)
                 for p in group["params"]:
                     buffer = self.accumulated.pop(id(p), None)
                     p.grad = None if buffer is None else buffer / self.weight_sums[k]
@@ -125,7 +136,6 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
             else:
                 for p in group["params"]:
                     p.grad = None  # the inner optimizer skips parameters without a gradient
-        self.pending_weight = 1.0
         self.optimizer.step()
         return loss
 
@@ -141,6 +151,7 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
             "accumulated": {index[pid]: t.clone() for pid, t in self.accumulated.items()},
             "weight_sums": list(self.weight_sums),
             "running_surprise": self.running_surprise,
+            "pending_surprise": list(self.pending_surprise),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -150,6 +161,7 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
         self.accumulated = {id(params[i]): t.to(params[i].device).clone() for i, t in state["accumulated"].items()}
         self.weight_sums = list(state["weight_sums"])
         self.running_surprise = state["running_surprise"]
+        self.pending_surprise = list(state.get("pending_surprise", [0.0, 0.0]))
 
     def __repr__(self) -> str:
         return f"MultiTimescaleOptimizer(periods={self.periods}, inner={self.optimizer.__class__.__name__})"

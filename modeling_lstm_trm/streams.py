@@ -59,11 +59,83 @@ def concatenate(documents: list[list[int]], eos_token_id: int | None) -> tuple[n
     return np.concatenate(pieces), np.concatenate(starts)
 
 
+def encode_corpus(documents: list[str], tokenizer) -> tuple[np.ndarray, np.ndarray, float]:
+    """Tokenize documents (each followed by the tokenizer's end-of-document token) into one array; also returns the
+    document-start flags and the characters per token (for bits per character)."""
+    ids = tokenizer(documents, add_special_tokens=False)["input_ids"]
+    tokens, starts = concatenate(ids, tokenizer.eos_token_id)
+    return tokens, starts, sum(len(d) for d in documents) / len(tokens)
+
+
+def auto_boundary(source: str, hub_dataset: bool = False) -> str:
+    """WikiText title lines for a WikiText source; else one document per row of a Hub dataset, and one document per
+    text file."""
+    return "wikitext" if "wikitext" in source.lower() else ("rows" if hub_dataset else "none")
+
+
+def rows_to_documents(rows: list[str], boundary: str) -> list[str]:
+    """`boundary`: "rows" (each non-empty row is a document), "none" (all rows are one document), "wikitext", or a
+    regex matching the first line of a document."""
+    if boundary == "rows":
+        return split_documents(rows, None)
+    if boundary == "none":
+        text = "".join(rows)
+        return [text] if text.strip() else []
+    return split_documents(rows, boundary)
+
+
+def load_text_documents(train_file: str | None = None, validation_file: str | None = None,
+                        dataset_name: str | None = None, dataset_config_name: str | None = None,
+                        text_column: str = "text", boundary: str | None = "auto",
+                        validation_fraction: float = 0.1) -> tuple[list[str], list[str]]:
+    """Training and validation documents through `datasets`: local text files (read whole, line breaks kept) or a
+    Hub dataset (a local folder works too). `boundary`: "auto" (WikiText title lines for a WikiText source, else
+    one document per row for a Hub dataset and one document per file for text files), "rows", "none" (the split is
+    one document), "wikitext", or a regex matching the first line of a document. Without a validation split, the
+    last `validation_fraction` of the training text (of its characters when it is one document, else of its
+    documents) becomes the validation set: the char-rnn / nanoGPT convention for Tiny Shakespeare; 0: none."""
+    from datasets import load_dataset
+
+    if dataset_name:
+        raw = load_dataset(dataset_name, dataset_config_name)
+        splits = {"train": raw["train"][text_column],
+                  "validation": raw["validation"][text_column] if "validation" in raw else None}
+    elif train_file:
+        files = {"train": train_file, **({"validation": validation_file} if validation_file else {})}
+        raw = load_dataset("text", data_files=files, keep_linebreaks=True)
+        splits = {"train": raw["train"]["text"],
+                  "validation": raw["validation"]["text"] if validation_file else None}
+    else:
+        raise ValueError("give --train_file (text) or --dataset_name (a Hub dataset or a local dataset folder)")
+    if boundary == "auto":
+        boundary = auto_boundary(f"{dataset_name or ''} {train_file or ''}", hub_dataset=bool(dataset_name))
+
+    def documents(rows: list[str]) -> list[str]:
+        return rows_to_documents(rows, boundary)
+
+    train = documents(splits["train"])
+    if not train:
+        raise ValueError("the training split has no text")
+    if splits["validation"] is not None:
+        return train, documents(splits["validation"])
+    if validation_fraction == 0:
+        return train, []
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"no validation split: validation_fraction must be in [0, 1), got {validation_fraction}")
+    if len(train) == 1:
+        cut = int(len(train[0]) * (1 - validation_fraction))
+        return [train[0][:cut]], [train[0][cut:]]
+    cut = max(1, min(len(train) - 1, round(len(train) * (1 - validation_fraction))))
+    return train[:cut], train[cut:]
+
+
 class TokenStreams(torch.utils.data.Dataset):
     """Chunks of S parallel streams, time-major. Items: `input_ids` (T), `shift_labels` (T, the next tokens),
-    `reset_mask` (T, True where a document starts), and `stream` / `chunk` indices."""
+    `reset_mask` (T, True where a document starts), and `stream` / `chunk` indices. `characters_per_token` (if
+    known) lets evaluation report bits per character."""
 
-    def __init__(self, tokens: np.ndarray, doc_starts: np.ndarray, num_streams: int, chunk_len: int):
+    def __init__(self, tokens: np.ndarray, doc_starts: np.ndarray, num_streams: int, chunk_len: int,
+                 characters_per_token: float | None = None):
         tokens, doc_starts = np.asarray(tokens, dtype=np.int64), np.asarray(doc_starts, dtype=bool)
         if tokens.shape != doc_starts.shape or tokens.ndim != 1:
             raise ValueError("tokens and doc_starts must be 1-D arrays of the same length")
@@ -75,6 +147,7 @@ class TokenStreams(torch.utils.data.Dataset):
         self.tokens, self.doc_starts = tokens, doc_starts
         self.num_streams, self.chunk_len = num_streams, chunk_len
         self.stream_len = self.num_chunks * chunk_len
+        self.characters_per_token = characters_per_token
 
     def __len__(self) -> int:
         return self.num_chunks * self.num_streams
@@ -111,3 +184,30 @@ class BoundaryAwareCollator:
             "attention_mask": torch.ones_like(input_ids),
             "reset_mask": reset_mask,
         }
+
+
+@torch.no_grad()
+def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len: int = 512,
+                    progress: bool = False) -> dict[str, float]:
+    """Negative log-likelihood of a whole corpus read as one stream, in order, with the state carried from chunk to
+    chunk and reset at document starts: every token after the first is a target. Returns the mean loss (nats per
+    token), perplexity, bits per token and the number of target tokens."""
+    import math
+
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    inputs = torch.as_tensor(tokens[:-1], device=device).view(1, -1)
+    targets = torch.as_tensor(tokens[1:], device=device).view(1, -1)
+    resets = torch.as_tensor(doc_starts[:-1], device=device).view(1, -1)
+    state, total = None, 0.0
+    for start in tqdm(range(0, inputs.shape[1], chunk_len), desc="evaluating", disable=not progress, unit="chunk"):
+        end = start + chunk_len
+        out = model(input_ids=inputs[:, start:end], shift_labels=targets[:, start:end], reset_mask=resets[:, start:end],
+                    past_key_values=state, use_cache=True)
+        state = out.past_key_values
+        total += float(out.loss) * (min(end, inputs.shape[1]) - start)
+    count = inputs.shape[1]
+    loss = total / count
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "bits_per_token": loss / math.log(2),
+            "tokens": count}

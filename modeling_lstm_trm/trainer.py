@@ -11,6 +11,8 @@ detach, save and load themselves (`detach`, `to_tensors`, `from_tensors`).
 from __future__ import annotations
 
 import contextlib
+import inspect
+import math
 import os
 from collections.abc import Callable
 
@@ -97,6 +99,8 @@ class StatefulTrainer(Trainer):
             evaluates by solving puzzles); called on the EMA weights when there are some.
         param_group_overrides: `{name_prefix: {"lr": ..., "weight_decay": ...}}` to give some parameters (the
             puzzle embeddings) their own learning rate and weight decay.
+        carry_state: False starts every batch from a fresh state, in training and evaluation (an ablation: what
+            carrying the state is worth).
     """
 
     def __init__(
@@ -105,12 +109,21 @@ class StatefulTrainer(Trainer):
         ema_decay: float | None = None,
         evaluate_fn: Callable[[torch.nn.Module, object], dict[str, float]] | None = None,
         param_group_overrides: dict[str, dict[str, float]] | None = None,
+        carry_state: bool = True,
         **kwargs,
     ):
+        model = kwargs.get("model", args[0] if args else None)
+        use_cache = getattr(getattr(model, "config", None), "use_cache", None)
         super().__init__(*args, **kwargs)
+        if use_cache is not None:  # Trainer sets config.use_cache = args.use_cache (False); the saved config keeps ours
+            self.model.config.use_cache = use_cache
+        # The carried state is the point of this trainer: ask for it even where the config says not to.
+        self._state_kwargs = {"use_cache": True} if "use_cache" in inspect.signature(self.model.forward).parameters \
+            else {}
         self.carried_state = {"train": None, "eval": None}
         self._restored_state = False
         self.evaluate_fn = evaluate_fn
+        self.carry_state = carry_state
         self.param_group_overrides = param_group_overrides or {}
         self.ema = ExponentialMovingAverage(self.model, ema_decay) if ema_decay else None
         self._train_metrics: dict[str, float] = {}
@@ -124,15 +137,38 @@ class StatefulTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
-        inputs = {**inputs, "past_key_values": self.carried_state[mode]}
-        if num_items_in_batch is not None and self.model_accepts_loss_kwargs:
-            inputs["num_items_in_batch"] = num_items_in_batch
-        outputs = model(**inputs)
+        inputs = {**inputs, **self._state_kwargs,
+                  "past_key_values": self.carried_state[mode] if self.carry_state else None}
+        surprise_optimizer = self._surprise_optimizer() if mode == "train" else None
+        if surprise_optimizer is not None:
+            inputs["compute_surprise"] = True
+        # Trainer's own loss handling (num_items_in_batch, scaling across processes), with the state passed in.
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         state = outputs.get("past_key_values")
         self.carried_state[mode] = state.detach() if state is not None else None
+        if surprise_optimizer is not None:
+            self._observe_surprise(surprise_optimizer, outputs["surprise"], inputs)
         if mode == "train" and outputs.get("metrics") is not None:
             self._accumulate(outputs["metrics"])
-        return (outputs["loss"], outputs) if return_outputs else outputs["loss"]
+        return (loss, outputs) if return_outputs else loss
+
+    def _surprise_optimizer(self):
+        """The `MultiTimescaleOptimizer` inside accelerate's wrapper, when it weights by surprise."""
+        optimizer = self.optimizer
+        while optimizer is not None and not hasattr(optimizer, "observe_surprise"):
+            optimizer = getattr(optimizer, "optimizer", None)
+        return optimizer if optimizer is not None and optimizer.surprise_weighting else None
+
+    def _observe_surprise(self, optimizer, token_nll: torch.Tensor, inputs: dict) -> None:
+        """Summed NLL and target count of this micro-batch, summed over processes so that every process computes the
+        same weight (their gradients are already averaged; different weights would make the replicas drift)."""
+        targets = inputs.get("shift_labels")
+        if targets is None:
+            targets = inputs["labels"][:, 1:]
+        totals = torch.stack([token_nll.sum().float(), (targets != -100).sum().float()])
+        if self.accelerator.num_processes > 1:
+            totals = self.accelerator.reduce(totals, reduction="sum")
+        optimizer.observe_surprise(*totals.tolist())
 
     def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
         count = float(metrics.get("count", 1.0))
@@ -155,6 +191,20 @@ class StatefulTrainer(Trainer):
         super().log(logs, start_time)
 
     # ----- evaluation -------------------------------------------------------------------------------------------
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        """Language-model metrics from the mean loss over the whole stream: perplexity, bits per token, and bits per
+        character when the dataset knows its `characters_per_token`."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        loss = output.metrics.get(f"{metric_key_prefix}_loss")
+        if loss is not None and self.evaluate_fn is None:
+            output.metrics[f"{metric_key_prefix}_perplexity"] = math.exp(min(loss, 700.0))
+            output.metrics[f"{metric_key_prefix}_bits_per_token"] = loss / math.log(2)
+            chars_per_token = getattr(dataloader.dataset, "characters_per_token", None)
+            if chars_per_token:
+                output.metrics[f"{metric_key_prefix}_bits_per_character"] = loss / math.log(2) / chars_per_token
+        return output
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         self.reset_state("eval")

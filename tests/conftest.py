@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -38,4 +39,35 @@ def run_without_package(code: str, cwd, modules_cache) -> str:
 def without_package(tmp_path):
     def run(code: str) -> str:
         return run_without_package(code, cwd=tmp_path, modules_cache=tmp_path / "hf_modules")
+    return run
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+_KILLABLE_TRAIN = """
+import os, signal, sys
+sys.path.insert(0, {examples!r})
+import train
+from transformers import TrainerCallback
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == {kill_at}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+original = train.StatefulTrainer.__init__
+def patched(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    self.add_callback(Kill())
+train.StatefulTrainer.__init__ = patched
+train.main({argv!r})
+"""
+
+
+@pytest.fixture
+def run_train():
+    """Run examples/train.py's `main(argv)` in a fresh process that kills itself with SIGKILL after step `kill_at`."""
+    def run(argv: list[str], kill_at: int | None = None) -> subprocess.CompletedProcess:
+        code = _KILLABLE_TRAIN.format(examples=str(EXAMPLES), kill_at=kill_at or -1, argv=list(argv))
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     return run

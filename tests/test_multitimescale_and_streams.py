@@ -110,8 +110,15 @@ def test_works_with_lr_schedulers_and_gradient_clipping():
 def test_surprise_weights_are_bounded_and_weight_the_slow_accumulators():
     model = tiny_lm(levels=(1, 2))
     optimizer = MultiTimescaleOptimizer.from_model(model, torch.optim.SGD, lr=1.0, surprise_weighting=True)
-    assert optimizer.observe_surprise(2.0) == 1.0  # the first batch defines the running mean
-    assert optimizer.observe_surprise(100.0) == 2.0 and optimizer.observe_surprise(0.0) == 0.5
+    step_weights = []
+    for nll_sum, tokens in ((20.0, 10), (1000.0, 10), (0.0, 10)):  # mean NLL 2 (defines the running mean), 100, 0
+        optimizer.observe_surprise(nll_sum / 2, tokens / 2)  # two micro-batches make one step
+        optimizer.observe_surprise(nll_sum / 2, tokens / 2)
+        optimizer.step()
+        step_weights.append(optimizer.last_surprise_weight)
+    assert step_weights == [1.0, 2.0, 0.5]
+
+    optimizer = MultiTimescaleOptimizer.from_model(model, torch.optim.SGD, lr=1.0, surprise_weighting=True)
     weight = model.model.levels[0].up_proj.weight
     grads = []
     for w_surprise in (10.0, 0.1):
@@ -121,7 +128,7 @@ def test_surprise_weights_are_bounded_and_weight_the_slow_accumulators():
         grads.append(weight.grad.clone())
         start = weight.detach().clone()
         optimizer.observe_surprise(w_surprise)
-        optimizer.step()
+        optimizer.step()  # period 2: accumulates with weight 2, then steps with (2 g0 + 0.5 g1) / 2.5
         optimizer.zero_grad()
     torch.testing.assert_close(weight.detach(), start - (2.0 * grads[0] + 0.5 * grads[1]) / 2.5)
 

@@ -151,34 +151,13 @@ def test_evaluate_cli_writes_json_and_a_chart_and_ends_with_json(trained_4x4, tm
     assert (tmp_path / "eval_four.json").exists() and (tmp_path / "eval_four.png").exists()
 
 
-KILLER = """
-import os, signal, sys
-sys.path.insert(0, {examples!r})
-import train
-from transformers import TrainerCallback
-
-class Kill(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == {kill_at}:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-original = train.StatefulTrainer.__init__
-def patched(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    self.add_callback(Kill())
-train.StatefulTrainer.__init__ = patched
-train.main({argv!r})
-"""
-
-
-def test_killed_and_resumed_training_continues_identically(tmp_path):
+def test_killed_and_resumed_training_continues_identically(tmp_path, run_train):
     common = ["--grid_size", "4", "--max_steps", "40", "--save_steps", "20", "--logging_steps", "1",
               "--eval_steps", "1000", "--disable_tqdm", "true", "--train_puzzles", "200", "--eval_puzzles", "50"]
 
     def run(out, kill_at=None, resume=None):
         argv = common + ["--output_dir", str(out)] + (["--resume_from_checkpoint", str(resume)] if resume else [])
-        code = KILLER.format(examples=str(EXAMPLES), kill_at=kill_at or -1, argv=argv)
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        return run_train(argv, kill_at)
 
     straight = run(tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-3000:]

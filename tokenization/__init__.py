@@ -5,5 +5,21 @@ This folder is installed as `modeling_lstm_trm.tokenization` (a top-level `token
 """
 
 from .grid import build_grid_tokenizer
+from .text import (
+    SPECIAL_TOKENS,
+    TOKENIZER_KINDS,
+    build_bpe_tokenizer,
+    build_char_tokenizer,
+    build_text_tokenizer,
+    build_word_tokenizer,
+)
 
-__all__ = ["build_grid_tokenizer"]
+__all__ = [
+    "SPECIAL_TOKENS",
+    "TOKENIZER_KINDS",
+    "build_bpe_tokenizer",
+    "build_char_tokenizer",
+    "build_grid_tokenizer",
+    "build_text_tokenizer",
+    "build_word_tokenizer",
+]

@@ -1,0 +1,55 @@
+"""Generate text from a saved nested LM, streamed to the terminal as it is produced.
+
+    python examples/generate.py --model outputs/nested-lm --prompt "ROMEO:" --max_new_tokens 300
+
+The model reads the prompt once and then carries its state: each new token costs the same, however long the text.
+Sampling flags are `generate()`'s own (temperature, top_k, top_p); --greedy turns sampling off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer, set_seed
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a folder saved by examples/train.py --task lm (or a Hub id)")
+    parser.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
+    parser.add_argument("--max_new_tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top_k", type=int, default=50)
+    parser.add_argument("--top_p", type=float, default=1.0)
+    parser.add_argument("--greedy", action="store_true", help="pick the most likely token every time")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.max_new_tokens < 1:
+        parser.error("--max_new_tokens must be at least 1")
+
+    set_seed(args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)  # for the config
+    model = AutoModelForCausalLM.from_pretrained(args.model, trust_remote_code=True).eval()
+    ids = tokenizer(args.prompt, add_special_tokens=False)["input_ids"]
+    if not ids:  # an empty prompt starts a document: the token that ends one is what precedes a start in training
+        ids = [tokenizer.eos_token_id]
+    input_ids = torch.tensor([ids])
+    streamer = TextStreamer(tokenizer, skip_prompt=False, skip_special_tokens=True)
+    sampling = {} if args.greedy else {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p}
+    with torch.no_grad():
+        output = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), do_sample=not args.greedy,
+                                max_new_tokens=args.max_new_tokens, streamer=streamer,
+                                pad_token_id=tokenizer.pad_token_id, **sampling)
+    print()
+    return tokenizer.decode(output[0], skip_special_tokens=True)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,50 @@
+"""Share a trained model on the Hub: one command, one commit.
+
+    python examples/push_to_hub.py --checkpoint outputs/nested-lm --repo-id your-name/nested-lm-shakespeare
+    python examples/push_to_hub.py --checkpoint outputs/lstm-trm-sudoku-6x6 --repo-id your-name/lstm-trm-6x6 --private
+    python examples/push_to_hub.py --checkpoint outputs/nested-lm --repo-id your-name/x --dry-run hub_repo/
+
+The repository holds the safetensors weights, `config.json` with `auto_map`, the configuration and modeling files
+(so `AutoModel.from_pretrained(repo, trust_remote_code=True)` works with no package installed), the tokenizer, the
+generation config (language model), the training plot, the run's JSON files and the model card as README.md, filled
+from the run. `--dry-run OUT` writes exactly that repository to the folder OUT and uploads nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+from modeling_lstm_trm.hub import HubError, assemble_repository, check_repo_id, push_checkpoint
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a folder written by examples/train.py")
+    parser.add_argument("--repo-id", required=True, help="USER/NAME on the Hub")
+    parser.add_argument("--private", action="store_true", help="create the repository private")
+    parser.add_argument("--revision", help="a branch to commit to (created if missing; default main)")
+    parser.add_argument("--commit-message", help="default: 'Upload <folder> with lstm-trm'")
+    parser.add_argument("--dry-run", metavar="OUT", help="write the repository into OUT instead of uploading it")
+    args = parser.parse_args(argv)
+    try:
+        check_repo_id(args.repo_id)
+        if args.dry_run:
+            files = assemble_repository(args.checkpoint, args.dry_run, args.repo_id)
+            print(f"Wrote the repository of {args.repo_id} to {args.dry_run} ({len(files)} files: {', '.join(files)})")
+            return args.dry_run
+        url = push_checkpoint(args.checkpoint, args.repo_id, private=args.private, revision=args.revision,
+                              commit_message=args.commit_message)
+    except HubError as error:
+        parser.exit(1, f"error: {error}\n")
+    print(f"Pushed {args.checkpoint} to https://huggingface.co/{args.repo_id} in one commit: {url}")
+    return url
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,246 @@
+"""Sharing trained models on the Hub: the model card filled from a training run, the repository assembled from a saved
+folder, and its upload in one commit.
+
+A folder saved by `examples/train.py` holds the weights, `config.json` (with `auto_map`), the model's code files, the
+tokenizer, `eval_results.json` (the run's evaluation) and `training_run.json` (its data and procedure). Everything
+that can be wrong with a folder, a repository name or a login is found before anything is uploaded, and reported as a
+`HubError` whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+RUN_FILE = "training_run.json"
+EVAL_FILE = "eval_results.json"
+CODE_FILES = {
+    "nested_lstm": ("configuration_nested_lstm.py", "modeling_nested_lstm.py"),
+    "lstm_trm": ("configuration_lstm_trm.py", "modeling_lstm_trm.py"),
+}
+AUTO_MAP = {
+    "nested_lstm": {"AutoConfig": "configuration_nested_lstm.NestedLSTMConfig",
+                    "AutoModel": "modeling_nested_lstm.NestedLSTMModel",
+                    "AutoModelForCausalLM": "modeling_nested_lstm.NestedLSTMForCausalLM"},
+    "lstm_trm": {"AutoConfig": "configuration_lstm_trm.LSTMTRMConfig",
+                 "AutoModel": "modeling_lstm_trm.LSTMTRMModel"},
+}
+# Files of a saved folder that belong in the repository (weights and code are handled on their own).
+OPTIONAL_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                  "generation_config.json", "training_curves.png", EVAL_FILE, RUN_FILE)
+
+
+class HubError(ValueError):
+    """Something the user can fix (a folder, a name, a login); the message says how."""
+
+
+# ----- the model card ------------------------------------------------------------------------------------------------
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _parameters(folder: Path) -> str:
+    """The parameter count read from the safetensors headers (tied weights are stored once)."""
+    from math import prod
+
+    from safetensors import safe_open
+
+    total = 0
+    for file in sorted(folder.glob("model*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            total += sum(prod(f.get_slice(name).get_shape()) for name in f.keys())
+    return f"{total / 1e6:.2f}M" if total else "an unknown number of"
+
+
+def build_model_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
+    """The model card of a saved folder: Hub metadata (with `model-index` holding the run's evaluation results,
+    values exactly as in `eval_results.json`) and the sections of the template in `hub_cards/`."""
+    folder = Path(folder)
+    config = _read_json(folder / "config.json")
+    run, results = _read_json(folder / RUN_FILE), _read_json(folder / EVAL_FILE)
+    builders = {"nested_lstm": _nested_lm_card, "lstm_trm": _lstm_trm_card}
+    if config.get("model_type") not in builders:
+        raise HubError(f"{folder}/config.json is not a model of this package (model_type "
+                       f"{config.get('model_type')!r}); give the folder written by examples/train.py")
+    repo_id = repo_id or run.get("hub_model_id") or folder.resolve().name
+    card_data, template, values = builders[config["model_type"]](folder, config, run, results, repo_id)
+    template_text = (resources.files("modeling_lstm_trm.hub_cards") / template).read_text()
+    return ModelCard.from_template(card_data, template_str=template_text, repo_id=repo_id,
+                                   model_name=repo_id.split("/")[-1], parameters=_parameters(folder), **values)
+
+
+def _nested_lm_card(folder, config, run, results, repo_id):
+    dataset = run.get("dataset") or "a text corpus"
+    hub_dataset = run.get("dataset_is_hub", False)
+    dataset_type = dataset.split("/")[0] if hub_dataset else Path(dataset).parent.name or "text"
+    split = run.get("validation", "validation")
+    metrics = [("perplexity", "Perplexity", "eval_perplexity"), ("bits_per_token", "Bits per token",
+                                                                  "eval_bits_per_token"),
+               ("bits_per_character", "Bits per character", "eval_bits_per_character"),
+               ("loss", "Cross-entropy (nats per token)", "eval_loss")]
+    eval_results = [
+        EvalResult(task_type="text-generation", task_name="Causal language modeling", dataset_type=dataset_type,
+                   dataset_name=Path(dataset).name if not hub_dataset else dataset, dataset_split=split,
+                   dataset_config=run.get("dataset_config"), metric_type=metric, metric_name=name,
+                   metric_value=results[key])
+        for metric, name, key in metrics if key in results
+    ]
+    card_data = ModelCardData(
+        library_name="transformers", pipeline_tag="text-generation", license="apache-2.0",
+        tags=["lstm-trm", "nested-lstm", "recurrent", "custom_code"],
+        datasets=[dataset] if hub_dataset else None, base_model=run.get("base_model"),
+        model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
+    )
+    periods = config.get("level_update_every", [1])
+    training_rows = [
+        ("data", f"{dataset}" + (f" ({run['dataset_config']})" if run.get("dataset_config") else "")),
+        ("validation", split),
+        ("tokenizer", f"{run.get('tokenizer', '?')}-level, {config.get('vocab_size')} tokens"),
+        ("model", f"hidden {config.get('hidden_size')}, {config.get('num_lstm_layers')} LSTM layer(s), feed-forward "
+                  f"width {config.get('intermediate_size')}, dropout {config.get('dropout')}"),
+        ("levels (update every k optimizer steps)", ", ".join(map(str, periods))),
+        ("surprise weighting", "on" if config.get("surprise_weighting") else "off"),
+    ] + _procedure_rows(run)
+    result_rows = [(name, f"{results[key]:.4f}") for _, name, key in metrics if key in results]
+    values = dict(dataset_description=run.get("dataset_description", dataset), periods=", ".join(map(str, periods)),
+                  prompt=run.get("example_prompt", "\n"), tokenizer=run.get("tokenizer", "trained"),
+                  training_rows=training_rows, result_rows=result_rows)
+    return card_data, "nested_lm.md", values
+
+
+def _lstm_trm_card(folder, config, run, results, repo_id):
+    size = round(config.get("seq_len", 81) ** 0.5)
+    givens = run.get("givens", "?")
+    eval_results, result_rows = [], []
+    for name, scores in results.items():
+        if not isinstance(scores, dict) or "exact_accuracy" not in scores:
+            continue
+        generated = name == "held_out"
+        dataset_type = "generated-sudoku" if generated else name
+        dataset_name = f"generated {size}x{size} Sudoku, {givens} givens" if generated else f"{name}.txt"
+        for metric, label in (("exact_accuracy", "Exact-puzzle accuracy"), ("cell_accuracy", "Blank-cell accuracy")):
+            eval_results.append(EvalResult(
+                task_type="sudoku-solving", task_name="Sudoku solving", dataset_type=dataset_type,
+                dataset_name=dataset_name, dataset_split="held-out" if generated else "test", metric_type=metric,
+                metric_name=label, metric_value=scores[metric]))
+        result_rows.append((f"{dataset_name} ({scores['puzzles']} puzzles)", f"{scores['exact_accuracy']:.4f}",
+                            f"{scores['cell_accuracy']:.4f}", f"{scores['mean_steps']:.2f}"))
+    card_data = ModelCardData(
+        library_name="transformers", license="apache-2.0", base_model=run.get("base_model"),
+        tags=["lstm-trm", "recursive-reasoning", "tiny-recursive-model", "sudoku", "custom_code"],
+        model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
+    )
+    training_rows = [
+        ("data", f"{run.get('train_puzzles', '?')} generated {size}x{size} puzzles with {givens} givens, augmented on "
+                 "the fly by digit, row, band, column and stack permutations and transposition"),
+        ("recurrence / mixer", f"{config.get('recurrence')} / {config.get('mixer')}"),
+        ("hidden size, layers", f"{config.get('hidden_size')}, {config.get('num_layers')}"),
+        ("T cycles, n cycles, halt_max_steps",
+         f"{config.get('T_cycles')}, {config.get('n_cycles')}, {config.get('halt_max_steps')}"),
+        ("EMA decay", run.get("ema_decay", "?")),
+    ] + _procedure_rows(run)
+    example = run.get("example_puzzle") or "." * (size * size)
+    values = dict(size=size, givens=givens, T_cycles=config.get("T_cycles"), n_cycles=config.get("n_cycles"),
+                  halt_max_steps=config.get("halt_max_steps"), example_puzzle=example,
+                  training_rows=training_rows, result_rows=result_rows)
+    return card_data, "lstm_trm.md", values
+
+
+def _procedure_rows(run: dict) -> list[tuple[str, str]]:
+    return [
+        ("optimizer steps", run.get("steps", "?")),
+        ("batch", f"{run.get('per_device_batch_size', '?')} per device x {run.get('processes', '?')} process(es) x "
+                  f"{run.get('gradient_accumulation_steps', 1)} accumulation step(s)"),
+        ("optimizer, learning rate, schedule", f"{run.get('optimizer', 'AdamW')}, {run.get('learning_rate', '?')}, "
+                                               f"{run.get('lr_scheduler', '?')} with {run.get('warmup_steps', 0)} "
+                                               "warm-up steps"),
+        ("training time", f"{run.get('train_minutes', '?')} minutes on {run.get('device', '?')}"),
+    ]
+
+
+# ----- the repository ------------------------------------------------------------------------------------------------
+
+def check_repo_id(repo_id: str) -> None:
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise HubError(f"invalid repository name {repo_id!r}: use USER/NAME with letters, digits, '-', '_' and '.' "
+                       f"({str(error).splitlines()[0]})") from None
+    if repo_id.count("/") != 1:
+        raise HubError(f"invalid repository name {repo_id!r}: use USER/NAME, e.g. your-name/nested-lm-shakespeare")
+
+
+def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | None = None) -> list[str]:
+    """Write the Hub repository of a saved folder into `out`: weights, config (with `auto_map`), code files,
+    tokenizer, generation config, the card as README.md, the plot, the run's JSON files. Returns the file names."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    if not checkpoint.is_dir():
+        raise HubError(f"no such folder: {checkpoint} (give the --output_dir of examples/train.py)")
+    if not (checkpoint / "config.json").exists():
+        raise HubError(f"{checkpoint} has no config.json: give the folder written by examples/train.py")
+    weights = sorted(checkpoint.glob("model*.safetensors")) + sorted(checkpoint.glob("model.safetensors.index.json"))
+    if not any(w.suffix == ".safetensors" for w in weights):
+        raise HubError(f"{checkpoint} has no safetensors weights (model.safetensors): was training finished and the "
+                       "model saved?")
+    config = json.loads((checkpoint / "config.json").read_text())
+    model_type = config.get("model_type")
+    if model_type not in CODE_FILES:
+        raise HubError(f"{checkpoint}/config.json has model_type {model_type!r}, not a model of this package")
+    if repo_id is not None:
+        check_repo_id(repo_id)
+    card = build_model_card(checkpoint, repo_id)
+    if out.exists() and any(out.iterdir()):
+        raise HubError(f"{out} is not empty: give a new folder, so that it holds exactly the repository")
+
+    out.mkdir(parents=True, exist_ok=True)
+    for file in weights:
+        shutil.copy2(file, out / file.name)
+    config.setdefault("auto_map", AUTO_MAP[model_type])
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    package = Path(__file__).resolve().parent
+    for name in CODE_FILES[model_type]:  # the folder's own copy, else this package's
+        shutil.copy2(checkpoint / name if (checkpoint / name).exists() else package / name, out / name)
+    for name in OPTIONAL_FILES:
+        if (checkpoint / name).exists():
+            shutil.copy2(checkpoint / name, out / name)
+    if model_type == "nested_lstm" and not (out / "generation_config.json").exists():
+        from transformers import GenerationConfig, PretrainedConfig
+
+        GenerationConfig.from_model_config(PretrainedConfig(**config)).save_pretrained(out)
+    card.save(out / "README.md")
+    return sorted(p.name for p in out.iterdir() if p.is_file())
+
+
+def push_checkpoint(checkpoint: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
+                    token: str | None = None, commit_message: str | None = None) -> str:
+    """Assemble the repository of `checkpoint` and upload it to `repo_id` in one commit; returns the commit's URL.
+    Nothing is uploaded unless the folder, the name and the login are all good."""
+    check_repo_id(repo_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = assemble_repository(checkpoint, tmp, repo_id)
+        token = token or get_token()
+        if not token:
+            raise HubError("not logged in to the Hub: run `hf auth login` (or set HF_TOKEN), or use --dry-run OUT")
+        api = HfApi(token=token)
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(Path(tmp) / name)) for name in files]
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            commit = api.create_commit(repo_id, operations=operations, revision=revision,
+                                       commit_message=commit_message or f"Upload {Path(checkpoint).name} with lstm-trm")
+        except HfHubHTTPError as error:
+            status = getattr(error.response, "status_code", None)
+            if status in (401, 403):
+                raise HubError(f"the Hub refused the token for {repo_id} (HTTP {status}): log in again with "
+                               "`hf auth login` using a token with write access to that namespace") from None
+            raise HubError(f"upload to {repo_id} failed: {str(error).splitlines()[0]}") from None
+        return commit.commit_url
