@@ -158,7 +158,7 @@ def parse_sudoku(argv: list[str]):
     parser.set_defaults(
         output_dir=f"outputs/lstm-trm-sudoku-{grid_size}x{grid_size}", eval_strategy="steps", save_strategy="steps",
         save_total_limit=2, dataloader_drop_last=True, report_to="none", lr_scheduler_type="constant_with_warmup",
-        max_grad_norm=1.0, seed=0, **preset["training"], **preset["data"],
+        max_grad_norm=1.0, seed=0, **preset["training"], **preset["data"], **launcher_defaults(),
     )
     sudoku_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     model_settings = {**preset["model"], **{k: v for k, v in vars(model_args).items() if v is not None}}
@@ -206,6 +206,13 @@ def plot_training(log_history: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def launcher_defaults() -> dict:
+    """Several processes and no GPU (`accelerate launch --multi_gpu --num_processes 2` on a CPU machine): Trainer only
+    sets up CPU data parallelism (gloo) when told `use_cpu`."""
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return {"use_cpu": True} if several and not torch.cuda.is_available() else {}
 
 
 def task_of(argv: list[str]) -> str:
@@ -387,7 +394,7 @@ def parse_lm(argv: list[str]):
         save_total_limit=2, logging_steps=50, dataloader_drop_last=True, train_sampling_strategy="sequential",
         report_to="none", learning_rate=3e-3, lr_scheduler_type="cosine", warmup_steps=50, weight_decay=0.1,
         max_grad_norm=1.0, num_train_epochs=3, per_device_train_batch_size=32, per_device_eval_batch_size=32,
-        seed=0,
+        seed=0, **launcher_defaults(),
     )
     lm_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     if lm_args.tokenizer not in TOKENIZER_KINDS:

@@ -315,7 +315,8 @@ from modeling_lstm_trm.streams import TokenStreams
 
 out, per_device = sys.argv[1], int(sys.argv[2])
 args = TrainingArguments(output_dir=out, per_device_train_batch_size=per_device, dataloader_drop_last=True,
-                         train_sampling_strategy="sequential", report_to="none")
+                         train_sampling_strategy="sequential", report_to="none", remove_unused_columns=False,
+                         use_cpu=True)
 tokens = np.arange(1000) % 50
 starts = tokens == 0
 data = TokenStreams(tokens, starts, per_device * args.world_size, 8)
