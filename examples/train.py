@@ -194,7 +194,8 @@ def plot_training(log_history: list[dict], path: Path) -> None:
     left.set_xlabel("optimizer step (= supervision step)")
     left.set_ylabel("loss")
     left.set_yscale("log")
-    left.legend()
+    if train:
+        left.legend()
     if train_exact:
         right.plot(*zip(*train_exact), label="training rows that halted", alpha=0.6)
     if evals:
@@ -209,10 +210,12 @@ def plot_training(log_history: list[dict], path: Path) -> None:
 
 
 def launcher_defaults() -> dict:
-    """Several processes and no GPU (`accelerate launch --multi_gpu --num_processes 2` on a CPU machine): Trainer only
-    sets up CPU data parallelism (gloo) when told `use_cpu`."""
+    """No GPU: no pinned memory; and with several processes (`accelerate launch --multi_gpu --num_processes 2` on a
+    CPU machine) `use_cpu`, without which Trainer does not set up CPU data parallelism (gloo)."""
+    if torch.cuda.is_available():
+        return {}
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return {"use_cpu": True} if several and not torch.cuda.is_available() else {}
+    return {"dataloader_pin_memory": False, **({"use_cpu": True} if several else {})}
 
 
 def task_of(argv: list[str]) -> str:

@@ -57,7 +57,9 @@ def _parameters(folder: Path) -> str:
     for file in sorted(folder.glob("model*.safetensors")):
         with safe_open(str(file), "pt") as f:
             total += sum(prod(f.get_slice(name).get_shape()) for name in f.keys())
-    return f"{total / 1e6:.2f}M" if total else "an unknown number of"
+    if not total:
+        return "an unknown number of"
+    return f"{total / 1e6:.2f}M" if total >= 1e6 else f"{total:,}"
 
 
 def build_model_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
@@ -78,9 +80,11 @@ def build_model_card(folder: str | Path, repo_id: str | None = None) -> ModelCar
 
 
 def _nested_lm_card(folder, config, run, results, repo_id):
-    dataset = run.get("dataset") or "a text corpus"
     hub_dataset = run.get("dataset_is_hub", False)
-    dataset_type = dataset.split("/")[0] if hub_dataset else Path(dataset).parent.name or "text"
+    dataset = run.get("dataset") or "a text corpus"
+    if not hub_dataset and run.get("dataset"):  # a local file: its folder and name, not the machine's path
+        dataset = "/".join(Path(dataset).parts[-2:])
+    dataset_type = dataset.split("/")[0] if "/" in dataset else "text"
     split = run.get("validation", "validation")
     metrics = [("perplexity", "Perplexity", "eval_perplexity"), ("bits_per_token", "Bits per token",
                                                                   "eval_bits_per_token"),
@@ -88,7 +92,7 @@ def _nested_lm_card(folder, config, run, results, repo_id):
                ("loss", "Cross-entropy (nats per token)", "eval_loss")]
     eval_results = [
         EvalResult(task_type="text-generation", task_name="Causal language modeling", dataset_type=dataset_type,
-                   dataset_name=Path(dataset).name if not hub_dataset else dataset, dataset_split=split,
+                   dataset_name=dataset, dataset_split=split,
                    dataset_config=run.get("dataset_config"), metric_type=metric, metric_name=name,
                    metric_value=results[key])
         for metric, name, key in metrics if key in results

@@ -125,8 +125,11 @@ def test_cards_parse_back_with_valid_metadata_and_the_runs_results(trained, tmp_
         got = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
         if kind == "lm":
             assert data["pipeline_tag"] == "text-generation"
-            assert got[("text", "perplexity")] == results["eval_perplexity"]
-            assert got[("text", "bits_per_character")] == results["eval_bits_per_character"]
+            folder = Path(run["dataset"]).parent.name  # the card names the file by folder and name, no local path
+            assert got[(folder, "perplexity")] == results["eval_perplexity"]
+            assert got[(folder, "bits_per_character")] == results["eval_bits_per_character"]
+            assert got[(folder, "loss")] == results["eval_loss"]
+            assert str(Path(run["dataset"]).parent.parent) not in card.content
             assert "AutoModelForCausalLM.from_pretrained(\"someone/lm\", trust_remote_code=True)" in card.text
             assert f"| optimizer steps | {run['steps']} |" in card.text and "| levels" in card.text
         else:
