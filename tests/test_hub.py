@@ -21,18 +21,24 @@ def load_example(name):
     return module
 
 
+def train_tiny_lm(folder: Path, *extra: str) -> Path:
+    """examples/train.py --task lm on a small text, with a 16-wide model; returns the output folder."""
+    text = folder / "corpus.txt"
+    text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
+    out = folder / "lm"
+    load_example("train").main([
+        "--task", "lm", "--train_file", str(text), "--tokenizer", "char", "--output_dir", str(out),
+        "--hidden_size", "16", "--level_update_every", "1", "4", "--block_size", "16",
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "2", "--save_strategy", "no",
+        "--disable_tqdm", "true", *extra])
+    return out
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny run of each kind through examples/train.py."""
     root = tmp_path_factory.mktemp("runs")
-    text = root / "corpus.txt"
-    text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
-    lm = root / "lm"
-    load_example("train").main([
-        "--task", "lm", "--train_file", str(text), "--tokenizer", "char", "--output_dir", str(lm),
-        "--hidden_size", "16", "--level_update_every", "1", "4", "--block_size", "16", "--max_steps", "6",
-        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "2", "--eval_steps", "6",
-        "--save_strategy", "no", "--disable_tqdm", "true"])
+    lm = train_tiny_lm(root, "--max_steps", "6", "--eval_steps", "6")
     sudoku = root / "sudoku"
     load_example("train").main([
         "--grid_size", "4", "--output_dir", str(sudoku), "--max_steps", "6", "--train_puzzles", "50",
@@ -157,14 +163,8 @@ def test_push_uploads_exactly_the_dry_run_repository_in_one_commit(trained, tmp_
 
 
 def test_train_push_to_hub_uploads_the_same_repository(trained, tmp_path, intercepted):
-    text = tmp_path / "corpus.txt"
-    text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
-    out = tmp_path / "lm"
-    load_example("train").main([
-        "--task", "lm", "--train_file", str(text), "--tokenizer", "char", "--output_dir", str(out),
-        "--hidden_size", "16", "--level_update_every", "1", "4", "--block_size", "16", "--max_steps", "3",
-        "--per_device_train_batch_size", "4", "--eval_strategy", "no", "--save_strategy", "no",
-        "--disable_tqdm", "true", "--push_to_hub", "true", "--hub_model_id", "someone/pushed"])
+    out = train_tiny_lm(tmp_path, "--max_steps", "3", "--eval_strategy", "no", "--push_to_hub", "true",
+                        "--hub_model_id", "someone/pushed")
     commits = [c for c in intercepted if c[0] == "create_commit"]
     assert len(commits) == 1 and commits[0][1] == "someone/pushed"
     dry = tmp_path / "dry"
@@ -178,7 +178,11 @@ def test_errors_say_what_to_do_and_upload_nothing(trained, tmp_path, intercepted
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "config.json").write_text(json.dumps({"model_type": "nested_lstm"}))
+    weights_only = tmp_path / "weights_only"
+    weights_only.mkdir()
+    (weights_only / "model.safetensors").write_bytes((trained["lm"] / "model.safetensors").read_bytes())
     cases = [
+        (["--checkpoint", str(weights_only), "--repo-id", "someone/x"], "has no config.json"),
         (["--checkpoint", str(trained["lm"]), "--repo-id", "not a valid name!"], "invalid repository name"),
         (["--checkpoint", str(trained["lm"]), "--repo-id", "no-namespace"], "use USER/NAME"),
         (["--checkpoint", str(tmp_path / "missing"), "--repo-id", "someone/x"], "no such folder"),
