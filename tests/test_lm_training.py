@@ -97,6 +97,16 @@ def test_text_files_become_documents_with_a_validation_split(tmp_path):
         load_text_documents()
 
 
+def test_a_dataset_folder_gives_one_document_per_row(tmp_path):
+    """The --dataset_name path, offline: `load_dataset` on a local folder with train and validation splits."""
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    for split, rows in (("train", ["first story.", "", "second story."]), ("validation", ["held out."])):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps({"body": r}) + "\n" for r in rows))
+    train, validation = load_text_documents(dataset_name=str(folder), text_column="body")
+    assert train == ["first story.", "second story."] and validation == ["held out."]
+
+
 # --- StatefulTrainer with the nested LM ----------------------------------------------------------------------------
 
 def lm_trainer(tmp_path, levels=(1, 3), surprise=False, steps=7, accumulation=1, lr=1e-2, **overrides):
