@@ -13,7 +13,6 @@ files for `trust_remote_code`), the grid tokenizer, a model card, `eval_results.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -72,7 +71,8 @@ PRESETS = {
 
 @dataclass
 class SudokuArguments:
-    task: str = field(default="sudoku", metadata={"help": "What to train: sudoku (LSTM-TRM) or lm (the nested LM)."})
+    task: str = field(default="sudoku", metadata={
+        "help": "What to train: sudoku (LSTM-TRM) or lm (the nested LM; `--task lm --help` lists its flags)."})
     grid_size: int = field(default=6, metadata={"help": "4, 6 or 9: picks the preset."})
     recipe: int | None = field(default=None, metadata={
         "help": "Train with another grid size's preset (e.g. --grid_size 9 --recipe 6: the 6x6 CPU recipe on 9x9)."})
@@ -347,8 +347,7 @@ def train_sudoku(sudoku_args: SudokuArguments, model_settings: dict, training_ar
 
 
 def evaluate_on(trainer: StatefulTrainer, data) -> dict:
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    with trainer.ema.applied(model) if trainer.ema is not None else contextlib.nullcontext():
+    with trainer.ema_weights() as model:
         return evaluate_model(model, data)
 
 

@@ -206,12 +206,15 @@ class StatefulTrainer(Trainer):
                 output.metrics[f"{metric_key_prefix}_bits_per_character"] = loss / math.log(2) / chars_per_token
         return output
 
+    def ema_weights(self):
+        """Context manager yielding the unwrapped model with the EMA weights in it (the raw weights without EMA)."""
+        model = self.accelerator.unwrap_model(self.model)
+        return self.ema.applied(model) if self.ema is not None else contextlib.nullcontext(model)
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         self.reset_state("eval")
-        model = self.accelerator.unwrap_model(self.model)
-        ema = self.ema.applied(model) if self.ema is not None else contextlib.nullcontext()
         try:
-            with ema:
+            with self.ema_weights() as model:
                 if self.evaluate_fn is None:
                     return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
                 was_training = model.training
@@ -250,7 +253,7 @@ class StatefulTrainer(Trainer):
         """Checkpoints keep the raw weights; the final model is the EMA one (when EMA is on)."""
         if self.ema is None or _internal_call:
             return super().save_model(output_dir, _internal_call)
-        with self.ema.applied(self.accelerator.unwrap_model(self.model)):
+        with self.ema_weights():
             return super().save_model(output_dir, _internal_call)
 
     def _save_checkpoint(self, model, trial):
