@@ -87,8 +87,8 @@ def evaluate_lm(args) -> dict:
     boundary = auto_boundary(args.file) if args.document_boundary == "auto" else args.document_boundary
     documents = rows_to_documents(text.splitlines(keepends=True), boundary)
     tokens, starts, chars_per_token = encode_corpus(documents, tokenizer)
-    results = evaluate_stream(model, tokens, starts, args.block_size, progress=True)
-    results["bits_per_character"] = results["bits_per_token"] / chars_per_token
+    results = evaluate_stream(model, tokens, starts, args.block_size, progress=True,
+                              characters_per_token=chars_per_token)
     results.update(file=str(args.file), documents=len(documents), characters=sum(len(d) for d in documents))
     print(f"{Path(args.file).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} bits "
           f"per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} tokens")

@@ -11,6 +11,7 @@ first is a target exactly once per epoch (fewer than S*T tokens at the very end 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 
@@ -109,15 +110,11 @@ def load_text_documents(train_file: str | None = None, validation_file: str | No
         raise ValueError("give --train_file (text) or --dataset_name (a Hub dataset or a local dataset folder)")
     if boundary == "auto":
         boundary = auto_boundary(f"{dataset_name or ''} {train_file or ''}", hub_dataset=bool(dataset_name))
-
-    def documents(rows: list[str]) -> list[str]:
-        return rows_to_documents(rows, boundary)
-
-    train = documents(splits["train"])
+    train = rows_to_documents(splits["train"], boundary)
     if not train:
         raise ValueError("the training split has no text")
     if splits["validation"] is not None:
-        return train, documents(splits["validation"])
+        return train, rows_to_documents(splits["validation"], boundary)
     if validation_fraction == 0:
         return train, []
     if not 0 < validation_fraction < 1:
@@ -186,14 +183,21 @@ class BoundaryAwareCollator:
         }
 
 
+def language_model_metrics(loss: float, characters_per_token: float | None = None) -> dict[str, float]:
+    """Perplexity and bits per token (and per character, when the characters per token are known) from a mean
+    cross-entropy in nats per token."""
+    metrics = {"perplexity": math.exp(min(loss, 700.0)), "bits_per_token": loss / math.log(2)}
+    if characters_per_token:
+        metrics["bits_per_character"] = metrics["bits_per_token"] / characters_per_token
+    return metrics
+
+
 @torch.no_grad()
 def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len: int = 512,
-                    progress: bool = False) -> dict[str, float]:
+                    progress: bool = False, characters_per_token: float | None = None) -> dict[str, float]:
     """Negative log-likelihood of a whole corpus read as one stream, in order, with the state carried from chunk to
     chunk and reset at document starts: every token after the first is a target. Returns the mean loss (nats per
-    token), perplexity, bits per token and the number of target tokens."""
-    import math
-
+    token), `language_model_metrics` and the number of target tokens."""
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -209,5 +213,4 @@ def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len
         total += float(out.loss) * (min(end, inputs.shape[1]) - start)
     count = inputs.shape[1]
     loss = total / count
-    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "bits_per_token": loss / math.log(2),
-            "tokens": count}
+    return {"loss": loss, **language_model_metrics(loss, characters_per_token), "tokens": count}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 import os
 from collections.abc import Callable
 
@@ -20,6 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from .streams import language_model_metrics
 
 STATE_FILE = "carried_state-rank{rank}.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -199,11 +200,9 @@ class StatefulTrainer(Trainer):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         loss = output.metrics.get(f"{metric_key_prefix}_loss")
         if loss is not None and self.evaluate_fn is None:
-            output.metrics[f"{metric_key_prefix}_perplexity"] = math.exp(min(loss, 700.0))
-            output.metrics[f"{metric_key_prefix}_bits_per_token"] = loss / math.log(2)
             chars_per_token = getattr(dataloader.dataset, "characters_per_token", None)
-            if chars_per_token:
-                output.metrics[f"{metric_key_prefix}_bits_per_character"] = loss / math.log(2) / chars_per_token
+            for name, value in language_model_metrics(loss, chars_per_token).items():
+                output.metrics[f"{metric_key_prefix}_{name}"] = value
         return output
 
     def ema_weights(self):
