@@ -413,6 +413,8 @@ def parse_lm(argv: list[str]):
     for path in (lm_args.train_file, lm_args.validation_file):
         if path and not Path(path).is_file():
             parser.error(f"no such file: {path}")
+    if lm_args.schedule_by_time and not lm_args.max_minutes:
+        parser.error("--schedule_by_time needs --max_minutes")
     if training_args.train_sampling_strategy != "sequential" or not training_args.dataloader_drop_last:
         parser.error("the LM's streams need --train_sampling_strategy sequential and --dataloader_drop_last true")
     return lm_args, model_args, training_args
@@ -460,12 +462,8 @@ def train_lm(lm_args: LMArguments, model_args: LMModelArguments, training_args: 
         model, torch.optim.AdamW, level_lr_scale=lm_args.level_lr_scale, lr=training_args.learning_rate,
         weight_decay=training_args.weight_decay, betas=(training_args.adam_beta1, training_args.adam_beta2),
         eps=training_args.adam_epsilon)
-    scheduler = None
-    if lm_args.schedule_by_time:
-        if not lm_args.max_minutes:
-            raise SystemExit("--schedule_by_time needs --max_minutes")
-        budget = TimeBudget(lm_args.max_minutes)
-        scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps)
+    budget = TimeBudget(lm_args.max_minutes) if lm_args.max_minutes else None
+    scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps) if lm_args.schedule_by_time else None
     if is_main:
         print(f"Nested LM: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, levels updating every "
               f"{config.level_update_every} steps, surprise weighting {'on' if config.surprise_weighting else 'off'}; "
@@ -475,7 +473,7 @@ def train_lm(lm_args: LMArguments, model_args: LMModelArguments, training_args: 
     trainer = StatefulTrainer(
         model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
         data_collator=BoundaryAwareCollator(), optimizers=(optimizer, scheduler), processing_class=tokenizer,
-        callbacks=[budget if scheduler else TimeBudget(lm_args.max_minutes)] if lm_args.max_minutes else [],
+        callbacks=[budget] if budget else [],
         carry_state=lm_args.carry_state,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

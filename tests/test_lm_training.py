@@ -263,7 +263,8 @@ def test_train_evaluate_and_generate_commands(text_file, tmp_path, without_packa
 
 def test_train_command_rejects_bad_input_with_a_message(text_file, tmp_path):
     for extra, message in ((["--tokenizer", "spm"], "--tokenizer must be one of"),
-                           (["--train_file", str(tmp_path / "missing.txt")], "no such file")):
+                           (["--train_file", str(tmp_path / "missing.txt")], "no such file"),
+                           (["--schedule_by_time", "true"], "--schedule_by_time needs --max_minutes")):
         argv = lm_argv(text_file, tmp_path / "x") + extra
         run = subprocess.run([sys.executable, str(EXAMPLES / "train.py"), *argv], capture_output=True, text=True,
                              timeout=120)
