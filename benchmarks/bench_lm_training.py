@@ -57,7 +57,7 @@ def overhead(steps: int, rounds: int) -> None:
         StatefulTrainer,
         TokenStreams,
     )
-    from modeling_lstm_trm.streams import encode_corpus
+    from modeling_lstm_trm.tasks.text.streams import encode_corpus
     from modeling_lstm_trm.tokenization import build_char_tokenizer
 
     text = (DATA / "tinyshakespeare" / "input.txt").read_text()
@@ -128,7 +128,7 @@ def overhead(steps: int, rounds: int) -> None:
 
 def quality(corpus: str, seconds: float, extra: list[str], only: list[str] | None) -> None:
     train = load_example("train")
-    evaluate = load_example("evaluate")
+    evaluate = load_example("evaluate_model")
     minutes = seconds / 60
     rows = []
     for name, flags in VARIANTS.items():

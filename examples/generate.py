@@ -9,11 +9,7 @@ Sampling flags are `generate()`'s own (temperature, top_k, top_p); --greedy turn
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer, set_seed

@@ -13,11 +13,7 @@ from the run. `--dry-run OUT` writes exactly that repository to the folder OUT a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 from modeling_lstm_trm.hub import HubError, assemble_repository, check_repo_id, push_checkpoint
 

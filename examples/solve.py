@@ -11,17 +11,13 @@ it is a valid solution that keeps the givens, and the supervision step at which 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import numpy as np
 import torch
 from transformers import AutoModel
 
-from modeling_lstm_trm.sudoku import BOXES, is_valid_solution, parse_puzzles
+from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, is_valid_solution, parse_puzzles
 
 
 def format_grid(grid: np.ndarray, box, marks: np.ndarray | None = None) -> str:

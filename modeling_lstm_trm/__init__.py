@@ -1,22 +1,27 @@
 """lstm-trm: stateful recurrent models for Hugging Face Transformers.
 
+    models/     the two models, each with its configuration (Hub-flat files)
+    training/   the mechanism: carried-state protocol, StatefulTrainer, EMA, MultiTimescaleOptimizer, run helpers
+    tasks/      one module per task (text, sudoku): its data, augmentation, evaluation and training recipe
+    hub.py      model cards and Hub repositories
+
 Importing the package registers its configurations and models with the Auto classes, and marks them for
 `trust_remote_code` sharing, so `save_pretrained` writes the model code beside the weights.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from .configuration_lstm_trm import LSTMTRMConfig
-from .configuration_nested_lstm import NestedLSTMConfig
-from .modeling_lstm_trm import (
+from .models.lstm_trm import (
     LSTMTRMCarry,
+    LSTMTRMConfig,
     LSTMTRMModel,
     LSTMTRMOutput,
     LSTMTRMPreTrainedModel,
     LSTMTRMSolveOutput,
 )
-from .modeling_nested_lstm import (
+from .models.nested_lstm import (
     NestedLSTMCausalLMOutput,
+    NestedLSTMConfig,
     NestedLSTMForCausalLM,
     NestedLSTMModel,
     NestedLSTMModelOutput,
@@ -35,14 +40,15 @@ AutoModel.register(LSTMTRMConfig, LSTMTRMModel, exist_ok=True)
 LSTMTRMConfig.register_for_auto_class()
 LSTMTRMModel.register_for_auto_class("AutoModel")
 
-from .optimization import MultiTimescaleOptimizer  # noqa: E402  (after registration: needs only torch)
-from .streams import BoundaryAwareCollator, TokenStreams  # noqa: E402
-from .trainer import StatefulTrainer  # noqa: E402
+from .tasks.text.streams import BoundaryAwareCollator, TokenStreams  # noqa: E402  (after registration)
+from .training import CarriedState, ExponentialMovingAverage, MultiTimescaleOptimizer, StatefulTrainer  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BoundaryAwareCollator",
+    "CarriedState",
+    "ExponentialMovingAverage",
     "MultiTimescaleOptimizer",
     "StatefulTrainer",
     "TokenStreams",

@@ -21,9 +21,9 @@ from huggingface_hub.utils import validate_repo_id
 
 RUN_FILE = "training_run.json"
 EVAL_FILE = "eval_results.json"
-CODE_FILES = {
-    "nested_lstm": ("configuration_nested_lstm.py", "modeling_nested_lstm.py"),
-    "lstm_trm": ("configuration_lstm_trm.py", "modeling_lstm_trm.py"),
+CODE_FILES = {  # each model's folder under models/ and its Hub-flat code files
+    "nested_lstm": ("nested_lstm", ("configuration_nested_lstm.py", "modeling_nested_lstm.py")),
+    "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstm_trm.py")),
 }
 AUTO_MAP = {
     "nested_lstm": {"AutoConfig": "configuration_nested_lstm.NestedLSTMConfig",
@@ -209,8 +209,9 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
         shutil.copy2(file, out / file.name)
     config.setdefault("auto_map", AUTO_MAP[model_type])
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    package = Path(__file__).resolve().parent
-    for name in CODE_FILES[model_type]:  # the folder's own copy, else this package's
+    model_folder, code_files = CODE_FILES[model_type]
+    package = Path(__file__).resolve().parent / "models" / model_folder
+    for name in code_files:  # the folder's own copy, else this package's
         shutil.copy2(checkpoint / name if (checkpoint / name).exists() else package / name, out / name)
     for name in OPTIONAL_FILES:
         if (checkpoint / name).exists():

@@ -49,17 +49,18 @@ import os, signal, sys
 sys.path.insert(0, {examples!r})
 import train
 from transformers import TrainerCallback
+from modeling_lstm_trm.training import StatefulTrainer
 
 class Kill(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == {kill_at}:
             os.kill(os.getpid(), signal.SIGKILL)
 
-original = train.StatefulTrainer.__init__
+original = StatefulTrainer.__init__
 def patched(self, *args, **kwargs):
     original(self, *args, **kwargs)
     self.add_callback(Kill())
-train.StatefulTrainer.__init__ = patched
+StatefulTrainer.__init__ = patched
 train.main({argv!r})
 """
 

@@ -24,7 +24,12 @@ from modeling_lstm_trm import (
     StatefulTrainer,
     TokenStreams,
 )
-from modeling_lstm_trm.streams import encode_corpus, evaluate_stream, load_text_documents
+from modeling_lstm_trm.tasks.text.streams import (
+    encode_corpus,
+    evaluate_stream,
+    evaluate_token_streams,
+    load_text_documents,
+)
 from modeling_lstm_trm.tokenization import TOKENIZER_KINDS, build_text_tokenizer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -124,7 +129,8 @@ def lm_trainer(tmp_path, levels=(1, 3), surprise=False, steps=7, accumulation=1,
     optimizer = MultiTimescaleOptimizer.from_model(model, torch.optim.AdamW, lr=lr)
     return StatefulTrainer(model=model, args=args, train_dataset=TokenStreams(tokens, starts, 2, 8, chars),
                            eval_dataset=TokenStreams(tokens, starts, 2, 8, chars),
-                           data_collator=BoundaryAwareCollator(), optimizers=(optimizer, None))
+                           data_collator=BoundaryAwareCollator(), optimizers=(optimizer, None),
+                           evaluate_fn=evaluate_token_streams)  # as the LM task does
 
 
 def test_the_trainer_feeds_each_batch_the_detached_state_of_the_previous_one(tmp_path):
@@ -197,7 +203,8 @@ def test_evaluation_reports_perplexity_and_bits_and_resets_its_state(tmp_path):
     assert first["eval_bits_per_token"] == pytest.approx(first["eval_loss"] / math.log(2), rel=1e-6)
     assert first["eval_bits_per_character"] == pytest.approx(
         first["eval_bits_per_token"] / trainer.eval_dataset.characters_per_token, rel=1e-6)
-    assert trainer.carried_state["eval"] is None
+    trainer.evaluate_fn = None  # Trainer's own loss loop over the same streams, state carried: the same loss
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(first["eval_loss"], rel=1e-5)
 
 
 def test_stream_evaluation_equals_one_call_over_the_whole_text():
@@ -250,7 +257,7 @@ def test_train_evaluate_and_generate_commands(text_file, tmp_path, without_packa
     """)
     assert "NestedLSTMForCausalLM torch.Size([1, 13])" in printed
 
-    evaluate = subprocess.run([sys.executable, str(EXAMPLES / "evaluate.py"), "--model", str(out), "--file",
+    evaluate = subprocess.run([sys.executable, str(EXAMPLES / "evaluate_model.py"), "--model", str(out), "--file",
                                str(text_file)], capture_output=True, text=True, timeout=300)
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     last = json.loads(evaluate.stdout.strip().splitlines()[-1])
@@ -323,7 +330,7 @@ import json, sys
 import numpy as np
 from transformers import TrainingArguments
 from modeling_lstm_trm import BoundaryAwareCollator, NestedLSTMConfig, NestedLSTMForCausalLM, StatefulTrainer
-from modeling_lstm_trm.streams import TokenStreams
+from modeling_lstm_trm.tasks.text.streams import TokenStreams
 
 out, per_device = sys.argv[1], int(sys.argv[2])
 args = TrainingArguments(output_dir=out, per_device_train_batch_size=per_device, dataloader_drop_last=True,

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
-from modeling_lstm_trm.modeling_lstm_trm import stablemax_cross_entropy
-from modeling_lstm_trm.sudoku import augment, generate_puzzles
+from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import stablemax_cross_entropy
+from modeling_lstm_trm.tasks.sudoku.puzzles import augment, generate_puzzles
 
 DESIGN = {"batch_size": 64, "seq_len": 81, "vocab_size": 10, "num_puzzle_identifiers": 1000, "T_cycles": 3,
           "n_cycles": 6, "hidden_size": 512, "expansion": 4, "halt_max_steps": 16, "halt_exploration_prob": 0.1,
@@ -209,11 +209,13 @@ def test_output_holds_loss_logits_q_carry_and_metrics(loss_type):
     assert out.logits.shape == (4, 16, 5) and out.q_halt_logits.shape == (4,) and out.q_continue_logits.shape == (4,)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     assert isinstance(out.past_key_values, LSTMTRMCarry)
-    metrics = out.metrics
-    assert metrics["count"] == 4 and metrics["steps"] == 1
-    solved = (out.logits.argmax(-1) == y).all(-1).float().mean()
-    assert metrics["exact_accuracy"] == solved
-    torch.testing.assert_close(metrics["cell_accuracy"], (out.logits.argmax(-1) == y).float().mean())
+    metrics = out.metrics  # (sum, count) pairs over the rows that halted: all 4 at halt_max_steps = 1
+    assert all(count == 4 for _, count in metrics.values())
+    assert metrics["steps"][0] == 4  # each row ran one step
+    solved = (out.logits.argmax(-1) == y).all(-1).float()
+    assert metrics["exact_accuracy"][0] == solved.sum()
+    torch.testing.assert_close(metrics["cell_accuracy"][0], (out.logits.argmax(-1) == y).float().mean(-1).sum())
+    torch.testing.assert_close(metrics["lm_loss"][0] / 4, metrics["lm_loss"][0] / metrics["lm_loss"][1])
 
 
 def test_ignored_labels_do_not_count():
@@ -225,7 +227,8 @@ def test_ignored_labels_do_not_count():
     out_half = model(x, labels=torch.where(torch.arange(16) < 8, y, -100))
     torch.testing.assert_close(out_masked.loss, out_half.loss)
     correct = (out_masked.logits.argmax(-1) == y)[:, :8].float().mean()
-    torch.testing.assert_close(out_masked.metrics["cell_accuracy"], correct)
+    total, count = out_masked.metrics["cell_accuracy"]
+    torch.testing.assert_close(total / count, correct)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -294,11 +294,16 @@ def test_modeling_files_import_only_their_siblings():
     import re
     from pathlib import Path
     package = Path(__import__("modeling_lstm_trm").__file__).parent
-    for path in list(package.glob("modeling_*.py")) + list(package.glob("configuration_*.py")):
+    files = sorted(package.rglob("modeling_*.py")) + sorted(package.rglob("configuration_*.py"))
+    assert {p.name for p in files} == {"modeling_nested_lstm.py", "configuration_nested_lstm.py",
+                                       "modeling_lstm_trm.py", "configuration_lstm_trm.py"}
+    for path in files:
         for line in path.read_text().splitlines():
             assert not re.match(r"\s*(from|import)\s+modeling_lstm_trm", line), (path.name, line)
             assert not re.match(r"\s*from\s+\.\.", line), (path.name, line)
             assert not re.match(r"\s*from\s+\.\w+\.", line), (path.name, line)
+            sibling = re.match(r"\s*from\s+\.(\w+)\s+import", line)
+            assert sibling is None or (path.parent / f"{sibling.group(1)}.py").exists(), (path.name, line)
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------

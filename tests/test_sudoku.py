@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modeling_lstm_trm.sudoku import (
+from modeling_lstm_trm.tasks.sudoku.puzzles import (
     BOXES,
     SudokuDataset,
     apply_symmetry,
@@ -139,7 +139,7 @@ def test_held_out_4x4_puzzles_share_no_class_with_training():
 
 
 def test_held_out_6x6_drops_puzzles_equivalent_to_training():
-    from modeling_lstm_trm.sudoku import SudokuSet, drop_equivalent
+    from modeling_lstm_trm.tasks.sudoku.puzzles import SudokuSet, drop_equivalent
     train = generate_puzzles(30, (2, 3), seed=0)
     rng = np.random.default_rng(1)
     disguised = np.stack([apply_symmetry(p, random_symmetry((2, 3), rng)) for p in train.puzzles[:5]])

@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 from transformers import TrainingArguments
 
 from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
-from modeling_lstm_trm.sudoku import SudokuDataset, generate_puzzles
-from modeling_lstm_trm.trainer import ExponentialMovingAverage, StatefulTrainer
+from modeling_lstm_trm.tasks.sudoku.puzzles import SudokuDataset, generate_puzzles
+from modeling_lstm_trm.training import ExponentialMovingAverage, StatefulTrainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -81,13 +81,18 @@ def test_ema_follows_the_weights_with_a_warm_up():
 
 
 def test_puzzle_embeddings_get_their_own_learning_rate_and_weight_decay(tmp_path):
-    trainer = tiny_trainer(tmp_path, param_group_overrides={"puzzle_emb.": {"lr": 0.5, "weight_decay": 0.0}})
-    optimizer = trainer.create_optimizer()
-    groups = [g for g in optimizer.param_groups if any(p is trainer.model.puzzle_emb.weight for p in g["params"])]
+    from modeling_lstm_trm.tasks.sudoku.recipe import optimizer_with_puzzle_embedding_group
+
+    trainer = tiny_trainer(tmp_path)
+    model = trainer.model
+    optimizer = optimizer_with_puzzle_embedding_group(model, trainer.args, lr=0.5, weight_decay=0.0)
+    groups = [g for g in optimizer.param_groups if any(p is model.puzzle_emb.weight for p in g["params"])]
     assert len(groups) == 1 and groups[0]["lr"] == 0.5 and groups[0]["weight_decay"] == 0.0
     assert len(groups[0]["params"]) == 1
     total = sum(len(g["params"]) for g in optimizer.param_groups)
-    assert total == sum(1 for p in trainer.model.parameters() if p.requires_grad)
+    assert total == sum(1 for p in model.parameters() if p.requires_grad)
+    no_decay = [g for g in optimizer.param_groups if g["weight_decay"] == 0.0 and g is not groups[0]][0]
+    assert any(p is model.cell.gates.bias for p in no_decay["params"]) if model.cell.gates is not None else True
 
 
 # --- examples/train.py ------------------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
 
 def test_solve_cli_prints_a_valid_solution_and_a_trace(trained_4x4, tmp_path, capsys):
     out, _ = trained_4x4
-    from modeling_lstm_trm.sudoku import generate_puzzles as gen
+    from modeling_lstm_trm.tasks.sudoku.puzzles import generate_puzzles as gen
     puzzle = "".join(map(str, gen(1, (2, 2), seed=4242).puzzles[0].reshape(-1))).replace("0", ".")
     reports = load_example("solve").main(["--model", str(out), puzzle, "--trace", "--png", str(tmp_path / "t.png")])
     printed = capsys.readouterr().out
@@ -142,7 +147,7 @@ def test_evaluate_cli_writes_json_and_a_chart_and_ends_with_json(trained_4x4, tm
     out, _ = trained_4x4
     path = tmp_path / "four.txt"
     path.write_text("// two 4x4 puzzles\n1..4.4......3..2\n..3.......1.4...\n")
-    run = subprocess.run([sys.executable, str(EXAMPLES / "evaluate.py"), "--task", "sudoku", "--model", str(out),
+    run = subprocess.run([sys.executable, str(EXAMPLES / "evaluate_model.py"), "--task", "sudoku", "--model", str(out),
                           "--file", str(path), "--output_dir", str(tmp_path)], capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -424,7 +424,7 @@ def sudoku_metric():
     """The package's own `evaluate` metric (a local module: nothing is downloaded)."""
     import evaluate
 
-    return evaluate.load(str(Path(__file__).parent / "metrics" / "sudoku_accuracy"))
+    return evaluate.load(str(Path(__file__).parent / "sudoku_accuracy"))
 
 
 def evaluate_model(model, data: SudokuSet, batch_size: int = 256, max_steps: int | None = None,

@@ -1,9 +1,9 @@
 """Evaluate a trained model: the nested LM on a text file, or LSTM-TRM on Sudoku puzzles (the task follows the
 model's config unless --task says otherwise).
 
-    python examples/evaluate.py --model D --file ../shared/data/wikitext-2-heldout/test.txt
-    python examples/evaluate.py --model D --file ../shared/data/sudoku/easy_50.txt
-    python examples/evaluate.py --model D --grid_size 6 --num_puzzles 1000
+    python examples/evaluate_model.py --model D --file ../shared/data/wikitext-2-heldout/test.txt
+    python examples/evaluate_model.py --model D --file ../shared/data/sudoku/easy_50.txt
+    python examples/evaluate_model.py --model D --grid_size 6 --num_puzzles 1000
 
 Language model: the file is tokenized with the model's tokenizer and read as one stream, in order, the state carried
 across chunks and reset where a document starts (WikiText titles for a WikiText file, else the file is one
@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-# examples/evaluate.py shares its name with the `evaluate` library: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from modeling_lstm_trm.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
-from modeling_lstm_trm.sudoku import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
+from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
+from modeling_lstm_trm.tasks.text.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
 
 
 def bar_chart(results: dict, title: str, path: Path) -> None:

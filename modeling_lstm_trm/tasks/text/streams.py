@@ -214,3 +214,22 @@ def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len
     count = inputs.shape[1]
     loss = total / count
     return {"loss": loss, **language_model_metrics(loss, characters_per_token), "tokens": count}
+
+
+@torch.no_grad()
+def evaluate_token_streams(model, streams: TokenStreams) -> dict[str, float]:
+    """Mean negative log-likelihood of a `TokenStreams` dataset read as during training: its S streams side by side,
+    chunk after chunk, the state carried from chunk to chunk and reset at document starts. Returns the loss (nats
+    per token) and `language_model_metrics`. This is the validation of `StatefulTrainer` for the nested LM."""
+    device = next(model.parameters()).device
+    collate, state, total, count = BoundaryAwareCollator(), None, 0.0, 0
+    for chunk in range(streams.num_chunks):
+        batch = collate([streams[chunk * streams.num_streams + s] for s in range(streams.num_streams)])
+        targets = batch["shift_labels"].to(device)
+        out = model(input_ids=batch["input_ids"].to(device), shift_labels=targets,
+                    reset_mask=batch["reset_mask"].to(device), past_key_values=state, use_cache=True)
+        state = out.past_key_values
+        tokens = int((targets != -100).sum())
+        total, count = total + float(out.loss) * tokens, count + tokens
+    loss = total / max(count, 1)
+    return {"loss": loss, **language_model_metrics(loss, streams.characters_per_token)}

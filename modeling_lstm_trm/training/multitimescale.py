@@ -7,15 +7,16 @@ not from weight decay, not from the optimizer's moments (its parameters simply h
 
 With surprise weighting on, each step's contribution to a slow level's accumulator is multiplied by
 w = clamp(surprise / running_mean_surprise, w_min, w_max), where surprise is the step's mean negative
-log-likelihood per token (reported with `observe_surprise` before `step`; `StatefulTrainer` does it, summed over
-micro-batches and processes) and the running mean is an exponential average of past surprises; the accumulated
-gradient is then divided by the sum of the weights, so a slow level learns more from the batches that surprised
-the model.
+log-likelihood per token over its micro-batches and processes (`watch(model)` reads it from the model's training
+forward passes; or report it with `observe_surprise` before `step`) and the running mean is an exponential average
+of past surprises; the accumulated gradient is then divided by the sum of the weights, so a slow level learns more
+from the batches that surprised the model.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 
 
 class MultiTimescaleOptimizer(torch.optim.Optimizer):
@@ -54,9 +55,12 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
 
     @classmethod
     def from_model(cls, model, optimizer_class=torch.optim.AdamW, level_lr_scale: list[float] | None = None,
-                   surprise_weighting: bool | None = None, **optimizer_kwargs) -> MultiTimescaleOptimizer:
+                   surprise_weighting: bool | None = None, watch_surprise: bool = True,
+                   **optimizer_kwargs) -> MultiTimescaleOptimizer:
         """One group per level from `model.level_parameters()`, periods from `model.config.level_update_every`.
-        `level_lr_scale` multiplies the learning rate of each level (default 1 for all)."""
+        `level_lr_scale` multiplies the learning rate of each level (default 1 for all). With surprise weighting
+        (default: `model.config.surprise_weighting`) the optimizer `watch`es the model, unless `watch_surprise=False`
+        (then report each micro-batch's surprise yourself with `observe_surprise`)."""
         levels = model.level_parameters()
         periods = list(model.config.level_update_every)
         scales = level_lr_scale or [1.0] * len(levels)
@@ -67,7 +71,36 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
                   for params, scale in zip(levels, scales)]
         if surprise_weighting is None:
             surprise_weighting = bool(getattr(model.config, "surprise_weighting", False))
-        return cls(optimizer_class(groups, lr=base_lr, **optimizer_kwargs), periods, surprise_weighting)
+        optimizer = cls(optimizer_class(groups, lr=base_lr, **optimizer_kwargs), periods, surprise_weighting)
+        if surprise_weighting and watch_surprise:
+            optimizer.watch(model)
+        return optimizer
+
+    def watch(self, model: torch.nn.Module) -> None:
+        """Observe the surprise of every training forward pass of `model` (forward hooks; `from_model` does this when
+        surprise weighting is on). The model is asked for `compute_surprise=True`; its per-token surprise and target
+        count are summed over processes, so every process computes the same weight (their gradients are already
+        averaged: different weights would make the replicas drift). Evaluation passes are not observed."""
+
+        def ask(module, args, kwargs):
+            if module.training:
+                kwargs["compute_surprise"] = True
+            return args, kwargs
+
+        def observe(module, args, kwargs, output):
+            surprise = getattr(output, "surprise", None)
+            if not module.training or surprise is None:
+                return
+            targets = kwargs.get("shift_labels")
+            if targets is None:
+                targets = kwargs["labels"][:, 1:]
+            totals = torch.stack([surprise.sum().float(), (targets != -100).sum().float()])
+            if dist.is_available() and dist.is_initialized():
+                dist.all_reduce(totals)
+            self.observe_surprise(*totals.tolist())
+
+        self.hooks = [model.register_forward_pre_hook(ask, with_kwargs=True),
+                      model.register_forward_hook(observe, with_kwargs=True)]
 
     # The wrapper is what Trainer, accelerate and LR schedulers see; its groups are the inner optimizer's.
     @property

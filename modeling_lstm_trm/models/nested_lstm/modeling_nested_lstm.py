@@ -318,8 +318,8 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
         bounds = sorted(set([0, *cuts, x.shape[1]]))
         outputs = []
         for start, end in zip(bounds[:-1], bounds[1:]):
-            keep = (~reset_mask[:, start]).view(1, -1, 1).to(h.dtype)
-            h, c = h * keep, c * keep
+            state = NestedLSTMState(h, c).reset(reset_mask[:, start])
+            h, c = state.h, state.c
             mask = None if attention_mask is None else attention_mask[:, start:end]
             out, (h, c) = self._run_segment(x[:, start:end], h, c, mask)
             outputs.append(out)

@@ -61,7 +61,7 @@ class LSTMTRMCarry:
     """What persists across deep-supervision steps, like `past_key_values`.
 
     h, c: (batch, positions, hidden) recurrent states, detached. steps: supervision steps each row has run.
-    halted: rows that finished; the next call resets them and gives them the batch's new puzzle.
+    halted: rows that finished; the next call restarts them (`refill`) on the batch's new puzzle.
     inputs, labels, puzzle_identifiers: the puzzle each row is working on.
     """
 
@@ -83,6 +83,37 @@ class LSTMTRMCarry:
     def detach(self) -> LSTMTRMCarry:
         return replace(self, h=self.h.detach(), c=self.c.detach())
 
+    def reset(self, rows: torch.Tensor | list[int] | int) -> LSTMTRMCarry:
+        """Mark the given rows (a bool mask of length batch, or row indices) halted, in place: the next call restarts
+        them from the initial state on that call's puzzle."""
+        rows = torch.as_tensor(rows, device=self.halted.device)
+        if rows.dtype == torch.bool:
+            if rows.shape != (self.batch_size,):
+                raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
+            self.halted = self.halted | rows
+        else:
+            self.halted = self.halted.index_fill(0, rows.reshape(-1).long(), True)
+        return self
+
+    def refill(self, h_init: torch.Tensor, c_init: torch.Tensor, input_ids: torch.Tensor,
+               labels: torch.Tensor | None = None, puzzle_identifiers: torch.Tensor | None = None) -> LSTMTRMCarry:
+        """The carry a supervision step starts from: halted rows restart from (h_init, c_init) at step 0 on this
+        batch's puzzle (`input_ids`, `labels`, `puzzle_identifiers`); the other rows keep theirs."""
+        new = self.halted
+        rows, cells = new.view(-1, 1), new.view(-1, 1, 1)
+        if labels is not None:
+            old = self.labels if self.labels is not None else torch.full_like(labels, IGNORE_INDEX)
+            labels = torch.where(rows, labels, old)
+        if puzzle_identifiers is None:
+            puzzle_identifiers = self.puzzle_identifiers
+        elif self.puzzle_identifiers is not None:
+            puzzle_identifiers = torch.where(new, puzzle_identifiers, self.puzzle_identifiers)
+        return LSTMTRMCarry(
+            h=torch.where(cells, h_init, self.h), c=torch.where(cells, c_init, self.c),
+            steps=torch.where(new, 0, self.steps), halted=torch.zeros_like(new),
+            inputs=torch.where(rows, input_ids, self.inputs), labels=labels, puzzle_identifiers=puzzle_identifiers,
+        )
+
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Plain tensors, for safetensors checkpoints."""
         return {name: value.contiguous() for name, value in vars(self).items() if value is not None}
@@ -99,8 +130,9 @@ class LSTMTRMCarry:
 class LSTMTRMOutput(ModelOutput):
     """One deep-supervision step.
 
-    metrics: over the rows that halted at this step (count, cell_accuracy, exact_accuracy, q_halt_accuracy, steps),
-    as float tensors; present when labels are known.
+    metrics: `{name: (sum, count)}` tensors, present when labels are known: cell_accuracy, exact_accuracy,
+    q_halt_accuracy and steps summed over the rows that halted at this step (count: those rows), lm_loss and
+    q_halt_loss over the batch. Sums and counts, as TRM's loss head returns them, so anyone can average them.
     """
 
     loss: torch.FloatTensor | None = None
@@ -363,20 +395,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         self._check_inputs(input_ids, labels, puzzle_identifiers, past_key_values)
         carry = past_key_values if past_key_values is not None else self.initial_carry(input_ids, labels,
                                                                                        puzzle_identifiers)
-        new = carry.halted
-        rows = new.view(-1, 1)
-        h = torch.where(new.view(-1, 1, 1), self.h_init, carry.h)
-        c = torch.where(new.view(-1, 1, 1), self.c_init, carry.c)
-        steps = torch.where(new, 0, carry.steps)
-        inputs = torch.where(rows, input_ids, carry.inputs)
-        if labels is not None:
-            old = carry.labels if carry.labels is not None else torch.full_like(labels, IGNORE_INDEX)
-            labels = torch.where(rows, labels, old)
-        puzzle_ids = puzzle_identifiers
-        if puzzle_ids is not None and carry.puzzle_identifiers is not None:
-            puzzle_ids = torch.where(new, puzzle_ids, carry.puzzle_identifiers)
-        elif carry.puzzle_identifiers is not None:
-            puzzle_ids = carry.puzzle_identifiers
+        carry = carry.refill(self.h_init, self.c_init, input_ids, labels, puzzle_identifiers)
+        h, c, inputs, labels, puzzle_ids = carry.h, carry.c, carry.inputs, carry.labels, carry.puzzle_identifiers
 
         dtype = getattr(torch, self.config.forward_dtype)
         with torch.autocast(input_ids.device.type, dtype=dtype, enabled=dtype != torch.float32):
@@ -391,7 +411,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         q_halt, q_continue = q_logits.unbind(-1)
 
         with torch.no_grad():
-            steps = steps + 1
+            steps = carry.steps + 1
             halted = steps >= self.config.halt_max_steps
             if self.training and self.config.halt_max_steps > 1:
                 halted = halted | (q_halt > 0)
@@ -421,19 +441,17 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
             solved = correct.sum(-1) == counts
         q_loss = F.binary_cross_entropy_with_logits(q_halt, solved.to(q_halt.dtype))
         loss = (lm_loss + self.config.q_loss_weight * q_loss).float()
-        with torch.no_grad():
+        with torch.no_grad():  # (sum, count) pairs: over the rows that halted now, and over the batch for losses
             done = halted & (counts > 0)
-            n = done.sum()
-            denominator = n.clamp(min=1)
+            n, batch = done.sum().float(), torch.tensor(float(len(labels)), device=labels.device)
             cell_accuracy = correct.sum(-1) / counts.clamp(min=1)
             metrics = {
-                "count": n.float(),
-                "cell_accuracy": torch.where(done, cell_accuracy, 0).sum() / denominator,
-                "exact_accuracy": (done & solved).sum() / denominator,
-                "q_halt_accuracy": (done & ((q_halt > 0) == solved)).sum() / denominator,
-                "steps": torch.where(done, steps, 0).sum() / denominator,
-                "lm_loss": lm_loss.detach().float(),
-                "q_halt_loss": q_loss.detach().float(),
+                "cell_accuracy": (torch.where(done, cell_accuracy, 0).sum(), n),
+                "exact_accuracy": ((done & solved).sum().float(), n),
+                "q_halt_accuracy": ((done & ((q_halt > 0) == solved)).sum().float(), n),
+                "steps": (torch.where(done, steps, 0).sum().float(), n),
+                "lm_loss": (lm_loss.detach().float() * batch, batch),
+                "q_halt_loss": (q_loss.detach().float() * batch, batch),
             }
         return loss, metrics
 

@@ -1,0 +1,196 @@
+"""Training recipe of LSTM-TRM on generated Sudoku (`examples/train.py`, the package's main job): its flags, its
+presets (`presets/<n>x<n>.json`, chosen by --grid_size or --recipe), and the run."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import TrainingArguments, set_seed
+from transformers.trainer_pt_utils import get_parameter_names
+
+from ...models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from ...tokenization import build_grid_tokenizer
+from ...training import StatefulTrainer
+from ...training.runs import Panel, TimeBudget, finish_run, set_threads
+from .puzzles import BOXES, DEFAULT_GIVENS, SudokuDataset, box_for_size, evaluate_model, solve_file, train_test_split
+
+PRESETS = Path(__file__).parent / "presets"
+SHARED_SUDOKU = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "sudoku"  # beside a checkout
+
+
+@dataclass
+class SudokuArguments:
+    grid_size: int = field(default=6, metadata={"help": "4, 6 or 9: picks the preset (presets/<n>x<n>.json)."})
+    recipe: int | None = field(default=None, metadata={
+        "help": "Train with another grid size's preset (e.g. --grid_size 9 --recipe 6: the 6x6 CPU recipe on 9x9)."})
+    givens: int | None = field(default=None, metadata={"help": "Filled cells per puzzle (default 6 / 14 / 30)."})
+    train_puzzles: int | None = field(default=None, metadata={"help": "Base puzzles; augmented on the fly."})
+    eval_puzzles: int = field(default=512, metadata={"help": "Held-out generated puzzles for evaluation."})
+    eval_files: list[str] = field(default_factory=list, metadata={
+        "help": "Puzzle files to evaluate on at the end (default: ../shared/data/sudoku/*.txt of this grid size; "
+                "`none` for none)."})
+    max_minutes: float | None = field(default=None, metadata={
+        "help": "Stop training after this many minutes (the 6x6 preset stops at 13 so the job fits in 15)."})
+    ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
+    puzzle_emb_lr: float | None = field(default=None, metadata={"help": "Learning rate of the puzzle embeddings."})
+    puzzle_emb_weight_decay: float | None = field(default=None, metadata={"help": "Their weight decay."})
+    num_threads: int | None = field(default=None, metadata={
+        "help": "PyTorch CPU threads per process (default: this machine's cores divided among its processes; "
+                "`accelerate launch` without a config would otherwise leave each process one thread)."})
+
+
+@dataclass
+class ModelArguments:
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    T_cycles: int | None = None
+    n_cycles: int | None = None
+    halt_max_steps: int | None = None
+    num_heads: int | None = None
+    puzzle_emb_ndim: int | None = None
+    expansion: float | None = None
+    recurrence: str | None = field(default=None, metadata={"help": "lstm (default) or trm"})
+    mixer: str | None = field(default=None, metadata={"help": "mlp (default) or attention"})
+    forward_dtype: str | None = field(default=None, metadata={"help": "bfloat16 or float32"})
+    halt_exploration_prob: float | None = None
+
+
+ARGUMENTS = (SudokuArguments, ModelArguments)
+
+
+def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) -> dict:
+    for flag in ("grid_size", "recipe"):
+        value = getattr(sudoku_args, flag)
+        if value is not None and value not in BOXES:
+            raise ValueError(f"--{flag} must be one of {sorted(BOXES)}, got {value}")
+    n = sudoku_args.recipe or sudoku_args.grid_size
+    preset = json.loads((PRESETS / f"{n}x{n}.json").read_text())
+    size = sudoku_args.grid_size
+    return {"output_dir": f"outputs/lstm-trm-sudoku-{size}x{size}",
+            **{key: value for key, value in preset.items() if not key.startswith("_")}}
+
+
+def default_eval_files(size: int) -> list[Path]:
+    if not SHARED_SUDOKU.is_dir():
+        return []
+    return sorted(p for p in SHARED_SUDOKU.glob("*.txt") if _puzzle_size(p) == size)
+
+
+def _puzzle_size(path: Path) -> int | None:
+    for line in path.read_text().splitlines():
+        text = line.split("//", 1)[0].strip()
+        if text:
+            return round(len(text) ** 0.5)
+    return None
+
+
+def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    for name in sudoku_args.eval_files:
+        if name != "none" and not Path(name).is_file():
+            raise ValueError(f"--eval_files: no such file: {name}")
+        if name != "none" and _puzzle_size(Path(name)) != sudoku_args.grid_size:
+            raise ValueError(f"--eval_files: {name} does not hold {sudoku_args.grid_size}x{sudoku_args.grid_size} "
+                             "puzzles (see --grid_size)")
+
+
+def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
+                                          weight_decay: float | None) -> torch.optim.Optimizer:
+    """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
+    learning rate and weight decay (TRM trains them much faster than the network)."""
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], ["bias", "norm"]))
+    groups = {"decay": [], "no_decay": [], "puzzle": []}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            key = "puzzle" if name.startswith("puzzle_emb.") else "decay" if name in decay else "no_decay"
+            groups[key].append(param)
+    puzzle = {"lr": args.learning_rate if lr is None else lr,
+              "weight_decay": args.weight_decay if weight_decay is None else weight_decay}
+    return torch.optim.AdamW([{"params": groups["decay"], "weight_decay": args.weight_decay},
+                              {"params": groups["no_decay"], "weight_decay": 0.0},
+                              {"params": groups["puzzle"], **puzzle}],
+                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+
+
+def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
+    set_seed(training_args.seed)
+    set_threads(training_args, sudoku_args.num_threads)
+    size = sudoku_args.grid_size
+    box = box_for_size(size)
+    givens = sudoku_args.givens or DEFAULT_GIVENS[size]
+    started = time.monotonic()
+    is_main = training_args.process_index == 0
+
+    if is_main:
+        print(f"Generating {sudoku_args.train_puzzles} training and {sudoku_args.eval_puzzles} held-out "
+              f"{size}x{size} puzzles with {givens} givens...", flush=True)
+    train_base, held_out = train_test_split(sudoku_args.train_puzzles, sudoku_args.eval_puzzles, box, givens,
+                                            seed=training_args.seed)
+
+    settings = {k: v for k, v in vars(model_args).items() if v is not None}
+    config = LSTMTRMConfig(vocab_size=size + 1, seq_len=size * size, num_puzzle_identifiers=1,
+                           puzzle_emb_ndim=settings.pop("puzzle_emb_ndim", 0),
+                           batch_size=training_args.per_device_train_batch_size * training_args.world_size,
+                           **settings)
+    model = LSTMTRMModel(config)
+    if is_main:
+        params = sum(p.numel() for p in model.parameters())
+        print(f"LSTM-TRM ({config.recurrence} recurrence, {config.mixer} mixer): {params / 1e6:.2f}M parameters, "
+              f"T={config.T_cycles}, n={config.n_cycles}, halt_max_steps={config.halt_max_steps}", flush=True)
+
+    optimizer = None
+    if config.puzzle_emb_ndim and (sudoku_args.puzzle_emb_lr is not None
+                                   or sudoku_args.puzzle_emb_weight_decay is not None):
+        optimizer = optimizer_with_puzzle_embedding_group(model, training_args, sudoku_args.puzzle_emb_lr,
+                                                          sudoku_args.puzzle_emb_weight_decay)
+    train_dataset = SudokuDataset(
+        train_base, length=training_args.max_steps * training_args.per_device_train_batch_size
+        * training_args.world_size, seed=training_args.seed)
+    trainer = StatefulTrainer(
+        model=model, args=training_args, train_dataset=train_dataset,
+        eval_dataset=SudokuDataset(held_out, length=len(held_out), augment=False),
+        optimizers=(optimizer, None), ema_decay=sudoku_args.ema_decay or None,
+        evaluate_fn=lambda m, dataset: {**evaluate_model(m, dataset.base),
+                                        "minutes": round((time.monotonic() - started) / 60, 2)},
+    )
+    if sudoku_args.max_minutes:
+        TimeBudget(sudoku_args.max_minutes).install(trainer)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    results = {"held_out": evaluate_on(trainer, held_out)}
+    files = sudoku_args.eval_files or default_eval_files(size)
+    for path in [Path(p) for p in files if p != "none"]:
+        results[path.stem] = evaluate_on(trainer, solve_file(path))
+    results["train_minutes"] = round((time.monotonic() - started) / 60, 2)
+    results["train_steps"] = trainer.state.global_step
+
+    output_dir = Path(training_args.output_dir)
+    trainer.save_model(str(output_dir))
+    if is_main:
+        build_grid_tokenizer(size).save_pretrained(output_dir)
+        example = "".join(map(str, held_out.puzzles[0].reshape(-1))).replace("0", ".")
+        run_info = dict(task="sudoku", givens=givens, train_puzzles=sudoku_args.train_puzzles,
+                        ema_decay=sudoku_args.ema_decay, example_puzzle=example)
+        finish_run(trainer, results, run_info, [
+            Panel("loss", {"loss": "training loss"}, log_scale=True),
+            Panel("exact-puzzle accuracy", {"train_exact_accuracy": "training rows that halted",
+                                            "eval_exact_accuracy": "held-out (EMA)"},
+                  ylim=(0, 1.02), markers={"eval_exact_accuracy"})])
+        held = results["held_out"]
+        print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {givens} givens): "
+              f"exact {held['exact_accuracy']:.3f} at the model's halting step (mean {held['mean_steps']:.2f}), "
+              f"{held['exact_accuracy_at_max_steps']:.3f} after {config.halt_max_steps} steps")
+        for name, scores in results.items():
+            if isinstance(scores, dict) and name != "held_out":
+                print(f"{name}: exact {scores['exact_accuracy']:.3f}, blank cells {scores['cell_accuracy']:.3f}")
+        print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)")
+        print(f"Solve a held-out puzzle: python examples/solve.py --model {output_dir} --trace {example}", flush=True)
+    return results
+
+
+def evaluate_on(trainer: StatefulTrainer, data) -> dict:
+    with trainer.ema_weights() as model:
+        return evaluate_model(model, data)

@@ -1,0 +1,165 @@
+"""Training recipe of the nested LM (`examples/train.py --task lm`): its flags, its preset, and the run."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, TrainingArguments, set_seed
+
+from ...models.nested_lstm import NestedLSTMConfig, NestedLSTMForCausalLM
+from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
+from ...training import MultiTimescaleOptimizer, StatefulTrainer
+from ...training.runs import Panel, TimeBudget, bf16_supported, finish_run, set_threads
+from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+@dataclass
+class LMArguments:
+    train_file: str | None = field(default=None, metadata={"help": "A text file to train on."})
+    validation_file: str | None = field(default=None, metadata={
+        "help": "A text file to validate on (default: the last --validation_fraction of the training text)."})
+    validation_fraction: float = field(default=0.1, metadata={
+        "help": "Without a validation split, the last this fraction of the training text validates (0: none)."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "A Hub dataset (or a local dataset folder) instead of text files, e.g. wikitext."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "e.g. wikitext-2-raw-v1"})
+    text_column: str = field(default="text", metadata={"help": "The dataset's text column."})
+    document_boundary: str = field(default="auto", metadata={
+        "help": "How documents are found (the state resets at each): auto, rows, none, wikitext, or a regex "
+                "matching a document's first line."})
+    tokenizer: str = field(default="char", metadata={"help": "char, word or bpe (trained on the training split)."})
+    bpe_vocab_size: int = field(default=4096, metadata={"help": "Vocabulary size of the BPE tokenizer."})
+    word_min_frequency: int = field(default=1, metadata={"help": "Rarer words become <unk> (word tokenizer)."})
+    block_size: int = field(default=128, metadata={"help": "Chunk length T of truncated BPTT."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    schedule_by_time: bool = field(default=False, metadata={
+        "help": "With --max_minutes: warm up for --warmup_steps, then decay the learning rate by a cosine over the "
+                "wall-clock budget instead of over --max_steps (for equal-time comparisons; not exactly resumable)."})
+    level_lr_scale: list[float] | None = field(default=None, metadata={
+        "help": "Learning-rate multiplier of each level (default 1 for all)."})
+    num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
+    carry_state: bool = field(default=True, metadata={
+        "help": "Carry the LSTM state from batch to batch (false: start every batch fresh, an ablation)."})
+
+
+@dataclass
+class LMModelArguments:
+    hidden_size: int | None = None
+    num_lstm_layers: int | None = None
+    level_update_every: list[int] | None = field(default=None, metadata={
+        "help": "Update period of each level in optimizer steps, e.g. 1 16 256 (1 alone: a plain LSTM LM)."})
+    intermediate_size: int | None = None
+    dropout: float | None = None
+    surprise_weighting: bool = field(default=False, metadata={
+        "help": "Weight the slow levels' accumulated gradients by each step's surprise (see README)."})
+
+
+ARGUMENTS = (LMArguments, LMModelArguments)
+
+
+def preset_defaults(lm_args: LMArguments, model_args: LMModelArguments) -> dict:
+    """`presets/default.json`, with bf16 autocast where the hardware has native bfloat16."""
+    return {**json.loads((PRESETS / "default.json").read_text()), "bf16": bf16_supported()}
+
+
+def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: TrainingArguments) -> None:
+    if lm_args.tokenizer not in TOKENIZER_KINDS:
+        raise ValueError(f"--tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {lm_args.tokenizer!r}")
+    if not (lm_args.train_file or lm_args.dataset_name):
+        raise ValueError("--task lm needs --train_file FILE or --dataset_name NAME")
+    for path in (lm_args.train_file, lm_args.validation_file):
+        if path and not Path(path).is_file():
+            raise ValueError(f"no such file: {path}")
+    if lm_args.schedule_by_time and not lm_args.max_minutes:
+        raise ValueError("--schedule_by_time needs --max_minutes")
+    if training_args.train_sampling_strategy != "sequential" or not training_args.dataloader_drop_last:
+        raise ValueError("the LM's streams need --train_sampling_strategy sequential and --dataloader_drop_last true")
+
+
+def prepare_tokenizer(lm_args: LMArguments, training_args: TrainingArguments, train_docs: list[str]):
+    """The main process trains the tokenizer and saves it beside the model; the others load that very file."""
+    output_dir = Path(training_args.output_dir)
+    resuming = training_args.resume_from_checkpoint and (output_dir / "tokenizer.json").exists()
+    with training_args.main_process_first(desc="tokenizer"):
+        if training_args.process_index == 0 and not resuming:
+            options = {"bpe": {"vocab_size": lm_args.bpe_vocab_size},
+                       "word": {"min_frequency": lm_args.word_min_frequency}}.get(lm_args.tokenizer, {})
+            build_text_tokenizer(lm_args.tokenizer, train_docs, **options).save_pretrained(output_dir)
+        return AutoTokenizer.from_pretrained(output_dir)
+
+
+def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: TrainingArguments) -> dict:
+    set_seed(training_args.seed)
+    set_threads(training_args, lm_args.num_threads)
+    started = time.monotonic()
+    is_main = training_args.process_index == 0
+    train_docs, val_docs = load_text_documents(
+        lm_args.train_file, lm_args.validation_file, lm_args.dataset_name, lm_args.dataset_config_name,
+        lm_args.text_column, lm_args.document_boundary, lm_args.validation_fraction)
+    tokenizer = prepare_tokenizer(lm_args, training_args, train_docs)
+
+    world = training_args.world_size
+    tokens, starts, chars_per_token = encode_corpus(train_docs, tokenizer)
+    train_dataset = TokenStreams(tokens, starts, training_args.per_device_train_batch_size * world,
+                                 lm_args.block_size, chars_per_token)
+    eval_dataset = None
+    if val_docs:
+        tokens, starts, chars_per_token = encode_corpus(val_docs, tokenizer)
+        eval_dataset = TokenStreams(tokens, starts, training_args.per_device_eval_batch_size * world,
+                                    lm_args.block_size, chars_per_token)
+    else:
+        training_args.eval_strategy = "no"
+
+    settings = {k: v for k, v in vars(model_args).items() if v is not None}
+    config = NestedLSTMConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **settings)
+    model = NestedLSTMForCausalLM(config)
+    optimizer = MultiTimescaleOptimizer.from_model(
+        model, torch.optim.AdamW, level_lr_scale=lm_args.level_lr_scale, lr=training_args.learning_rate,
+        weight_decay=training_args.weight_decay, betas=(training_args.adam_beta1, training_args.adam_beta2),
+        eps=training_args.adam_epsilon)
+    budget = TimeBudget(lm_args.max_minutes) if lm_args.max_minutes else None
+    scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps) if lm_args.schedule_by_time else None
+    if is_main:
+        print(f"Nested LM: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, levels updating every "
+              f"{config.level_update_every} steps, surprise weighting {'on' if config.surprise_weighting else 'off'}; "
+              f"{lm_args.tokenizer} tokenizer ({len(tokenizer)} tokens); {len(train_dataset.tokens):,} training tokens"
+              f" in {train_dataset.num_streams} streams of {train_dataset.num_chunks} chunks of {lm_args.block_size}",
+              flush=True)
+    trainer = StatefulTrainer(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=BoundaryAwareCollator(), optimizers=(optimizer, scheduler), processing_class=tokenizer,
+        evaluate_fn=evaluate_token_streams, carry_state=lm_args.carry_state,
+    )
+    if budget:
+        budget.install(trainer)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    results = {"train_steps": trainer.state.global_step,
+               "train_minutes": round((time.monotonic() - started) / 60, 2)}
+    if eval_dataset is not None:
+        results.update({k: round(v, 6) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+
+    output_dir = Path(training_args.output_dir)
+    trainer.save_model(str(output_dir))
+    trainer.save_state()
+    if is_main:
+        source = lm_args.dataset_name or lm_args.train_file
+        validation = lm_args.validation_file or ("validation split" if lm_args.dataset_name else
+                                                 f"last {lm_args.validation_fraction:.0%} of the training text")
+        run_info = dict(task="lm", dataset=source, dataset_is_hub=bool(lm_args.dataset_name),
+                        dataset_config=lm_args.dataset_config_name, tokenizer=lm_args.tokenizer, validation=validation,
+                        block_size=lm_args.block_size, example_prompt=train_docs[0][:40].split("\n")[0] or "\n")
+        finish_run(trainer, results, run_info, [Panel("cross-entropy (nats per token)", {
+            "loss": "training loss", "eval_loss": "validation loss"}, markers={"eval_loss"})])
+        summary = ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in results.items()
+                            if k in ("eval_loss", "eval_perplexity", "eval_bits_per_character"))
+        print(f"\nValidation: {summary or 'none'}. Model and tokenizer saved in {output_dir.resolve()} "
+              f"({results['train_minutes']} minutes)", flush=True)
+        print(f"Generate: python examples/generate.py --model {output_dir} --prompt 'Hello'", flush=True)
+    return results

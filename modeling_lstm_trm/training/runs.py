@@ -1,0 +1,151 @@
+"""What every training run shares, whatever its task: machine settings, a wall-clock budget with a progress bar that
+shows it, the learning-curve plot, and the files a finished run leaves beside its model (results, run description,
+plot, model card)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import TrainingArguments
+from transformers.trainer_callback import ProgressCallback
+
+from ..hub import EVAL_FILE, RUN_FILE, build_model_card
+
+
+def launcher_defaults() -> dict:
+    """A machine without GPU: no pinned memory, and `use_cpu`, without which Trainer neither sets up CPU data
+    parallelism (gloo) for several processes (`accelerate launch --multi_gpu --num_processes 2`) nor accepts --bf16."""
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        return {}
+    return {"dataloader_pin_memory": False, "use_cpu": True}
+
+
+def bf16_supported() -> bool:
+    """bfloat16 autocast is fast here: a GPU with bf16, or a CPU with native bf16 (avx512_bf16 / AMX)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def set_threads(training_args: TrainingArguments, num_threads: int | None) -> None:
+    """`accelerate launch` without a config leaves each process one thread: use the cores divided among processes."""
+    if training_args.device.type == "cpu":
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+        torch.set_num_threads(num_threads or max(1, (os.cpu_count() or 1) // local_processes))
+
+
+class TimeBudget(ProgressCallback):
+    """Stops training once `minutes` of wall-clock time are spent (the run then evaluates and saves as usual), and
+    replaces Trainer's step-counting progress bar by one whose length and ETA are the budget's."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds, self.start = minutes * 60, None
+
+    def install(self, trainer) -> TimeBudget:
+        """Take the place of the trainer's own progress bar."""
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(self)
+        return self
+
+    def cosine_schedule(self, optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up over steps, then a cosine from the peak to 0 over the remaining wall-clock budget."""
+
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            if self.start is None:
+                return 1.0
+            done = min(1.0, (time.monotonic() - self.start) / self.seconds)
+            return 0.5 * (1 + math.cos(math.pi * done))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+        if state.is_world_process_zero and not args.disable_tqdm:
+            from tqdm.auto import tqdm
+
+            self.training_bar = tqdm(total=round(self.seconds), unit="s", dynamic_ncols=True, desc="time budget",
+                                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
+                                                "[{elapsed}<{remaining}{postfix}]")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        elapsed = time.monotonic() - self.start
+        if self.training_bar is not None:
+            self.training_bar.n = min(round(elapsed), self.training_bar.total)
+            self.training_bar.set_postfix(step=state.global_step)
+        if elapsed > self.seconds:
+            control.should_training_stop = True
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        if not args.disable_tqdm:
+            super().on_prediction_step(args, state, control, **kwargs)
+
+
+@dataclass
+class Panel:
+    """One panel of a learning-curve plot: the log keys to draw (key -> legend label) against the optimizer step."""
+
+    ylabel: str
+    curves: dict[str, str]
+    log_scale: bool = False
+    ylim: tuple[float, float] | None = None
+    markers: set[str] = field(default_factory=set)  # keys drawn as points joined by lines (evaluations)
+
+
+def plot_history(log_history: list[dict], path: Path, panels: list[Panel]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels) + 1, 4), squeeze=False)
+    for axis, panel in zip(axes[0], panels):
+        for key, label in panel.curves.items():
+            points = [(entry["step"], entry[key]) for entry in log_history if key in entry]
+            if points:
+                axis.plot(*zip(*points), "o-" if key in panel.markers else "-", label=label)
+        axis.set_xlabel("optimizer step")
+        axis.set_ylabel(panel.ylabel)
+        if panel.log_scale:
+            axis.set_yscale("log")
+        if panel.ylim:
+            axis.set_ylim(*panel.ylim)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def procedure(trainer, results: dict) -> dict:
+    """How the run trained, for the model card."""
+    args = trainer.args
+    optimizer = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # the optimizer inside accelerate's wrapper
+    name = type(optimizer).__name__
+    inner = getattr(optimizer, "optimizer", None)
+    if inner is not None:
+        name += f" over {type(inner).__name__}"
+    device = torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
+    return dict(steps=trainer.state.global_step, per_device_batch_size=args.per_device_train_batch_size,
+                processes=args.world_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
+                learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type).split(".")[-1].lower(),
+                warmup_steps=args.warmup_steps, optimizer=name, train_minutes=results.get("train_minutes"),
+                device=device, hub_model_id=args.hub_model_id)
+
+
+def finish_run(trainer, results: dict, run: dict, panels: list[Panel]) -> None:
+    """Main process: the run's results and description (JSON), its learning curves and its model card beside the
+    model, which `trainer.save_model` has already written."""
+    output_dir = Path(trainer.args.output_dir)
+    (output_dir / EVAL_FILE).write_text(json.dumps(results, indent=2))
+    (output_dir / RUN_FILE).write_text(json.dumps({**run, **procedure(trainer, results)}, indent=2))
+    plot_history(trainer.state.log_history, output_dir / "training_curves.png", panels)
+    build_model_card(output_dir, trainer.args.hub_model_id).save(output_dir / "README.md")
