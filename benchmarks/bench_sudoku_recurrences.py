@@ -12,9 +12,11 @@ import importlib.util
 import json
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm.tasks.sudoku.recipe import ModelArguments, SudokuArguments, preset_defaults
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -54,7 +56,8 @@ def main():
     train = load_train()
     rows = []
     for size in args.grid_sizes:
-        preset = train.PRESETS[args.recipe]["model"]
+        defaults = preset_defaults(SudokuArguments(grid_size=args.recipe), ModelArguments())
+        preset = {k: v for k, v in defaults.items() if k in {f.name for f in fields(ModelArguments)}}
         trm_hidden, lstm_params, trm_params = matched_trm_hidden(preset, size)
         for recurrence, hidden, params in (("lstm", preset["hidden_size"], lstm_params),
                                            ("trm", trm_hidden, trm_params)):

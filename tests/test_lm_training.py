@@ -268,14 +268,48 @@ def test_train_evaluate_and_generate_commands(text_file, tmp_path, without_packa
     assert generate.stdout.startswith("the ") and len(generate.stdout.strip()) > 10
 
 
-def test_train_command_rejects_bad_input_with_a_message(text_file, tmp_path):
+def test_train_command_reads_a_dataset_folder_shaped_like_wikitext(tmp_path):
+    """The README's `--dataset_name wikitext --dataset_config_name wikitext-2-v1` command, offline: a local folder of
+    the same shape (one row per line, train and validation splits); WikiText titles start the documents."""
+    import importlib.util
+
+    folder = tmp_path / "wikitext-like"
+    folder.mkdir()
+    for split, titles in (("train", "ABCDEFGH"), ("validation", "XY")):
+        rows = [line for t in titles for line in (f" = {t} = \n", " the king and the sea . \n", " old night . \n")]
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
+    spec = importlib.util.spec_from_file_location("example_train_lm", EXAMPLES / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = train
+    spec.loader.exec_module(train)
+    out = tmp_path / "lm"
+    results = train.main(["--task", "lm", "--dataset_name", str(folder), "--tokenizer", "word", "--output_dir",
+                          str(out), "--hidden_size", "16", "--level_update_every", "1", "--block_size", "4",
+                          "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "2", "--max_steps",
+                          "3", "--disable_tqdm", "true", "--eval_strategy", "no", "--save_strategy", "no"])
+    assert results["eval_perplexity"] == pytest.approx(math.exp(results["eval_loss"]), rel=1e-4)
+    run = json.loads((out / "training_run.json").read_text())
+    assert run["dataset"] == str(folder) and run["validation"] == "validation split"
+    vocabulary = AutoTokenizer.from_pretrained(out).get_vocab()
+    assert {"king", "A", "H", "\n"} <= set(vocabulary) and "X" not in vocabulary  # from the train split only
+
+
+def test_train_command_rejects_bad_input_with_a_message(text_file, tmp_path, capsys):
+    """Flags are checked before any data is read or anything is written."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_train_flags", EXAMPLES / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = train
+    spec.loader.exec_module(train)
     for extra, message in ((["--tokenizer", "spm"], "--tokenizer must be one of"),
                            (["--train_file", str(tmp_path / "missing.txt")], "no such file"),
-                           (["--schedule_by_time", "true"], "--schedule_by_time needs --max_minutes")):
-        argv = lm_argv(text_file, tmp_path / "x") + extra
-        run = subprocess.run([sys.executable, str(EXAMPLES / "train.py"), *argv], capture_output=True, text=True,
-                             timeout=120)
-        assert run.returncode != 0 and message in run.stderr, run.stderr[-2000:]
+                           (["--schedule_by_time", "true"], "--schedule_by_time needs --max_minutes"),
+                           (["--task", "chess"], "--task must be one of sudoku, lm")):
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(lm_argv(text_file, tmp_path / "x") + extra)
+        assert exit_info.value.code != 0 and message in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
 
 
 def test_killed_and_resumed_lm_training_continues_identically(text_file, tmp_path, run_train):

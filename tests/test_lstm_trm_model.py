@@ -275,15 +275,18 @@ def held_out_4x4():
 
 @pytest.fixture(scope="module")
 def trained_lstm_mlp():
-    return train_on_4x4("lstm", "mlp", steps=600)
+    # 900 steps: at 600, one CPU's float32 kernels gave a model whose accuracy sank from 0.955 at step 1 to 0.928 at
+    # step 6 (other seeds held); "solved stays solved" is a property of a trained cell, not of a half-trained one.
+    return train_on_4x4("lstm", "mlp", steps=900)
 
 
 @pytest.mark.parametrize("recurrence, mixer, steps, floor", [
-    ("trm", "mlp", 600, 0.8), ("lstm", "attention", 800, 0.5), ("trm", "attention", 800, 0.5),
+    ("trm", "mlp", 600, 0.8), ("lstm", "attention", 800, 0.5),
 ])
 def test_each_recurrence_and_mixer_learns_4x4_sudoku(recurrence, mixer, steps, floor, held_out_4x4):
     """Guessing 10 blanks of 4 digits solves about one puzzle in a million; attention learns slower than the
-    sequence MLP on a fixed grid (as in TRM), hence its lower floor."""
+    sequence MLP on a fixed grid (as in TRM), hence its lower floor. The recurrence and the mixer are separate modules,
+    so trm with attention is left to the shape and save/load tests (a third minute of CI for no new code path)."""
     model = train_on_4x4(recurrence, mixer, steps)
     puzzles, solutions = held_out_4x4
     exact = (model.solve(puzzles).predictions == solutions).all(-1).float().mean().item()

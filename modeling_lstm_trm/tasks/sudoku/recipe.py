@@ -15,7 +15,7 @@ from transformers.trainer_pt_utils import get_parameter_names
 from ...models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from ...tokenization import build_grid_tokenizer
 from ...training import StatefulTrainer
-from ...training.runs import Panel, TimeBudget, finish_run, set_threads
+from ...training.runs import Panel, TimeBudget, finish_run, resolve_dtype, set_threads
 from .puzzles import BOXES, DEFAULT_GIVENS, SudokuDataset, box_for_size, evaluate_model, solve_file, train_test_split
 
 PRESETS = Path(__file__).parent / "presets"
@@ -55,7 +55,8 @@ class ModelArguments:
     expansion: float | None = None
     recurrence: str | None = field(default=None, metadata={"help": "lstm (default) or trm"})
     mixer: str | None = field(default=None, metadata={"help": "mlp (default) or attention"})
-    forward_dtype: str | None = field(default=None, metadata={"help": "bfloat16 or float32"})
+    forward_dtype: str | None = field(default=None, metadata={
+        "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
     halt_exploration_prob: float | None = None
 
 
@@ -70,6 +71,7 @@ def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) ->
     n = sudoku_args.recipe or sudoku_args.grid_size
     preset = json.loads((PRESETS / f"{n}x{n}.json").read_text())
     size = sudoku_args.grid_size
+    preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
     return {"output_dir": f"outputs/lstm-trm-sudoku-{size}x{size}",
             **{key: value for key, value in preset.items() if not key.startswith("_")}}
 
@@ -101,7 +103,7 @@ def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArg
                                           weight_decay: float | None) -> torch.optim.Optimizer:
     """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
     learning rate and weight decay (TRM trains them much faster than the network)."""
-    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], ["bias", "norm"]))
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]))
     groups = {"decay": [], "no_decay": [], "puzzle": []}
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -131,6 +133,7 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
                                             seed=training_args.seed)
 
     settings = {k: v for k, v in vars(model_args).items() if v is not None}
+    settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
     config = LSTMTRMConfig(vocab_size=size + 1, seq_len=size * size, num_puzzle_identifiers=1,
                            puzzle_emb_ndim=settings.pop("puzzle_emb_ndim", 0),
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
