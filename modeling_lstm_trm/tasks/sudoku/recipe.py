@@ -18,6 +18,7 @@ from ...training import StatefulTrainer
 from ...training.runs import Panel, TimeBudget, finish_run, resolve_dtype, set_threads
 from .puzzles import BOXES, DEFAULT_GIVENS, SudokuDataset, box_for_size, evaluate_model, solve_file, train_test_split
 
+NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
 PRESETS = Path(__file__).parent / "presets"
 SHARED_SUDOKU = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "sudoku"  # beside a checkout
 
@@ -103,7 +104,7 @@ def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArg
                                           weight_decay: float | None) -> torch.optim.Optimizer:
     """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
     learning rate and weight decay (TRM trains them much faster than the network)."""
-    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]))
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_NAME_PATTERNS))
     groups = {"decay": [], "no_decay": [], "puzzle": []}
     for name, param in model.named_parameters():
         if param.requires_grad:
