@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
-
+from modeling_lstm_trm.cli import ArgumentParser, run_cli
+from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
 from modeling_lstm_trm.tasks.text.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
+from modeling_lstm_trm.training.safety import finite_json
 
 
 def bar_chart(results: dict, title: str, path: Path) -> None:
@@ -50,7 +50,7 @@ def bar_chart(results: dict, title: str, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["lm", "sudoku"], help="default: from the model's config")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -63,12 +63,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output_dir", help="where to write the JSON and the chart (default: the model folder)")
     parser.add_argument("--document_boundary", default="auto", help="LM: auto, none, rows, wikitext or a regex")
     parser.add_argument("--block_size", type=int, default=512, help="LM: tokens per forward call")
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="allow a model folder of another model type to run its own code")
     args = parser.parse_args(argv)
 
     if args.file and not Path(args.file).is_file():
-        parser.error(f"no such file: {args.file}")
-    task = args.task or ("lm" if AutoConfig.from_pretrained(args.model, trust_remote_code=True).model_type
-                         == "nested_lstm" else "sudoku")
+        parser.error(f"--file: no such file: {args.file}")
+    for flag in ("num_puzzles", "batch_size", "block_size"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1")
+    task = args.task or ("lm" if read_config(args.model).get("model_type") == "nested_lstm" else "sudoku")
     if task == "lm":
         if not args.file:
             parser.error("evaluating a language model needs --file")
@@ -77,8 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def evaluate_lm(args) -> dict:
-    model = AutoModelForCausalLM.from_pretrained(args.model, trust_remote_code=True).eval()
-    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)  # for the config
+    model = load_model(args.model, causal_lm=True, trust_remote_code=args.trust_remote_code)
+    tokenizer = load_tokenizer(args.model, model, trust_remote_code=args.trust_remote_code)
     text = Path(args.file).read_text(encoding="utf-8")
     boundary = auto_boundary(args.file) if args.document_boundary == "auto" else args.document_boundary
     documents = rows_to_documents(text.splitlines(keepends=True), boundary)
@@ -88,12 +92,12 @@ def evaluate_lm(args) -> dict:
     results.update(file=str(args.file), documents=len(documents), characters=sum(len(d) for d in documents))
     print(f"{Path(args.file).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} bits "
           f"per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} tokens")
-    print(json.dumps(results))
+    print(json.dumps(finite_json(results)))
     return results
 
 
 def evaluate_sudoku(args, parser) -> dict:
-    model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     if args.file:
         try:
             data = solve_file(args.file)
@@ -109,13 +113,12 @@ def evaluate_sudoku(args, parser) -> dict:
     results = evaluate_model(model, data, batch_size=args.batch_size, progress=True)
     out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"eval_{name}.json").write_text(json.dumps(results, indent=2))
+    (out / f"eval_{name}.json").write_text(json.dumps(finite_json(results), indent=2))
     bar_chart(results, name, out / f"eval_{name}.png")
     print(f"wrote {out / f'eval_{name}.json'} and {out / f'eval_{name}.png'}")
-    print(json.dumps(results))
+    print(json.dumps(finite_json(results)))
     return results
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run_cli(main)

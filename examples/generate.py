@@ -9,14 +9,16 @@ Sampling flags are `generate()`'s own (temperature, top_k, top_p); --greedy turn
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer, set_seed
+from transformers import TextStreamer, set_seed
+
+from modeling_lstm_trm.cli import ArgumentParser, run_cli
+from modeling_lstm_trm.loading import load_model, load_tokenizer
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py --task lm (or a Hub id)")
     parser.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
     parser.add_argument("--max_new_tokens", type=int, default=200)
@@ -25,13 +27,17 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--top_p", type=float, default=1.0)
     parser.add_argument("--greedy", action="store_true", help="pick the most likely token every time")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="allow a model folder of another model type to run its own code")
     args = parser.parse_args(argv)
     if args.max_new_tokens < 1:
         parser.error("--max_new_tokens must be at least 1")
+    if not args.greedy and (args.temperature <= 0 or args.top_k < 0 or not 0 < args.top_p <= 1):
+        parser.error("sampling needs --temperature > 0, --top_k >= 0 and 0 < --top_p <= 1 (or pass --greedy)")
 
     set_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)  # for the config
-    model = AutoModelForCausalLM.from_pretrained(args.model, trust_remote_code=True).eval()
+    model = load_model(args.model, causal_lm=True, trust_remote_code=args.trust_remote_code)
+    tokenizer = load_tokenizer(args.model, model, trust_remote_code=args.trust_remote_code)
     ids = tokenizer(args.prompt, add_special_tokens=False)["input_ids"]
     if not ids:  # an empty prompt starts a document: the token that ends one is what precedes a start in training
         ids = [tokenizer.eos_token_id]
@@ -47,5 +53,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run_cli(main)

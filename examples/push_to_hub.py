@@ -13,13 +13,13 @@ from the run. `--dry-run OUT` writes exactly that repository to the folder OUT a
 from __future__ import annotations
 
 import argparse
-import sys
 
+from modeling_lstm_trm.cli import ArgumentParser, run_cli
 from modeling_lstm_trm.hub import HubError, assemble_repository, check_repo_id, push_checkpoint
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a folder written by examples/train.py")
     parser.add_argument("--repo-id", required=True, help="USER/NAME on the Hub")
     parser.add_argument("--private", action="store_true", help="create the repository private")
@@ -42,5 +42,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run_cli(main)

@@ -11,12 +11,13 @@ it is a valid solution that keeps the givens, and the supervision step at which 
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel
 
+from modeling_lstm_trm.cli import ArgumentParser, run_cli
+from modeling_lstm_trm.loading import load_model
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, is_valid_solution, parse_puzzles
 
 
@@ -76,52 +77,68 @@ def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], b
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("puzzles", nargs="*", help="puzzles, N*N characters each (0 or . for a blank)")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
     parser.add_argument("--file", help="a file of puzzles, one per line (// starts a comment)")
     parser.add_argument("--trace", action="store_true", help="print the grid after every supervision step")
     parser.add_argument("--png", help="draw the trace of the first puzzle into this PNG file")
     parser.add_argument("--max_steps", type=int, help="supervision steps at most (default: the model's)")
+    parser.add_argument("--batch_size", type=int, default=256, help="puzzles solved at once")
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="allow a model folder of another model type to run its own code")
     args = parser.parse_args(argv)
     if not args.puzzles and not args.file:
         parser.error("give a puzzle or --file")
+    if args.file and not Path(args.file).is_file():
+        parser.error(f"--file: no such file: {args.file}")
+    if args.batch_size < 1 or (args.max_steps is not None and args.max_steps < 1):
+        parser.error("--batch_size and --max_steps must be at least 1")
 
     try:
         grids = parse_puzzles(args.file) if args.file else parse_puzzles(args.puzzles)
     except ValueError as error:
         parser.error(str(error))
-    model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     n = grids.shape[-1]
     if n * n != model.config.seq_len:
         parser.error(f"the model solves {int(model.config.seq_len ** 0.5)}x{int(model.config.seq_len ** 0.5)} grids,"
                      f" these puzzles are {n}x{n}")
     box = BOXES[n]
-    result = model.solve(torch.from_numpy(grids.reshape(len(grids), -1)), max_steps=args.max_steps,
-                         return_trace=args.trace or args.png is not None)
-    reports = []
-    for k, puzzle in enumerate(grids):
-        solved = result.predictions[k].numpy().reshape(n, n)
-        valid = is_valid_solution(solved, puzzle, box)
-        halted = int(result.halted_at[k])
-        print(f"\nPuzzle {k + 1}:\n{format_grid(puzzle, box)}")
-        if args.trace:
-            previous = puzzle
-            for step in range(halted):
-                grid = result.trace[step, k].numpy().reshape(n, n)
-                print(f"\nafter supervision step {step + 1} ([d] = changed):")
-                print(format_grid(grid, box, marks=(grid != previous) & (puzzle == 0)))
-                previous = grid
-        print(f"\nSolution (halted at step {halted}):\n{format_grid(solved, box)}")
-        print("valid and consistent with the givens" if valid else "NOT a valid solution")
-        reports.append({"valid": valid, "halted_at": halted, "solution": "".join(map(str, solved.reshape(-1)))})
+    want_trace = args.trace or args.png is not None
+    reports, first_trace = [], None
+    for begin in range(0, len(grids), args.batch_size):
+        batch = grids[begin:begin + args.batch_size]
+        result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=args.max_steps,
+                             return_trace=want_trace)
+        if first_trace is None and want_trace:
+            first_trace = result.trace[: int(result.halted_at[0]), 0].numpy().reshape(-1, n, n)
+        for k, puzzle in enumerate(batch):
+            reports.append(report(begin + k, puzzle, result, k, box, args.trace))
     if args.png:
-        trace = result.trace[: int(result.halted_at[0]), 0].numpy().reshape(-1, n, n)
-        draw_trace(grids[0], trace, [is_valid_solution(g, grids[0], box) for g in trace], box, args.png)
+        draw_trace(grids[0], first_trace, [is_valid_solution(g, grids[0], box) for g in first_trace], box, args.png)
         print(f"\ntrace drawn in {args.png}")
     return reports
 
 
+def report(index: int, puzzle: np.ndarray, result, k: int, box, trace: bool) -> dict:
+    """Print puzzle `index` (row k of `result`): the puzzle, its trace if asked, the solution, whether it is valid."""
+    n = puzzle.shape[0]
+    solved = result.predictions[k].numpy().reshape(n, n)
+    valid = is_valid_solution(solved, puzzle, box)
+    halted = int(result.halted_at[k])
+    print(f"\nPuzzle {index + 1}:\n{format_grid(puzzle, box)}")
+    if trace:
+        previous = puzzle
+        for step in range(halted):
+            grid = result.trace[step, k].numpy().reshape(n, n)
+            print(f"\nafter supervision step {step + 1} ([d] = changed):")
+            print(format_grid(grid, box, marks=(grid != previous) & (puzzle == 0)))
+            previous = grid
+    print(f"\nSolution (halted at step {halted}):\n{format_grid(solved, box)}")
+    print("valid and consistent with the givens" if valid else "NOT a valid solution")
+    return {"valid": valid, "halted_at": halted, "solution": "".join(map(str, solved.reshape(-1)))}
+
+
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run_cli(main)

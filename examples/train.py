@@ -12,6 +12,11 @@ default), or the nested LM on text.
 `accelerate launch` (one or several processes) and plain `python`. The output folder holds the model (safetensors,
 config, code files for `trust_remote_code`), its tokenizer, a model card, `eval_results.json`, `training_run.json`
 and `training_curves.png`.
+
+Before any training: the flags, the evaluation files, the output folder (a non-empty one only with
+`--resume_from_checkpoint` or `--overwrite_output_dir`) and, with `--push_to_hub`, the login. The model is saved
+before anything that can fail after training; a divergence, a Ctrl-C or a late failure ends in one line that says
+what is kept and how to go on.
 """
 
 from __future__ import annotations
@@ -21,69 +26,75 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
-from modeling_lstm_trm.hub import HubError, check_repo_id, push_checkpoint
+from modeling_lstm_trm.cli import ArgumentParserForTraining, run_cli
+from modeling_lstm_trm.hub import HubError, check_login, check_repo_id, push_checkpoint
 from modeling_lstm_trm.tasks import TASKS
-from modeling_lstm_trm.training.runs import launcher_defaults
+from modeling_lstm_trm.training.runs import check_output_dir, launcher_defaults
+from modeling_lstm_trm.training.safety import after_training
 
 
 @dataclass
 class TaskArguments:
     task: str = field(default="sudoku", metadata={
         "help": f"What to train: {' or '.join(TASKS)} (`--task lm --help` lists the flags of that task)."})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "Train into a non-empty --output_dir (without it, such a folder is refused unless resuming)."})
 
 
 def parse(argv: list[str]):
     """The task, then the flags that choose its preset, then everything with the preset as defaults."""
-    first = HfArgumentParser(TaskArguments, add_help=False)
+    first = ArgumentParserForTraining(TaskArguments, add_help=False)
     choice, rest = first.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if choice.task not in TASKS:
         first.error(f"--task must be one of {', '.join(TASKS)}, got {choice.task!r}")
     task = importlib.import_module(TASKS[choice.task])
-    *chosen, _ = HfArgumentParser(task.ARGUMENTS, add_help=False).parse_args_into_dataclasses(
+    *chosen, _ = ArgumentParserForTraining(task.ARGUMENTS, add_help=False).parse_args_into_dataclasses(
         args=rest, return_remaining_strings=True)
     try:
         defaults = task.preset_defaults(*chosen)
     except ValueError as error:
         first.error(str(error))
-    parser = HfArgumentParser((TaskArguments, *task.ARGUMENTS, TrainingArguments))
+    parser = ArgumentParserForTraining((TaskArguments, *task.ARGUMENTS, TrainingArguments))
     parser.set_defaults(**launcher_defaults(), **defaults)
-    _, *task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    launcher, *task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     try:
         task.check(*task_args, training_args)
-    except ValueError as error:
+        check_output_dir(training_args, launcher.overwrite_output_dir)
+        push = claim_push(training_args)
+    except (ValueError, HubError) as error:
         parser.error(str(error))
-    return task, task_args, training_args
+    return task, task_args, training_args, push
 
 
-def claim_push(training_args: TrainingArguments) -> str | None:
+def claim_push(training_args: TrainingArguments) -> tuple[str, str | None] | None:
     """`--push_to_hub --hub_model_id USER/NAME` uploads the finished folder once, as examples/push_to_hub.py does,
-    instead of Trainer's pushes at every save; the name is checked now, not after training."""
+    instead of Trainer's pushes at every save. The name and the login are checked now, not after training, and the
+    token is taken out of the arguments, which Trainer saves (`training_args.bin`) beside every checkpoint."""
+    token, training_args.hub_token = training_args.hub_token, None
     if not training_args.push_to_hub:
         return None
     if not training_args.hub_model_id:
-        raise SystemExit("--push_to_hub needs --hub_model_id USER/NAME")
-    try:
-        check_repo_id(training_args.hub_model_id)
-    except HubError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise ValueError("--push_to_hub needs --hub_model_id USER/NAME")
+    check_repo_id(training_args.hub_model_id)
+    check_login(token)
     training_args.push_to_hub = False
-    return training_args.hub_model_id
+    return training_args.hub_model_id, token
 
 
 def main(argv: list[str] | None = None) -> dict:
-    task, task_args, training_args = parse(list(sys.argv[1:] if argv is None else argv))
-    push_to = claim_push(training_args)
+    task, task_args, training_args, push = parse(list(sys.argv[1:] if argv is None else argv))
     results = task.run(*task_args, training_args)
-    if push_to and training_args.process_index == 0:
-        url = push_checkpoint(training_args.output_dir, push_to, private=bool(training_args.hub_private_repo),
-                              revision=training_args.hub_revision, token=training_args.hub_token)
+    if push and training_args.process_index == 0:
+        repo_id, token = push
+        with after_training("the upload to the Hub", training_args.output_dir):
+            url = push_checkpoint(training_args.output_dir, repo_id, private=bool(training_args.hub_private_repo),
+                                  revision=training_args.hub_revision, token=token)
         print(f"Pushed to the Hub: {url}", flush=True)
     return results
 
 
 if __name__ == "__main__":
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    main()
-    sys.exit(0)
+    run_cli(main)

@@ -182,6 +182,38 @@ def check_repo_id(repo_id: str) -> None:
         raise HubError(f"invalid repository name {repo_id!r}: use USER/NAME, e.g. your-name/nested-lm-shakespeare")
 
 
+def _check_weights_finite(files: list[Path]) -> None:
+    """A model with NaN or infinite weights is never uploaded; a corrupted file is named."""
+    import torch
+    from safetensors.torch import load_file
+
+    for file in files:
+        if file.suffix != ".safetensors":
+            continue
+        try:
+            tensors = load_file(str(file))
+        except Exception as error:  # noqa: BLE001
+            raise HubError(f"{file} is truncated or corrupted ({str(error).splitlines()[0]})") from None
+        broken = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+        if broken:
+            raise HubError(f"{file} holds NaN or infinite weights ({broken[0]}, ...): the training diverged; not "
+                           "uploading it")
+
+
+def check_login(token: str | None = None) -> None:
+    """Before a long run that ends in an upload: a token, accepted by the Hub."""
+    token = token or get_token()
+    if not token:
+        raise HubError("not logged in to the Hub: run `hf auth login` (or set HF_TOKEN), or drop --push_to_hub")
+    try:
+        HfApi(token=token).whoami()
+    except HfHubHTTPError as error:
+        status = getattr(error.response, "status_code", None)
+        raise HubError(f"the Hub refused the token (HTTP {status}): log in again with `hf auth login`") from None
+    except Exception as error:  # noqa: BLE001  (no network, proxy, DNS: one line)
+        raise HubError(f"could not reach the Hub to check the login ({str(error).splitlines()[0]})") from None
+
+
 def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | None = None) -> list[str]:
     """Write the Hub repository of a saved folder into `out`: weights, config (with `auto_map`), code files,
     tokenizer, generation config, the card as README.md, the plot, the run's JSON files. Returns the file names."""
@@ -195,6 +227,7 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
         raise HubError(f"{checkpoint} has no safetensors weights (model.safetensors): was training finished and the "
                        "model saved?")
     config = json.loads((checkpoint / "config.json").read_text())
+    _check_weights_finite(weights)
     model_type = config.get("model_type")
     if model_type not in CODE_FILES:
         raise HubError(f"{checkpoint}/config.json has model_type {model_type!r}, not a model of this package")

@@ -52,6 +52,7 @@ def intercepted(monkeypatch):
     """Record every Hub call instead of making it."""
     calls = []
     monkeypatch.setenv("HF_TOKEN", "hf_test_token_not_real")
+    monkeypatch.setattr(HfApi, "whoami", lambda self, **kw: {"name": "someone"})
     monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create_repo", repo_id, kw)))
     monkeypatch.setattr(HfApi, "create_branch",
                         lambda self, repo_id, **kw: calls.append(("create_branch", repo_id, kw)))

@@ -16,6 +16,7 @@ from transformers import TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
 from ..hub import EVAL_FILE, RUN_FILE, build_model_card
+from .safety import finite_json, last_checkpoint, verify_checkpoint
 
 
 def launcher_defaults() -> dict:
@@ -36,6 +37,35 @@ def bf16_supported() -> bool:
     except OSError:  # not Linux: trust oneDNN's own check
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def check_output_dir(training_args: TrainingArguments, overwrite: bool) -> None:
+    """Before any work: a non-empty --output_dir is only reused to resume from it or when the user says so, and a
+    checkpoint to resume from is read whole first. `--resume_from_checkpoint true` (or `last`) means the newest
+    checkpoint in --output_dir."""
+    out = Path(training_args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--output_dir {out} is a file, not a folder")
+    resume = training_args.resume_from_checkpoint
+    if resume:
+        if resume.lower() in ("true", "last"):
+            resume = last_checkpoint(str(out))
+            if resume is None:
+                raise ValueError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: {out} holds no "
+                                 "checkpoint-N folder")
+            training_args.resume_from_checkpoint = resume
+        verify_checkpoint(resume)
+        return
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        last = last_checkpoint(str(out))
+        hint = f"resume with --resume_from_checkpoint {last}, " if last else ""
+        raise ValueError(f"--output_dir {out} is not empty: {hint}pass --overwrite_output_dir to train into it anyway "
+                         "(its old checkpoints may be rotated away), or give a new folder")
+
+
+def check_max_minutes(max_minutes: float | None) -> None:
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(f"--max_minutes must be positive (leave it out for no time limit), got {max_minutes}")
 
 
 def resolve_dtype(name: str) -> str:
@@ -155,7 +185,7 @@ def finish_run(trainer, results: dict, run: dict, panels: list[Panel]) -> None:
     """Main process: the run's results and description (JSON), its learning curves and its model card beside the
     model, which `trainer.save_model` has already written."""
     output_dir = Path(trainer.args.output_dir)
-    (output_dir / EVAL_FILE).write_text(json.dumps(results, indent=2))
-    (output_dir / RUN_FILE).write_text(json.dumps({**run, **procedure(trainer, results)}, indent=2))
+    (output_dir / EVAL_FILE).write_text(json.dumps(finite_json(results), indent=2))
+    (output_dir / RUN_FILE).write_text(json.dumps(finite_json({**run, **procedure(trainer, results)}), indent=2))
     plot_history(trainer.state.log_history, output_dir / "training_curves.png", panels)
     build_model_card(output_dir, trainer.args.hub_model_id).save(output_dir / "README.md")

@@ -24,6 +24,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .ema import ExponentialMovingAverage
+from .safety import DivergenceGuard, RunError
 
 STATE_FILE = "carried_state-rank{rank}.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -79,6 +80,7 @@ class StatefulTrainer(Trainer):
         self.ema = ExponentialMovingAverage(self.model, ema_decay) if ema_decay else None
         self._restored_state = False
         self.add_callback(_StateCallback(self))
+        self.add_callback(DivergenceGuard())
 
     def reset_state(self, mode: str = "train") -> None:
         self.carried_state[mode] = None
@@ -161,6 +163,10 @@ class StatefulTrainer(Trainer):
             state_class = self.accelerator.unwrap_model(self.model).state_class
             self.carried_state["train"] = state_class.from_tensors(load_file(path, device=str(self.args.device)))
             self._restored_state = True
+        elif self.carry_state:
+            raise RunError(f"{path} is missing: the checkpoint has no carried state for process "
+                           f"{self.args.process_index} (saved with another number of processes, or the file was "
+                           "removed), so the run cannot continue exactly; resume from another checkpoint")
         ema_path = os.path.join(resume_from_checkpoint, EMA_FILE)
         if self.ema is not None and os.path.exists(ema_path):
             self.ema.load_state_dict(load_file(ema_path, device=str(self.args.device)))

@@ -15,8 +15,18 @@ from transformers.trainer_pt_utils import get_parameter_names
 from ...models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from ...tokenization import build_grid_tokenizer
 from ...training import StatefulTrainer
-from ...training.runs import Panel, TimeBudget, finish_run, resolve_dtype, set_threads
-from .puzzles import BOXES, DEFAULT_GIVENS, SudokuDataset, box_for_size, evaluate_model, solve_file, train_test_split
+from ...training.runs import Panel, TimeBudget, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.safety import after_training, save_final_model, train_or_keep
+from .puzzles import (
+    BOXES,
+    DEFAULT_GIVENS,
+    SudokuDataset,
+    box_for_size,
+    evaluate_model,
+    parse_puzzles,
+    solve_file,
+    train_test_split,
+)
 
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
 PRESETS = Path(__file__).parent / "presets"
@@ -92,12 +102,19 @@ def _puzzle_size(path: Path) -> int | None:
 
 
 def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    check_max_minutes(sudoku_args.max_minutes)
+    for flag in ("train_puzzles", "eval_puzzles"):
+        if getattr(sudoku_args, flag) is not None and getattr(sudoku_args, flag) < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(sudoku_args, flag)}")
     for name in sudoku_args.eval_files:
-        if name != "none" and not Path(name).is_file():
+        if name == "none":
+            continue
+        if not Path(name).is_file():
             raise ValueError(f"--eval_files: no such file: {name}")
-        if name != "none" and _puzzle_size(Path(name)) != sudoku_args.grid_size:
+        if _puzzle_size(Path(name)) != sudoku_args.grid_size:
             raise ValueError(f"--eval_files: {name} does not hold {sudoku_args.grid_size}x{sudoku_args.grid_size} "
                              "puzzles (see --grid_size)")
+        parse_puzzles(name, sudoku_args.grid_size)  # every line, now rather than after training
 
 
 def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
@@ -162,27 +179,29 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
     )
     if sudoku_args.max_minutes:
         TimeBudget(sudoku_args.max_minutes).install(trainer)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-
-    results = {"held_out": evaluate_on(trainer, held_out)}
-    files = sudoku_args.eval_files or default_eval_files(size)
-    for path in [Path(p) for p in files if p != "none"]:
-        results[path.stem] = evaluate_on(trainer, solve_file(path))
-    results["train_minutes"] = round((time.monotonic() - started) / 60, 2)
-    results["train_steps"] = trainer.state.global_step
-
+    train_or_keep(trainer, training_args.resume_from_checkpoint)
     output_dir = Path(training_args.output_dir)
-    trainer.save_model(str(output_dir))
+    save_final_model(trainer, output_dir)
     if is_main:
         build_grid_tokenizer(size).save_pretrained(output_dir)
+
+    with after_training("evaluation", output_dir):
+        results = {"held_out": evaluate_on(trainer, held_out)}
+        files = sudoku_args.eval_files or default_eval_files(size)
+        for path in [Path(p) for p in files if p != "none"]:
+            results[path.stem] = evaluate_on(trainer, solve_file(path))
+    results["train_minutes"] = round((time.monotonic() - started) / 60, 2)
+    results["train_steps"] = trainer.state.global_step
+    if is_main:
         example = "".join(map(str, held_out.puzzles[0].reshape(-1))).replace("0", ".")
         run_info = dict(task="sudoku", givens=givens, train_puzzles=sudoku_args.train_puzzles,
                         ema_decay=sudoku_args.ema_decay, example_puzzle=example)
-        finish_run(trainer, results, run_info, [
-            Panel("loss", {"loss": "training loss"}, log_scale=True),
-            Panel("exact-puzzle accuracy", {"train_exact_accuracy": "training rows that halted",
-                                            "eval_exact_accuracy": "held-out (EMA)"},
-                  ylim=(0, 1.02), markers={"eval_exact_accuracy"})])
+        with after_training("writing the results, the plot and the model card", output_dir):
+            finish_run(trainer, results, run_info, [
+                Panel("loss", {"loss": "training loss"}, log_scale=True),
+                Panel("exact-puzzle accuracy", {"train_exact_accuracy": "training rows that halted",
+                                                "eval_exact_accuracy": "held-out (EMA)"},
+                      ylim=(0, 1.02), markers={"eval_exact_accuracy"})])
         held = results["held_out"]
         print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {givens} givens): "
               f"exact {held['exact_accuracy']:.3f} at the model's halting step (mean {held['mean_steps']:.2f}), "

@@ -13,7 +13,8 @@ from transformers import AutoTokenizer, TrainingArguments, set_seed
 from ...models.nested_lstm import NestedLSTMConfig, NestedLSTMForCausalLM
 from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
 from ...training import MultiTimescaleOptimizer, StatefulTrainer
-from ...training.runs import Panel, TimeBudget, bf16_supported, finish_run, set_threads
+from ...training.runs import Panel, TimeBudget, bf16_supported, check_max_minutes, finish_run, set_threads
+from ...training.safety import after_training, save_final_model, train_or_keep
 from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
 
 PRESETS = Path(__file__).parent / "presets"
@@ -76,22 +77,49 @@ def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: Tra
     for path in (lm_args.train_file, lm_args.validation_file):
         if path and not Path(path).is_file():
             raise ValueError(f"no such file: {path}")
+    check_max_minutes(lm_args.max_minutes)
+    if lm_args.block_size < 1:
+        raise ValueError(f"--block_size must be at least 1, got {lm_args.block_size}")
+    if not 0 <= lm_args.validation_fraction < 1:
+        raise ValueError(f"--validation_fraction must be in [0, 1), got {lm_args.validation_fraction}")
     if lm_args.schedule_by_time and not lm_args.max_minutes:
         raise ValueError("--schedule_by_time needs --max_minutes")
     if training_args.train_sampling_strategy != "sequential" or not training_args.dataloader_drop_last:
         raise ValueError("the LM's streams need --train_sampling_strategy sequential and --dataloader_drop_last true")
 
 
-def prepare_tokenizer(lm_args: LMArguments, training_args: TrainingArguments, train_docs: list[str]):
-    """The main process trains the tokenizer and saves it beside the model; the others load that very file."""
+def prepare_data(lm_args: LMArguments, training_args: TrainingArguments):
+    """Tokenizer and token streams. The main process trains the tokenizer (or, resuming, takes the saved one), builds
+    the streams, and only then saves the tokenizer beside the model, so a run that cannot start touches no file; the
+    other processes load that very file."""
     output_dir = Path(training_args.output_dir)
     resuming = training_args.resume_from_checkpoint and (output_dir / "tokenizer.json").exists()
+    train_docs, val_docs = load_text_documents(
+        lm_args.train_file, lm_args.validation_file, lm_args.dataset_name, lm_args.dataset_config_name,
+        lm_args.text_column, lm_args.document_boundary, lm_args.validation_fraction)
     with training_args.main_process_first(desc="tokenizer"):
         if training_args.process_index == 0 and not resuming:
             options = {"bpe": {"vocab_size": lm_args.bpe_vocab_size},
                        "word": {"min_frequency": lm_args.word_min_frequency}}.get(lm_args.tokenizer, {})
-            build_text_tokenizer(lm_args.tokenizer, train_docs, **options).save_pretrained(output_dir)
-        return AutoTokenizer.from_pretrained(output_dir)
+            tokenizer = build_text_tokenizer(lm_args.tokenizer, train_docs, **options)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(output_dir)
+        world, main = training_args.world_size, training_args.process_index == 0
+        datasets = []
+        for docs, batch in ((train_docs, training_args.per_device_train_batch_size),
+                            (val_docs, training_args.per_device_eval_batch_size)):
+            if not docs:
+                datasets.append(None)
+                continue
+            tokens, starts, chars_per_token = encode_corpus(docs, tokenizer, progress=main)
+            try:
+                datasets.append(TokenStreams(tokens, starts, batch * world, lm_args.block_size, chars_per_token))
+            except ValueError as error:
+                split = "training" if docs is train_docs else "validation"
+                raise ValueError(f"the {split} text: {error} (lower --block_size or the batch size)") from None
+        if main and not resuming:
+            tokenizer.save_pretrained(output_dir)
+    return tokenizer, train_docs, *datasets
 
 
 def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: TrainingArguments) -> dict:
@@ -99,21 +127,8 @@ def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: Train
     set_threads(training_args, lm_args.num_threads)
     started = time.monotonic()
     is_main = training_args.process_index == 0
-    train_docs, val_docs = load_text_documents(
-        lm_args.train_file, lm_args.validation_file, lm_args.dataset_name, lm_args.dataset_config_name,
-        lm_args.text_column, lm_args.document_boundary, lm_args.validation_fraction)
-    tokenizer = prepare_tokenizer(lm_args, training_args, train_docs)
-
-    world = training_args.world_size
-    tokens, starts, chars_per_token = encode_corpus(train_docs, tokenizer)
-    train_dataset = TokenStreams(tokens, starts, training_args.per_device_train_batch_size * world,
-                                 lm_args.block_size, chars_per_token)
-    eval_dataset = None
-    if val_docs:
-        tokens, starts, chars_per_token = encode_corpus(val_docs, tokenizer)
-        eval_dataset = TokenStreams(tokens, starts, training_args.per_device_eval_batch_size * world,
-                                    lm_args.block_size, chars_per_token)
-    else:
+    tokenizer, train_docs, train_dataset, eval_dataset = prepare_data(lm_args, training_args)
+    if eval_dataset is None:
         training_args.eval_strategy = "no"
 
     settings = {k: v for k, v in vars(model_args).items() if v is not None}
@@ -139,15 +154,15 @@ def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: Train
     )
     if budget:
         budget.install(trainer)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_or_keep(trainer, training_args.resume_from_checkpoint)
+    output_dir = Path(training_args.output_dir)
+    save_final_model(trainer, output_dir)
     results = {"train_steps": trainer.state.global_step,
                "train_minutes": round((time.monotonic() - started) / 60, 2)}
     if eval_dataset is not None:
-        results.update({k: round(v, 6) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+        with after_training("evaluation", output_dir):
+            results.update({k: round(v, 6) for k, v in trainer.evaluate().items() if isinstance(v, float)})
 
-    output_dir = Path(training_args.output_dir)
-    trainer.save_model(str(output_dir))
-    trainer.save_state()
     if is_main:
         source = lm_args.dataset_name or lm_args.train_file
         validation = lm_args.validation_file or ("validation split" if lm_args.dataset_name else
@@ -155,8 +170,9 @@ def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: Train
         run_info = dict(task="lm", dataset=source, dataset_is_hub=bool(lm_args.dataset_name),
                         dataset_config=lm_args.dataset_config_name, tokenizer=lm_args.tokenizer, validation=validation,
                         block_size=lm_args.block_size, example_prompt=train_docs[0][:40].split("\n")[0] or "\n")
-        finish_run(trainer, results, run_info, [Panel("cross-entropy (nats per token)", {
-            "loss": "training loss", "eval_loss": "validation loss"}, markers={"eval_loss"})])
+        with after_training("writing the results, the plot and the model card", output_dir):
+            finish_run(trainer, results, run_info, [Panel("cross-entropy (nats per token)", {
+                "loss": "training loss", "eval_loss": "validation loss"}, markers={"eval_loss"})])
         summary = ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in results.items()
                             if k in ("eval_loss", "eval_perplexity", "eval_bits_per_character"))
         print(f"\nValidation: {summary or 'none'}. Model and tokenizer saved in {output_dir.resolve()} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -60,12 +61,71 @@ def concatenate(documents: list[list[int]], eos_token_id: int | None) -> tuple[n
     return np.concatenate(pieces), np.concatenate(starts)
 
 
-def encode_corpus(documents: list[str], tokenizer) -> tuple[np.ndarray, np.ndarray, float]:
+PIECE_CHARS = 1 << 16  # documents are tokenized in pieces of about this many characters, cut after a line break
+BATCH_CHARS = 1 << 21  # and this many characters go to the tokenizer at once
+
+
+def _pieces(document: str):
+    """The document in pieces of at most about PIECE_CHARS characters, each ending with a line break where there is
+    one (the char and word tokenizers never join tokens across a line break, so their tokens are the same)."""
+    begin = 0
+    while begin < len(document):
+        end = begin + PIECE_CHARS
+        if end < len(document):
+            cut = document.rfind("\n", begin, end)
+            end = cut + 1 if cut > begin else end
+        yield document[begin:end]
+        begin = end
+
+
+def encode_corpus(documents: list[str], tokenizer, progress: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Tokenize documents (each followed by the tokenizer's end-of-document token) into one array; also returns the
-    document-start flags and the characters per token (for bits per character)."""
-    ids = tokenizer(documents, add_special_tokens=False)["input_ids"]
-    tokens, starts = concatenate(ids, tokenizer.eos_token_id)
-    return tokens, starts, sum(len(d) for d in documents) / len(tokens)
+    document-start flags and the characters per token (for bits per character).
+
+    Memory stays near the size of the result (int32 tokens and a byte per token): documents go to the tokenizer in
+    pieces, a few MB at a time, because a fast tokenizer's encoding of one long text costs hundreds of bytes per
+    character. Warns when most tokens are the unknown token (a tokenizer that does not fit the text)."""
+    from tqdm.auto import tqdm
+
+    eos, unk = tokenizer.eos_token_id, getattr(tokenizer, "unk_token_id", None)
+    dtype = np.int32 if len(tokenizer) < 2 ** 31 else np.int64
+    arrays, start_offsets, batch, batch_chars, count, characters = [], [], [], 0, 0, 0
+
+    def flush():
+        nonlocal batch, batch_chars, count
+        if batch:
+            for ids in tokenizer(batch, add_special_tokens=False, return_attention_mask=False)["input_ids"]:
+                arrays.append(np.asarray(ids, dtype=dtype))
+                count += len(ids)
+        batch, batch_chars = [], 0
+
+    total = sum(len(d) for d in documents)
+    with tqdm(total=total, unit="char", unit_scale=True, desc="tokenizing", disable=not progress) as bar:
+        for document in documents:
+            flush()  # the token count is exact at a document's start
+            start_offsets.append(count)
+            for piece in _pieces(document):
+                batch.append(piece)
+                batch_chars += len(piece)
+                if batch_chars >= BATCH_CHARS:
+                    flush()
+            flush()
+            if eos is not None:
+                arrays.append(np.asarray([eos], dtype=dtype))
+                count += 1
+            characters += len(document)
+            bar.update(len(document))
+    if not count:
+        raise ValueError("no tokens: the corpus is empty")
+    tokens = np.concatenate(arrays)
+    starts = np.zeros(len(tokens), dtype=bool)
+    offsets = np.asarray([o for o in start_offsets if o < len(tokens)], dtype=np.int64)
+    starts[offsets] = True
+    if unk is not None and np.count_nonzero(tokens == unk) > 0.5 * len(tokens):
+        warnings.warn(f"{np.count_nonzero(tokens == unk) / len(tokens):.0%} of the tokens are the unknown token "
+                      f"{tokenizer.unk_token!r}: the tokenizer does not fit this text, so the scores mean little",
+                      stacklevel=2)
+    return tokens, starts, characters / len(tokens)
 
 
 def auto_boundary(source: str, hub_dataset: bool = False) -> str:
@@ -99,13 +159,12 @@ def load_text_documents(train_file: str | None = None, validation_file: str | No
 
     if dataset_name:
         raw = load_dataset(dataset_name, dataset_config_name)
-        splits = {"train": raw["train"][text_column],
-                  "validation": raw["validation"][text_column] if "validation" in raw else None}
+        splits = {"train": raw["train"][text_column][:],  # [:] reads the column at once (iterating it is slow)
+                  "validation": raw["validation"][text_column][:] if "validation" in raw else None}
     elif train_file:
         files = {"train": train_file, **({"validation": validation_file} if validation_file else {})}
         raw = load_dataset("text", data_files=files, keep_linebreaks=True)
-        splits = {"train": raw["train"]["text"],
-                  "validation": raw["validation"]["text"] if validation_file else None}
+        splits = {"train": raw["train"]["text"][:], "validation": raw["validation"]["text"][:] if validation_file else None}
     else:
         raise ValueError("give --train_file (text) or --dataset_name (a Hub dataset or a local dataset folder)")
     if boundary == "auto":
@@ -133,7 +192,9 @@ class TokenStreams(torch.utils.data.Dataset):
 
     def __init__(self, tokens: np.ndarray, doc_starts: np.ndarray, num_streams: int, chunk_len: int,
                  characters_per_token: float | None = None):
-        tokens, doc_starts = np.asarray(tokens, dtype=np.int64), np.asarray(doc_starts, dtype=bool)
+        tokens, doc_starts = np.asarray(tokens), np.asarray(doc_starts, dtype=bool)
+        if not np.issubdtype(tokens.dtype, np.integer):
+            raise ValueError(f"tokens must be integers, got {tokens.dtype}")
         if tokens.shape != doc_starts.shape or tokens.ndim != 1:
             raise ValueError("tokens and doc_starts must be 1-D arrays of the same length")
         if num_streams < 1 or chunk_len < 1:
@@ -156,8 +217,8 @@ class TokenStreams(torch.utils.data.Dataset):
         start = stream * self.stream_len + chunk * self.chunk_len
         end = start + self.chunk_len
         return {
-            "input_ids": torch.from_numpy(self.tokens[start:end]),
-            "shift_labels": torch.from_numpy(self.tokens[start + 1:end + 1]),
+            "input_ids": torch.from_numpy(self.tokens[start:end].astype(np.int64)),
+            "shift_labels": torch.from_numpy(self.tokens[start + 1:end + 1].astype(np.int64)),
             "reset_mask": torch.from_numpy(self.doc_starts[start:end]),
             "stream": stream,
             "chunk": chunk,
@@ -201,8 +262,8 @@ def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
-    inputs = torch.as_tensor(tokens[:-1], device=device).view(1, -1)
-    targets = torch.as_tensor(tokens[1:], device=device).view(1, -1)
+    inputs = torch.as_tensor(tokens[:-1], dtype=torch.long, device=device).view(1, -1)
+    targets = torch.as_tensor(tokens[1:], dtype=torch.long, device=device).view(1, -1)
     resets = torch.as_tensor(doc_starts[:-1], device=device).view(1, -1)
     state, total = None, 0.0
     for start in tqdm(range(0, inputs.shape[1], chunk_len), desc="evaluating", disable=not progress, unit="chunk"):

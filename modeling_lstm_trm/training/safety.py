@@ -1,0 +1,126 @@
+"""Nothing lost, nothing silent: what keeps a training run from ending in a broken model or in lost work.
+
+- `DivergenceGuard` stops training at the first non-finite gradient, before the optimizer step, so the weights stay
+  the last finite ones; `StatefulTrainer` installs it.
+- `train_or_keep` runs `trainer.train` and turns a divergence or a Ctrl-C into a `RunError` whose one line says the
+  step, the checkpoint to resume from and what to try; a Ctrl-C first saves a checkpoint.
+- `save_final_model` refuses to save non-finite weights; `after_training` turns a failure of what comes after the
+  save (evaluation, card, upload) into a `RunError` that says where the trained model is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+
+class RunError(RuntimeError):
+    """A training run ended early or in part; the message (one line) says what is kept and what to do."""
+
+
+def non_finite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters and buffers holding NaN or infinity."""
+    tensors = list(model.named_parameters()) + list(model.named_buffers())
+    return [name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+
+
+class DivergenceGuard(TrainerCallback):
+    """Raises `RunError` when the gradients about to be applied hold NaN or infinity (the loss diverged), before
+    the optimizer step: the model keeps its last finite weights. Gradients are already summed over processes here,
+    so every process stops at the same step."""
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        if not torch.isfinite(norm):
+            step = state.global_step + 1
+            kept = last_checkpoint(args.output_dir)
+            raise RunError(
+                f"training diverged at step {step}: the gradient norm is {float(norm)} "
+                f"({'last good checkpoint: ' + kept if kept else 'no checkpoint was saved before it'}); "
+                f"try a lower --learning_rate (now {args.learning_rate:g}), --max_grad_norm 1.0, "
+                "or --forward_dtype float32 / no --bf16")
+
+
+def train_or_keep(trainer, resume_from_checkpoint=None) -> None:
+    """`trainer.train`, where a divergence or a Ctrl-C ends in a one-line `RunError`; Ctrl-C saves a checkpoint first
+    and the message says how to resume from it."""
+    try:
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    except KeyboardInterrupt:
+        step = trainer.state.global_step
+        if step == 0:
+            raise RunError("interrupted before the first optimizer step: nothing to save") from None
+        trainer._save_checkpoint(trainer.model, trial=None)
+        folder = Path(trainer.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
+        raise RunError(f"interrupted at step {step}: checkpoint saved in {folder}; resume with the same command and "
+                       f"--resume_from_checkpoint {folder}") from None
+
+
+def save_final_model(trainer, output_dir: str | Path) -> None:
+    """Save the final model (the EMA weights where there are some), never a non-finite one."""
+    with trainer.ema_weights() as model:
+        broken = non_finite_parameters(model)
+    if broken:
+        raise RunError(f"not saving the final model: {len(broken)} tensor(s) hold NaN or infinity ({broken[0]}, ...); "
+                       f"the last checkpoint is {last_checkpoint(str(output_dir))}")
+    trainer.save_model(str(output_dir))
+    trainer.save_state()
+
+
+@contextlib.contextmanager
+def after_training(what: str, output_dir: str | Path):
+    """For the work after the final model is saved: a failure says that the model is safe, and where."""
+    try:
+        yield
+    except RunError:
+        raise
+    except Exception as error:  # noqa: BLE001  (any failure here must not hide where the model is)
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RunError(f"{what} failed after training ({type(error).__name__}: {message}); the trained model is saved "
+                       f"in {Path(output_dir).resolve()}") from error
+
+
+def finite_json(value):
+    """`value` with every NaN or infinity replaced by None, so that `json.dumps` writes valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
+
+def verify_checkpoint(folder: str | Path) -> None:
+    """Read every weight and state file of a checkpoint before resuming from it: a truncated or corrupted file is a
+    one-line `ValueError` naming it, not a traceback halfway into the run."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--resume_from_checkpoint: no such folder: {folder}")
+    if not any(folder.glob("*.safetensors")) and not (folder / "pytorch_model.bin").exists():
+        raise ValueError(f"--resume_from_checkpoint: {folder} holds no model weights: give a checkpoint-N folder")
+    for path in sorted(folder.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                load_file(str(path))
+            elif path.name in ("optimizer.pt", "scheduler.pt") or path.name.startswith("rng_state"):
+                torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # noqa: BLE001  (safetensors, pickle and zip errors alike)
+            raise ValueError(f"{path} is truncated or corrupted ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else '?'}): resume from an earlier checkpoint"
+                           ) from None
