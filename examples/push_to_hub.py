@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> str:
         url = push_checkpoint(args.checkpoint, args.repo_id, private=args.private, revision=args.revision,
                               commit_message=args.commit_message)
     except HubError as error:
-        parser.exit(1, f"error: {error}\n")
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(f"Pushed {args.checkpoint} to https://huggingface.co/{args.repo_id} in one commit: {url}")
     return url
 

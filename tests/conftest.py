@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -72,3 +73,38 @@ def run_train():
         code = _KILLABLE_TRAIN.format(examples=str(EXAMPLES), kill_at=kill_at or -1, argv=list(argv))
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     return run
+
+
+def load_example(name):
+    """An example script as a module (its `main(argv)` runs in this process)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_tiny_lm(folder: Path, *extra: str) -> Path:
+    """examples/train.py --task lm on a small text, with a 16-wide model; returns the output folder."""
+    text = folder / "corpus.txt"
+    text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
+    out = folder / "lm"
+    load_example("train").main([
+        "--task", "lm", "--train_file", str(text), "--tokenizer", "char", "--output_dir", str(out),
+        "--hidden_size", "16", "--level_update_every", "1", "4", "--block_size", "16",
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "2", "--save_strategy", "no",
+        "--disable_tqdm", "true", *extra])
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One tiny run of each kind through examples/train.py (read-only: copy a folder before changing it)."""
+    root = tmp_path_factory.mktemp("runs")
+    lm = train_tiny_lm(root, "--max_steps", "6", "--eval_steps", "6")
+    sudoku = root / "sudoku"
+    load_example("train").main([
+        "--grid_size", "4", "--output_dir", str(sudoku), "--max_steps", "6", "--train_puzzles", "50",
+        "--eval_puzzles", "10", "--eval_steps", "1000", "--save_strategy", "no", "--eval_files", "none",
+        "--disable_tqdm", "true"])
+    return {"lm": lm, "sudoku": sudoku}

@@ -1,50 +1,13 @@
 """Sharing on the Hub, offline: the push script's repository loads anywhere with the Auto classes, the card parses
 back with the run's results, the upload is one commit of exactly those files, and bad input stops everything."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_example, train_tiny_lm
 from huggingface_hub import HfApi, ModelCard
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def train_tiny_lm(folder: Path, *extra: str) -> Path:
-    """examples/train.py --task lm on a small text, with a 16-wide model; returns the output folder."""
-    text = folder / "corpus.txt"
-    text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
-    out = folder / "lm"
-    load_example("train").main([
-        "--task", "lm", "--train_file", str(text), "--tokenizer", "char", "--output_dir", str(out),
-        "--hidden_size", "16", "--level_update_every", "1", "4", "--block_size", "16",
-        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "2", "--save_strategy", "no",
-        "--disable_tqdm", "true", *extra])
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny run of each kind through examples/train.py."""
-    root = tmp_path_factory.mktemp("runs")
-    lm = train_tiny_lm(root, "--max_steps", "6", "--eval_steps", "6")
-    sudoku = root / "sudoku"
-    load_example("train").main([
-        "--grid_size", "4", "--output_dir", str(sudoku), "--max_steps", "6", "--train_puzzles", "50",
-        "--eval_puzzles", "10", "--eval_steps", "1000", "--save_strategy", "no", "--eval_files", "none",
-        "--disable_tqdm", "true"])
-    return {"lm": lm, "sudoku": sudoku}
 
 
 @pytest.fixture
@@ -193,7 +156,7 @@ def test_errors_say_what_to_do_and_upload_nothing(trained, tmp_path, intercepted
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:
             push(argv)
-        assert exit_info.value.code == 1 and message in capsys.readouterr().err, message
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err, message
     monkeypatch.delenv("HF_TOKEN")
     monkeypatch.setattr("modeling_lstm_trm.hub.get_token", lambda: None)
     with pytest.raises(SystemExit):

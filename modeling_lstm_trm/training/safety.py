@@ -47,11 +47,14 @@ class DivergenceGuard(TrainerCallback):
         if not torch.isfinite(norm):
             step = state.global_step + 1
             kept = last_checkpoint(args.output_dir)
+            dtype = getattr(getattr(model, "config", None), "forward_dtype", "float32")
+            low_precision = (" or float32 (--forward_dtype float32, no --bf16)"
+                             if args.bf16 or dtype != "float32" else "")
             raise RunError(
                 f"training diverged at step {step}: the gradient norm is {float(norm)} "
                 f"({'last good checkpoint: ' + kept if kept else 'no checkpoint was saved before it'}); "
-                f"try a lower --learning_rate (now {args.learning_rate:g}), --max_grad_norm 1.0, "
-                "or --forward_dtype float32 / no --bf16")
+                f"try a lower --learning_rate (now {args.learning_rate:g}) or --max_grad_norm (now "
+                f"{args.max_grad_norm:g}){low_precision}")
 
 
 def train_or_keep(trainer, resume_from_checkpoint=None) -> None:

@@ -56,6 +56,14 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
 
 
+def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
+    """Integer `rows` are row indices; a 0/1 integer mask of the batch's length (repeated values, so not a list of
+    distinct rows) would silently reset rows 0 and 1: it must be passed as a bool mask."""
+    if (rows.dtype != torch.bool and rows.dim() == 1 and len(rows) == batch_size > 1
+            and bool(((rows == 0) | (rows == 1)).all()) and len(rows.unique()) < len(rows)):
+        raise ValueError("`rows` looks like a 0/1 mask: pass a bool mask (`rows.bool()`); integers are row indices")
+
+
 @dataclass
 class LSTMTRMCarry:
     """What persists across deep-supervision steps, like `past_key_values`.
@@ -87,6 +95,7 @@ class LSTMTRMCarry:
         """Mark the given rows (a bool mask of length batch, or row indices) halted, in place: the next call restarts
         them from the initial state on that call's puzzle."""
         rows = torch.as_tensor(rows, device=self.halted.device)
+        _refuse_integer_mask(rows, self.batch_size)
         if rows.dtype == torch.bool:
             if rows.shape != (self.batch_size,):
                 raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
@@ -325,6 +334,10 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         if input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
             raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
                              f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
+        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+            raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
+        if input_ids.shape[0] == 0:
+            raise ValueError("`input_ids` is an empty batch (0 puzzles)")
         if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
             raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
                              f"[{int(input_ids.min())}, {int(input_ids.max())}]")

@@ -20,6 +20,14 @@ from transformers.utils import ModelOutput
 from .configuration_nested_lstm import NestedLSTMConfig
 
 
+def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
+    """Integer `rows` are row indices; a 0/1 integer mask of the batch's length (repeated values, so not a list of
+    distinct rows) would silently reset rows 0 and 1: it must be passed as a bool mask."""
+    if (rows.dtype != torch.bool and rows.dim() == 1 and len(rows) == batch_size > 1
+            and bool(((rows == 0) | (rows == 1)).all()) and len(rows.unique()) < len(rows)):
+        raise ValueError("`rows` looks like a 0/1 mask: pass a bool mask (`rows.bool()`); integers are row indices")
+
+
 class NestedLSTMState:
     """The carried recurrent state: (h, c) of every LSTM layer, each of shape (num_layers, batch, hidden).
 
@@ -68,6 +76,7 @@ class NestedLSTMState:
     def reset(self, rows: torch.Tensor | list[int] | int) -> NestedLSTMState:
         """Zero the state of the given batch rows (a bool mask of length batch, or row indices), in place."""
         rows = torch.as_tensor(rows, device=self.h.device)
+        _refuse_integer_mask(rows, self.batch_size)
         if rows.dtype == torch.bool:
             if rows.shape != (self.batch_size,):
                 raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
@@ -246,6 +255,10 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
         if input_ids is not None:
             if input_ids.dim() != 2:
                 raise ValueError(f"`input_ids` must be (batch, time), got shape {tuple(input_ids.shape)}")
+            if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+                raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
+            if input_ids.shape[0] == 0:
+                raise ValueError("`input_ids` is an empty batch (0 rows)")
             if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
                 raise ValueError(
                     f"`input_ids` must lie in [0, vocab_size={self.config.vocab_size}); got values in "

@@ -164,7 +164,8 @@ def load_text_documents(train_file: str | None = None, validation_file: str | No
     elif train_file:
         files = {"train": train_file, **({"validation": validation_file} if validation_file else {})}
         raw = load_dataset("text", data_files=files, keep_linebreaks=True)
-        splits = {"train": raw["train"]["text"][:], "validation": raw["validation"]["text"][:] if validation_file else None}
+        splits = {"train": raw["train"]["text"][:],
+                  "validation": raw["validation"]["text"][:] if validation_file else None}
     else:
         raise ValueError("give --train_file (text) or --dataset_name (a Hub dataset or a local dataset folder)")
     if boundary == "auto":

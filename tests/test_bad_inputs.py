@@ -1,0 +1,305 @@
+"""Bad inputs and faults, tried as a hostile new user would: each row is what they do, the exit code it must end
+with (2: something to fix before a run; 1: a run that ended early, with what is kept) and the one line it must print,
+or the state it must leave. Nothing may end in a traceback, a silently wrong result, or lost work."""
+
+import json
+import os
+import shutil
+import struct
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import load_example, train_tiny_lm
+from safetensors.torch import load_file, save_file
+
+from modeling_lstm_trm import LSTMTRMCarry, NestedLSTMForCausalLM, NestedLSTMState
+from modeling_lstm_trm.cli import run_cli
+from modeling_lstm_trm.tasks.text.streams import encode_corpus
+from modeling_lstm_trm.tokenization import build_text_tokenizer
+from modeling_lstm_trm.training import StatefulTrainer
+from modeling_lstm_trm.training.safety import finite_json
+
+PUZZLE_4X4 = "1.....2..3.....4"
+UNSOLVABLE_4X4 = "...14.2.......4."  # no two givens clash, yet no solution exists
+
+
+def run_example(name: str, argv: list[str], capsys) -> tuple[int, str]:
+    """Run an example as its command line does; returns the exit code and what it printed on stderr."""
+    module = load_example(name)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: module.main([str(a) for a in argv]))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def assert_one_line(err: str, code: int, expected_code: int, fragment: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip() and "Warning" not in line and "warn(" not in line]
+    assert code == expected_code, err
+    assert fragment in lines[-1], err
+    assert "Traceback" not in err, err
+
+
+# ----- model folders: each mutation of a good folder, and the one line it must give ---------------------------------
+
+def _config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+def _truncate(folder: Path) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def _random_payload(folder: Path) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    header = 8 + struct.unpack("<Q", data[:8])[0]
+    (folder / "model.safetensors").write_bytes(data[:header] + os.urandom(len(data) - header))
+
+
+def _foreign_tokenizer(folder: Path) -> None:
+    text = "".join(chr(c) for c in range(0x400, 0x500))  # 256 Cyrillic letters: far more tokens than the model's
+    build_text_tokenizer("char", [text]).save_pretrained(folder)
+
+
+MODEL_CASES = [
+    # (what the user does, model kind, mutation, example, argv after --model, exit code, the line must contain)
+    ("config says 2 LSTM layers, weights have 1", "lm", lambda f: _config(f, num_lstm_layers=2), "generate",
+     [], 2, "do not match its config.json (missing"),
+    ("config's hidden size differs from the weights", "lm", lambda f: _config(f, hidden_size=32), "generate",
+     [], 2, "wrong shapes"),
+    ("truncated safetensors file", "lm", _truncate, "generate", [], 2, "could not load the weights"),
+    ("random bytes after a valid safetensors header", "lm", _random_payload, "generate", [], 2, "NaN or infinity"),
+    ("config names another model type", "lm", lambda f: _config(f, model_type="llama"), "generate", [], 2,
+     "runs only with --trust_remote_code"),
+    ("another model's tokenizer in the folder", "lm", _foreign_tokenizer, "generate", [], 2,
+     "belongs to another model"),
+    ("folder without config.json", "lm", lambda f: (f / "config.json").unlink(), "generate", [], 2,
+     "has no config.json"),
+    ("sudoku: truncated weights", "sudoku", _truncate, "solve", [PUZZLE_4X4], 2, "could not load the weights"),
+    ("sudoku: random weights", "sudoku", _random_payload, "solve", [PUZZLE_4X4], 2, "NaN or infinity"),
+    ("sudoku: foreign model type", "sudoku", lambda f: _config(f, model_type="bert"), "evaluate_model",
+     ["--grid_size", 4, "--num_puzzles", 4], 2, "runs only with --trust_remote_code"),
+]
+
+
+@pytest.mark.parametrize("what, kind, mutate, example, argv, code, fragment", MODEL_CASES,
+                         ids=[case[0] for case in MODEL_CASES])
+def test_a_broken_model_folder_is_refused_in_one_line(what, kind, mutate, example, argv, code, fragment, trained,
+                                                      tmp_path, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(trained[kind], folder)
+    mutate(folder)
+    exit_code, err = run_example(example, ["--model", folder, *argv], capsys)
+    assert_one_line(err, exit_code, code, fragment)
+
+
+USAGE_CASES = [
+    # (what the user does, example, argv with {lm} / {sudoku} / {tmp} filled in, the line must contain)
+    ("--model is a file", "generate", ["--model", "{lm}/config.json"], "is a file"),
+    ("--model does not exist (offline)", "generate", ["--model", "{tmp}/nowhere"], "no such folder"),
+    ("--max_new_tokens 0", "generate", ["--model", "{lm}", "--max_new_tokens", 0], "--max_new_tokens"),
+    ("sampling with temperature 0", "generate", ["--model", "{lm}", "--temperature", 0], "--temperature > 0"),
+    ("evaluate: --file is a folder", "evaluate_model", ["--model", "{lm}", "--file", "{tmp}"], "no such file"),
+    ("evaluate: --batch_size 0", "evaluate_model", ["--model", "{sudoku}", "--grid_size", 4, "--batch_size", 0],
+     "--batch_size must be at least 1"),
+    ("solve: --file is a folder", "solve", ["--model", "{sudoku}", "--file", "{tmp}"], "no such file"),
+    ("solve: a 6x6 puzzle for a 4x4 model", "solve", ["--model", "{sudoku}", "1" + "." * 35], "the model solves"),
+    ("solve: a malformed puzzle", "solve", ["--model", "{sudoku}", "1x.." * 4], "line 1"),
+    ("solve: --batch_size 0", "solve", ["--model", "{sudoku}", "--batch_size", 0, "1..." * 4], "--batch_size"),
+    ("push: an unknown flag", "push_to_hub", ["--checkpoint", "{lm}", "--repo-id", "a/b", "--colour"],
+     "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("what, example, argv, fragment", USAGE_CASES, ids=[case[0] for case in USAGE_CASES])
+def test_a_bad_flag_or_file_is_one_line_and_exit_code_2(what, example, argv, fragment, trained, tmp_path, capsys):
+    names = {"lm": trained["lm"], "sudoku": trained["sudoku"], "tmp": tmp_path}
+    code, err = run_example(example, [str(a).format(**names) for a in argv], capsys)
+    assert_one_line(err, code, 2, fragment)
+
+
+def test_solve_batches_a_long_file_and_answers_every_puzzle(trained, tmp_path, capsys):
+    puzzles = tmp_path / "puzzles.txt"
+    puzzles.write_text(f"{PUZZLE_4X4}\n" * 5)
+    module = load_example("solve")
+    reports = module.main(["--model", str(trained["sudoku"]), "--file", str(puzzles), "--batch_size", "2"])
+    assert len(reports) == 5 and len({r["solution"] for r in reports}) == 1  # the same puzzle, batched 2 + 2 + 1
+
+
+# ----- training: what is checked before any work, and what a run that ends early leaves ------------------------------
+
+def _lm_args(tmp_path: Path, out: Path, *extra) -> list:
+    text = tmp_path / "corpus.txt"
+    if not text.exists():
+        text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
+    return ["--task", "lm", "--train_file", text, "--tokenizer", "char", "--output_dir", out, "--hidden_size", 16,
+            "--level_update_every", 1, 4, "--block_size", 16, "--per_device_train_batch_size", 4,
+            "--disable_tqdm", "true", "--eval_strategy", "no", *extra]
+
+
+def _sudoku_args(out: Path, *extra) -> list:
+    return ["--grid_size", 4, "--output_dir", out, "--train_puzzles", 50, "--eval_puzzles", 10, "--eval_files",
+            "none", "--disable_tqdm", "true", *extra]
+
+
+def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
+    """Each of these is refused at once, before data is read or a file written."""
+    nine = tmp_path / "nine.txt"
+    nine.write_text("." * 81 + "\n")
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes.txt").write_text("my earlier work")
+    new = tmp_path / "new"
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("modeling_lstm_trm.hub.get_token", lambda: None)
+    cases = [
+        (_sudoku_args(new, "--eval_files", tmp_path / "missing.txt"), "--eval_files: no such file"),
+        (_sudoku_args(new, "--eval_files", nine), "does not hold 4x4 puzzles"),
+        (_sudoku_args(used), "is not empty"),
+        (_sudoku_args(new, "--max_minutes", 0), "--max_minutes must be positive"),
+        (_sudoku_args(new, "--push_to_hub", "true", "--hub_model_id", "someone/x"), "not logged in to the Hub"),
+        (_sudoku_args(new, "--push_to_hub", "true"), "--push_to_hub needs --hub_model_id"),
+        (_sudoku_args(new, "--resume_from_checkpoint", "true"), "holds no checkpoint-N folder"),
+        (_sudoku_args(new, "--grid_size", 5), "--grid_size must be one of"),
+        (_sudoku_args(new, "--no_such_flag", 1), "--no_such_flag"),
+        (_lm_args(tmp_path, new, "--block_size", 0), "--block_size must be at least 1"),
+        (_lm_args(tmp_path, new, "--max_minutes", -1), "--max_minutes must be positive"),
+        (_lm_args(tmp_path, new, "--train_file", tmp_path), "no such file"),
+    ]
+    for argv, fragment in cases:
+        code, err = run_example("train", argv, capsys)
+        assert_one_line(err, code, 2, fragment)
+        assert not new.exists() or not any(new.iterdir()), argv
+    assert [p.name for p in used.iterdir()] == ["notes.txt"] and (used / "notes.txt").read_text() == "my earlier work"
+
+
+def test_a_block_size_too_long_for_the_text_writes_no_tokenizer(tmp_path, capsys):
+    out = tmp_path / "lm"
+    code, err = run_example("train", _lm_args(tmp_path, out, "--block_size", 100000), capsys)
+    assert_one_line(err, code, 2, "lower --block_size")
+    assert not (out / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("task", ["lm", "sudoku"])
+def test_divergence_stops_training_and_saves_no_broken_model(task, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = (_lm_args(tmp_path, out) if task == "lm" else _sudoku_args(out)) + [
+        "--learning_rate", "1e6", "--max_steps", 30, "--save_steps", 2]
+    code, err = run_example("train", argv, capsys)
+    assert_one_line(err, code, 1, "training diverged at step")
+    assert "--learning_rate" in err
+    assert not (out / "model.safetensors").exists() and not (out / "eval_results.json").exists()
+    for checkpoint in out.glob("checkpoint-*"):  # every checkpoint left behind is finite
+        assert all(torch.isfinite(t).all() for t in load_file(checkpoint / "model.safetensors").values())
+
+
+def test_a_failure_after_training_keeps_the_saved_model(tmp_path, capsys):
+    unsolvable = tmp_path / "unsolvable.txt"
+    unsolvable.write_text(UNSOLVABLE_4X4 + "\n")
+    out = tmp_path / "run"
+    code, err = run_example("train", _sudoku_args(out, "--max_steps", 3, "--save_strategy", "no", "--eval_files",
+                                                  unsolvable), capsys)
+    assert_one_line(err, code, 1, f"the trained model is saved in {out.resolve()}")
+    assert "evaluation failed after training" in err
+    assert (out / "model.safetensors").exists() and (out / "config.json").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    from transformers import TrainerCallback
+
+    class CtrlC(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                raise KeyboardInterrupt
+
+    original = StatefulTrainer.__init__
+
+    def with_ctrl_c(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.add_callback(CtrlC())
+
+    monkeypatch.setattr(StatefulTrainer, "__init__", with_ctrl_c)
+    out = tmp_path / "run"
+    code, err = run_example("train", _lm_args(tmp_path, out, "--max_steps", 10, "--save_steps", 100), capsys)
+    assert_one_line(err, code, 1, f"--resume_from_checkpoint {out / 'checkpoint-4'}")
+    assert (out / "checkpoint-4" / "model.safetensors").exists()
+    assert (out / "checkpoint-4" / "carried_state-rank0.safetensors").exists()
+
+
+def test_resume_refuses_a_checkpoint_that_is_corrupted_or_lacks_its_state(tmp_path, capsys):
+    out = tmp_path / "run"
+    load_example("train").main([str(a) for a in _lm_args(tmp_path, out, "--max_steps", 4, "--save_steps", 2)])
+    checkpoint = out / "checkpoint-2"
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoint, broken)
+    (broken / "optimizer.pt").write_bytes((broken / "optimizer.pt").read_bytes()[:100])
+    code, err = run_example("train", _lm_args(tmp_path, out, "--max_steps", 6, "--resume_from_checkpoint", broken),
+                            capsys)
+    assert_one_line(err, code, 2, f"{broken / 'optimizer.pt'} is truncated or corrupted")
+    (checkpoint / "carried_state-rank0.safetensors").unlink()
+    code, err = run_example("train", _lm_args(tmp_path, out, "--max_steps", 6, "--resume_from_checkpoint",
+                                              checkpoint), capsys)
+    assert_one_line(err, code, 1, "carried_state-rank0.safetensors is missing")
+
+
+def test_the_hub_token_never_reaches_a_file(tmp_path):
+    secret = "hf_secret_token_that_must_not_be_saved"
+    out = train_tiny_lm(tmp_path, "--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1",
+                        "--eval_strategy", "no", "--hub_token", secret)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "training_args.bin" for p in files)
+    assert not [p for p in files if secret.encode() in p.read_bytes()]
+
+
+def test_push_refuses_non_finite_weights(trained, tmp_path, capsys):
+    folder = tmp_path / "nan"
+    shutil.copytree(trained["lm"], folder)
+    weights = load_file(folder / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    code, err = run_example("push_to_hub", ["--checkpoint", folder, "--repo-id", "a/b", "--dry-run", tmp_path / "r"],
+                            capsys)
+    assert code == 2 and "NaN or infinite weights" in err and not (tmp_path / "r").exists()
+
+
+# ----- the library: inputs that used to give raw torch errors or silently wrong results ------------------------------
+
+def test_an_integer_zero_one_mask_is_refused_and_row_indices_still_work():
+    for state in (NestedLSTMState(h=torch.ones(1, 4, 3), c=torch.ones(1, 4, 3)),
+                  LSTMTRMCarry(h=torch.ones(4, 2, 3), c=torch.ones(4, 2, 3), steps=torch.zeros(4, dtype=torch.long),
+                               halted=torch.zeros(4, dtype=torch.bool), inputs=torch.zeros(4, 2, dtype=torch.long))):
+        with pytest.raises(ValueError, match="pass a bool mask"):
+            state.reset(torch.tensor([0, 1, 0, 1]))
+        state.reset(torch.tensor([0, 1]))  # distinct row indices
+        state.reset(torch.tensor([False, False, False, True]))
+    rows_zeroed = NestedLSTMState(h=torch.ones(1, 4, 3), c=torch.ones(1, 4, 3)).reset([0, 1]).h[0, :, 0]
+    assert rows_zeroed.tolist() == [0, 0, 1, 1]
+
+
+def test_float_input_ids_and_an_empty_batch_are_clear_errors(trained):
+    from modeling_lstm_trm.loading import load_model
+
+    lm, trm = load_model(str(trained["lm"]), causal_lm=True), load_model(str(trained["sudoku"]))
+    assert isinstance(lm, NestedLSTMForCausalLM)
+    for model, length in ((lm, 5), (trm, 16)):
+        with pytest.raises(ValueError, match="integer token ids"):
+            model(torch.ones(2, length))
+        with pytest.raises(ValueError, match="empty batch"):
+            model(torch.zeros(0, length, dtype=torch.long))
+
+
+def test_a_text_that_is_mostly_unknown_tokens_warns():
+    tokenizer = build_text_tokenizer("char", ["abc"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encode_corpus(["xyz xyz xyz"], tokenizer)
+    assert any("unknown token" in str(w.message) for w in caught)
+
+
+def test_results_with_nan_are_written_as_valid_json():
+    text = json.dumps(finite_json({"eval_loss": float("nan"), "scores": [1.0, float("inf")], "steps": 3}))
+    assert json.loads(text) == {"eval_loss": None, "scores": [1.0, None], "steps": 3}
