@@ -1,9 +1,12 @@
 """lstm-trm: stateful recurrent models for Hugging Face Transformers.
 
     models/     the two models, each with its configuration (Hub-flat files)
-    training/   the mechanism: carried-state protocol, StatefulTrainer, EMA, MultiTimescaleOptimizer, run helpers
+    training/   the mechanism: carried-state protocol, StatefulTrainer, EMA, MultiTimescaleOptimizer, run helpers,
+                safety (divergence, Ctrl-C, saving before what can fail)
     tasks/      one module per task (text, sudoku): its data, augmentation, evaluation and training recipe
     hub.py      model cards and Hub repositories
+    loading.py  strict loading of a saved model for the examples (own classes; remote code only when asked)
+    cli.py      one-line errors and exit codes of the command-line examples
 
 Importing the package registers its configurations and models with the Auto classes, and marks them for
 `trust_remote_code` sharing, so `save_pretrained` writes the model code beside the weights.
