@@ -280,17 +280,23 @@ def trained_lstm_mlp():
     return train_on_4x4("lstm", "mlp", steps=900)
 
 
-@pytest.mark.parametrize("recurrence, mixer, steps, floor", [
-    ("trm", "mlp", 600, 0.8), ("lstm", "attention", 800, 0.5),
-])
-def test_each_recurrence_and_mixer_learns_4x4_sudoku(recurrence, mixer, steps, floor, held_out_4x4):
-    """Guessing 10 blanks of 4 digits solves about one puzzle in a million; attention learns slower than the
-    sequence MLP on a fixed grid (as in TRM), hence its lower floor. The recurrence and the mixer are separate modules,
-    so trm with attention is left to the shape and save/load tests (a third minute of CI for no new code path)."""
-    model = train_on_4x4(recurrence, mixer, steps)
+def test_trm_recurrence_learns_4x4_sudoku(held_out_4x4):
+    """Guessing 10 blanks of 4 digits solves about one puzzle in a million."""
+    model = train_on_4x4("trm", "mlp", 600)
     puzzles, solutions = held_out_4x4
     exact = (model.solve(puzzles).predictions == solutions).all(-1).float().mean().item()
-    assert exact >= floor, f"{recurrence}/{mixer}: {exact:.3f} exact on held-out 4x4 puzzles"
+    assert exact >= 0.8, f"trm/mlp: {exact:.3f} exact on held-out 4x4 puzzles"
+
+
+def test_the_attention_mixer_learns_4x4_sudoku(held_out_4x4):
+    """Attention learns slower than the sequence MLP on a fixed grid (as in TRM): whole puzzles take about 800 steps
+    (0.5 exact, 74 s of CI), so this asks for blank cells after 300: 0.59 measured, chance is 0.25. The recurrence
+    and the mixer are separate modules, so trm with attention is left to the shape and save/load tests."""
+    model = train_on_4x4("lstm", "attention", 300)
+    puzzles, solutions = held_out_4x4
+    blank = puzzles == 0
+    cells = (model.solve(puzzles).predictions == solutions)[blank].float().mean().item()
+    assert cells >= 0.45, f"lstm/attention: {cells:.3f} of blank cells right on held-out 4x4 puzzles"
 
 
 def test_lstm_recurrence_learns_4x4_sudoku(trained_lstm_mlp, held_out_4x4):

@@ -1,7 +1,6 @@
 """The Sudoku main job end to end: StatefulTrainer with the LSTM-TRM carry and EMA, examples/train.py's 4x4 preset,
 exact resume after SIGKILL, and the solve / evaluate command lines."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_example
 from safetensors.torch import load_file
 from transformers import TrainingArguments
 
@@ -17,14 +17,6 @@ from modeling_lstm_trm.tasks.sudoku.puzzles import SudokuDataset, generate_puzzl
 from modeling_lstm_trm.training import ExponentialMovingAverage, StatefulTrainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_trainer(tmp_path, **kwargs):
