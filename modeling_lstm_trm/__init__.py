@@ -7,6 +7,7 @@
     hub.py      model cards and Hub repositories
     loading.py  strict loading of a saved model for the examples (own classes; remote code only when asked)
     cli.py      one-line errors and exit codes of the command-line examples
+    checks.py   the first line of an error, and which tensors are not finite (shared by the above)
 
 Importing the package registers its configurations and models with the Auto classes, and marks them for
 `trust_remote_code` sharing, so `save_pretrained` writes the model code beside the weights.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from transformers import HfArgumentParser
 
+from .checks import first_line
 from .hub import HubError
 from .loading import LoadError
 from .training.safety import RunError
@@ -37,11 +38,6 @@ class ArgumentParserForTraining(OneLineErrors, HfArgumentParser):
     pass
 
 
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def run_cli(main: Callable[[], object]) -> None:
     """Run an example's `main()` and exit: 0 on success, else one line on stderr and the exit code above."""
     prog = os.path.basename(sys.argv[0])
@@ -55,8 +51,8 @@ def run_cli(main: Callable[[], object]) -> None:
     except Exception as error:  # noqa: BLE001  (a CLI ends in one line, never a traceback, unless asked)
         if os.environ.get("LSTM_TRM_TRACEBACK"):
             raise
-        code = 1 if isinstance(error, RunError) else 2 if isinstance(error, USAGE_ERRORS) else 1
-        kind = "" if isinstance(error, (RunError, *USAGE_ERRORS)) else f"{type(error).__name__}: "
+        usage = isinstance(error, USAGE_ERRORS) and not isinstance(error, RunError)
+        kind = "" if usage or isinstance(error, RunError) else f"{type(error).__name__}: "  # unexpected: say its type
         print(f"{prog}: error: {kind}{first_line(error)}", file=sys.stderr, flush=True)
-        sys.exit(code)
+        sys.exit(2 if usage else 1)
     sys.exit(0)

@@ -19,6 +19,8 @@ from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, Mo
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from .checks import first_line, non_finite
+
 RUN_FILE = "training_run.json"
 EVAL_FILE = "eval_results.json"
 CODE_FILES = {  # each model's folder under models/ and its Hub-flat code files
@@ -177,14 +179,13 @@ def check_repo_id(repo_id: str) -> None:
         validate_repo_id(repo_id)
     except HFValidationError as error:
         raise HubError(f"invalid repository name {repo_id!r}: use USER/NAME with letters, digits, '-', '_' and '.' "
-                       f"({str(error).splitlines()[0]})") from None
+                       f"({first_line(error)})") from None
     if repo_id.count("/") != 1:
         raise HubError(f"invalid repository name {repo_id!r}: use USER/NAME, e.g. your-name/nested-lm-shakespeare")
 
 
 def _check_weights_finite(files: list[Path]) -> None:
     """A model with NaN or infinite weights is never uploaded; a corrupted file is named."""
-    import torch
     from safetensors.torch import load_file
 
     for file in files:
@@ -193,8 +194,8 @@ def _check_weights_finite(files: list[Path]) -> None:
         try:
             tensors = load_file(str(file))
         except Exception as error:  # noqa: BLE001
-            raise HubError(f"{file} is truncated or corrupted ({str(error).splitlines()[0]})") from None
-        broken = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+            raise HubError(f"{file} is truncated or corrupted ({first_line(error)})") from None
+        broken = non_finite(tensors.items())
         if broken:
             raise HubError(f"{file} holds NaN or infinite weights ({broken[0]}, ...): the training diverged; not "
                            "uploading it")
@@ -211,7 +212,7 @@ def check_login(token: str | None = None) -> None:
         status = getattr(error.response, "status_code", None)
         raise HubError(f"the Hub refused the token (HTTP {status}): log in again with `hf auth login`") from None
     except Exception as error:  # noqa: BLE001  (no network, proxy, DNS: one line)
-        raise HubError(f"could not reach the Hub to check the login ({str(error).splitlines()[0]})") from None
+        raise HubError(f"could not reach the Hub to check the login ({first_line(error)})") from None
 
 
 def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | None = None) -> list[str]:
@@ -280,5 +281,5 @@ def push_checkpoint(checkpoint: str | Path, repo_id: str, private: bool = False,
             if status in (401, 403):
                 raise HubError(f"the Hub refused the token for {repo_id} (HTTP {status}): log in again with "
                                "`hf auth login` using a token with write access to that namespace") from None
-            raise HubError(f"upload to {repo_id} failed: {str(error).splitlines()[0]}") from None
+            raise HubError(f"upload to {repo_id} failed: {first_line(error)}") from None
         return commit.commit_url

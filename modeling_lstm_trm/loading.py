@@ -15,6 +15,7 @@ import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging
 
+from .checks import first_line, non_finite
 from .models.lstm_trm import LSTMTRMModel
 from .models.nested_lstm import NestedLSTMForCausalLM, NestedLSTMModel
 
@@ -26,11 +27,6 @@ MODEL_CLASSES = {  # model_type -> (the class for `AutoModel`, the class for `Au
 
 class LoadError(ValueError):
     """A model folder (or Hub repository) that cannot be loaded as it is; the message names it and says why."""
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def read_config(name_or_path: str) -> dict:
@@ -49,11 +45,11 @@ def read_config(name_or_path: str) -> dict:
             file = Path(cached_file(name_or_path, "config.json"))
         except Exception as error:  # noqa: BLE001  (offline, not found, no access: all one line)
             raise LoadError(f"no such folder, and no Hub model {name_or_path!r} could be read "
-                            f"({_first_line(error)})") from None
+                            f"({first_line(error)})") from None
     try:
         return json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise LoadError(f"{file} is not valid JSON ({_first_line(error)})") from None
+        raise LoadError(f"{file} is not valid JSON ({first_line(error)})") from None
 
 
 def load_model(name_or_path: str, causal_lm: bool = False, trust_remote_code: bool = False) -> torch.nn.Module:
@@ -72,7 +68,7 @@ def load_model(name_or_path: str, causal_lm: bool = False, trust_remote_code: bo
                 raise LoadError(f"the weights in {name_or_path} do not match its config.json (wrong shapes)") from None
             weights = sorted(Path(name_or_path).glob("*.safetensors")) if Path(name_or_path).is_dir() else []
             raise LoadError(f"could not load the weights {weights[0] if weights else 'of ' + name_or_path} "
-                            f"({type(error).__name__}: {_first_line(error)})") from None
+                            f"({type(error).__name__}: {first_line(error)})") from None
         finally:
             logging.set_verbosity(verbosity)
         problems = [f"{what}: {', '.join(sorted(map(str, keys))[:3])}" for what, keys in (
@@ -82,11 +78,11 @@ def load_model(name_or_path: str, causal_lm: bool = False, trust_remote_code: bo
             raise LoadError(f"the weights in {name_or_path} do not match its config.json ({'; '.join(problems)})")
     elif trust_remote_code:
         auto = AutoModelForCausalLM if causal_lm else AutoModel
-        model = auto.from_pretrained(name_or_path, trust_remote_code=True)
+        model = auto.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     else:
         raise LoadError(f"{name_or_path} holds a model of type {model_type!r}, not one of this package "
                         f"({', '.join(MODEL_CLASSES)}); its own code runs only with --trust_remote_code")
-    broken = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    broken = non_finite(model.state_dict().items())
     if broken:
         raise LoadError(f"the weights in {name_or_path} hold NaN or infinity ({len(broken)} tensors, e.g. "
                         f"{broken[0]}): the file is corrupted or the model diverged")
@@ -98,7 +94,7 @@ def load_tokenizer(name_or_path: str, model=None, trust_remote_code: bool = Fals
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except Exception as error:  # noqa: BLE001
-        raise LoadError(f"could not load the tokenizer of {name_or_path} ({_first_line(error)})") from None
+        raise LoadError(f"could not load the tokenizer of {name_or_path} ({first_line(error)})") from None
     vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
     if vocab_size is not None and len(tokenizer) > vocab_size:
         raise LoadError(f"the tokenizer in {name_or_path} has {len(tokenizer)} tokens but the model only "

@@ -17,17 +17,14 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_pt_utils import safe_globals
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+from ..checks import first_line, non_finite
 
 
 class RunError(RuntimeError):
     """A training run ended early or in part; the message (one line) says what is kept and what to do."""
-
-
-def non_finite_parameters(model: torch.nn.Module) -> list[str]:
-    """Names of the parameters and buffers holding NaN or infinity."""
-    tensors = list(model.named_parameters()) + list(model.named_buffers())
-    return [name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 def last_checkpoint(output_dir: str) -> str | None:
@@ -75,7 +72,7 @@ def train_or_keep(trainer, resume_from_checkpoint=None) -> None:
 def save_final_model(trainer, output_dir: str | Path) -> None:
     """Save the final model (the EMA weights where there are some), never a non-finite one."""
     with trainer.ema_weights() as model:
-        broken = non_finite_parameters(model)
+        broken = non_finite(model.state_dict().items())
     if broken:
         raise RunError(f"not saving the final model: {len(broken)} tensor(s) hold NaN or infinity ({broken[0]}, ...); "
                        f"the last checkpoint is {last_checkpoint(str(output_dir))}")
@@ -91,9 +88,8 @@ def after_training(what: str, output_dir: str | Path):
     except RunError:
         raise
     except Exception as error:  # noqa: BLE001  (any failure here must not hide where the model is)
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RunError(f"{what} failed after training ({type(error).__name__}: {message}); the trained model is saved "
-                       f"in {Path(output_dir).resolve()}") from error
+        raise RunError(f"{what} failed after training ({type(error).__name__}: {first_line(error)}); the trained model "
+                       f"is saved in {Path(output_dir).resolve()}") from error
 
 
 def finite_json(value):
@@ -122,8 +118,8 @@ def verify_checkpoint(folder: str | Path) -> None:
             if path.suffix == ".safetensors":
                 load_file(str(path))
             elif path.name in ("optimizer.pt", "scheduler.pt") or path.name.startswith("rng_state"):
-                torch.load(path, map_location="cpu", weights_only=False)
+                with safe_globals():  # the numpy RNG state, allowed as Trainer allows it when it resumes
+                    torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001  (safetensors, pickle and zip errors alike)
-            raise ValueError(f"{path} is truncated or corrupted ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else '?'}): resume from an earlier checkpoint"
-                           ) from None
+            raise ValueError(f"{path} is truncated or corrupted ({type(error).__name__}: {first_line(error)}): "
+                             "resume from an earlier checkpoint") from None

@@ -111,10 +111,9 @@ def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_arg
             continue
         if not Path(name).is_file():
             raise ValueError(f"--eval_files: no such file: {name}")
-        if _puzzle_size(Path(name)) != sudoku_args.grid_size:
+        if parse_puzzles(name).shape[-1] != sudoku_args.grid_size:  # every line, now rather than after training
             raise ValueError(f"--eval_files: {name} does not hold {sudoku_args.grid_size}x{sudoku_args.grid_size} "
                              "puzzles (see --grid_size)")
-        parse_puzzles(name, sudoku_args.grid_size)  # every line, now rather than after training
 
 
 def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,

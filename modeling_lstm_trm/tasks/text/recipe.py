@@ -106,8 +106,8 @@ def prepare_data(lm_args: LMArguments, training_args: TrainingArguments):
             tokenizer = AutoTokenizer.from_pretrained(output_dir)
         world, main = training_args.world_size, training_args.process_index == 0
         datasets = []
-        for docs, batch in ((train_docs, training_args.per_device_train_batch_size),
-                            (val_docs, training_args.per_device_eval_batch_size)):
+        for split, docs, batch in (("training", train_docs, training_args.per_device_train_batch_size),
+                                   ("validation", val_docs, training_args.per_device_eval_batch_size)):
             if not docs:
                 datasets.append(None)
                 continue
@@ -115,7 +115,6 @@ def prepare_data(lm_args: LMArguments, training_args: TrainingArguments):
             try:
                 datasets.append(TokenStreams(tokens, starts, batch * world, lm_args.block_size, chars_per_token))
             except ValueError as error:
-                split = "training" if docs is train_docs else "validation"
                 raise ValueError(f"the {split} text: {error} (lower --block_size or the batch size)") from None
         if main and not resuming:
             tokenizer.save_pretrained(output_dir)
