@@ -124,14 +124,14 @@ def _nested_lm_card(folder, config, run, results, repo_id):
 
 def _lstm_trm_card(folder, config, run, results, repo_id):
     size = round(config.get("seq_len", 81) ** 0.5)
-    givens = run.get("givens", "?")
+    source = (run.get("data") or {}).get("source") or f"generated, {run.get('givens', '?')} givens"
     eval_results, result_rows = [], []
     for name, scores in results.items():
         if not isinstance(scores, dict) or "exact_accuracy" not in scores:
             continue
         generated = name == "held_out"
         dataset_type = "generated-sudoku" if generated else name
-        dataset_name = f"generated {size}x{size} Sudoku, {givens} givens" if generated else f"{name}.txt"
+        dataset_name = f"{size}x{size} Sudoku ({source})" if generated else f"{name}.txt"
         for metric, label in (("exact_accuracy", "Exact-puzzle accuracy"), ("cell_accuracy", "Blank-cell accuracy")):
             eval_results.append(EvalResult(
                 task_type="sudoku-solving", task_name="Sudoku solving", dataset_type=dataset_type,
@@ -145,8 +145,8 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
         model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
     )
     training_rows = [
-        ("data", f"{run.get('train_puzzles', '?')} generated {size}x{size} puzzles with {givens} givens, augmented on "
-                 "the fly by digit, row, band, column and stack permutations and transposition"),
+        ("data", f"{run.get('train_puzzles', '?')} {size}x{size} puzzles ({source}), augmented on the fly by digit, "
+                 "row, band, column and stack permutations and transposition"),
         ("recurrence / mixer", f"{config.get('recurrence')} / {config.get('mixer')}"),
         ("hidden size, layers", f"{config.get('hidden_size')}, {config.get('num_layers')}"),
         ("T cycles, n cycles, halt_max_steps",
@@ -154,7 +154,7 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
         ("EMA decay", run.get("ema_decay", "?")),
     ] + _procedure_rows(run)
     example = run.get("example_puzzle") or "." * (size * size)
-    values = dict(size=size, givens=givens, T_cycles=config.get("T_cycles"), n_cycles=config.get("n_cycles"),
+    values = dict(size=size, source=source, T_cycles=config.get("T_cycles"), n_cycles=config.get("n_cycles"),
                   halt_max_steps=config.get("halt_max_steps"), example_puzzle=example,
                   training_rows=training_rows, result_rows=result_rows)
     return card_data, "lstm_trm.md", values

@@ -129,6 +129,10 @@ class TimeBudget(ProgressCallback):
         if not args.disable_tqdm:
             super().on_prediction_step(args, state, control, **kwargs)
 
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:  # none with --disable_tqdm
+            super().on_train_end(args, state, control, **kwargs)
+
 
 @dataclass
 class Panel:

@@ -165,11 +165,12 @@ def make_puzzle(solution: np.ndarray, box, givens: int, rng: random.Random, atte
 
 @dataclass
 class SudokuSet:
-    """Puzzles and their solutions, each (count, N, N), with the box shape."""
+    """Puzzles and their solutions, each (count, N, N), with the box shape and, where known, difficulty ratings."""
 
     puzzles: np.ndarray
     solutions: np.ndarray
     box: tuple[int, int]
+    ratings: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.puzzles)

@@ -4,6 +4,7 @@ presets (`presets/<n>x<n>.json`, chosen by --grid_size or --recipe), and the run
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,27 +18,50 @@ from ...tokenization import build_grid_tokenizer
 from ...training import StatefulTrainer
 from ...training.runs import Panel, TimeBudget, check_max_minutes, finish_run, resolve_dtype, set_threads
 from ...training.safety import after_training, save_final_model, train_or_keep
+from .hard_puzzles import generate_hard_puzzles
 from .puzzles import (
     BOXES,
     DEFAULT_GIVENS,
     SudokuDataset,
+    SudokuSet,
     box_for_size,
+    drop_equivalent,
     evaluate_model,
     parse_puzzles,
     solve_file,
     train_test_split,
 )
+from .sudoku_extreme import HUB_DATASET, load_csv_splits, load_trm_folder
 
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
 PRESETS = Path(__file__).parent / "presets"
+EVAL_SUBSAMPLE_SEED = 20251  # one fixed test subset whatever --seed the training uses
 SHARED_SUDOKU = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "sudoku"  # beside a checkout
 
 
 @dataclass
 class SudokuArguments:
-    grid_size: int = field(default=6, metadata={"help": "4, 6 or 9: picks the preset (presets/<n>x<n>.json)."})
-    recipe: int | None = field(default=None, metadata={
-        "help": "Train with another grid size's preset (e.g. --grid_size 9 --recipe 6: the 6x6 CPU recipe on 9x9)."})
+    grid_size: int | None = field(default=None, metadata={
+        "help": "4, 6 or 9: picks the preset (presets/<n>x<n>.json); default 6, or 9 with a dataset or --recipe hard."})
+    recipe: str | None = field(default=None, metadata={
+        "help": "Train with another preset: a grid size (e.g. --grid_size 9 --recipe 6: the 6x6 CPU recipe on 9x9) "
+                "or `hard` (9x9 minimal puzzles rated by backtracks: generated, or from the dataset flags)."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": f"Sudoku-Extreme-shaped data: a Hub dataset (e.g. {HUB_DATASET}) or a local folder holding "
+                "train.csv and test.csv (header source,question,answer,rating)."})
+    train_file: str | None = field(default=None, metadata={"help": "A training CSV file of that shape."})
+    test_file: str | None = field(default=None, metadata={"help": "A test CSV file of that shape."})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "A folder built by TRM's build_sudoku_dataset.py ({train,test}/all__inputs.npy, ...)."})
+    subsample_size: int | None = field(default=None, metadata={
+        "help": "Train on this many puzzles of the training split, drawn with --seed (TRM: 1000)."})
+    min_rating: int | None = field(default=None, metadata={
+        "help": "Only puzzles rated at least this (backtracks), in both splits; with --recipe hard and no dataset, "
+                "the rating of the puzzles generated."})
+    eval_subsample: int | None = field(default=None, metadata={
+        "help": "Evaluate on this many puzzles of the test split, drawn with a fixed seed (default: all of it)."})
+    drop_invalid: bool = field(default=False, metadata={
+        "help": "Drop malformed dataset rows and count them, instead of stopping at the first."})
     givens: int | None = field(default=None, metadata={"help": "Filled cells per puzzle (default 6 / 14 / 30)."})
     train_puzzles: int | None = field(default=None, metadata={"help": "Base puzzles; augmented on the fly."})
     eval_puzzles: int = field(default=512, metadata={"help": "Held-out generated puzzles for evaluation."})
@@ -52,6 +76,16 @@ class SudokuArguments:
     num_threads: int | None = field(default=None, metadata={
         "help": "PyTorch CPU threads per process (default: this machine's cores divided among its processes; "
                 "`accelerate launch` without a config would otherwise leave each process one thread)."})
+
+    def uses_dataset(self) -> bool:
+        return any((self.dataset_name, self.train_file, self.test_file, self.data_dir))
+
+    @property
+    def size(self) -> int:
+        """The grid size: --grid_size, else 9 for a dataset or the hard recipe, else 6."""
+        if self.grid_size is not None:
+            return self.grid_size
+        return 9 if self.uses_dataset() or self.recipe == "hard" else 6
 
 
 @dataclass
@@ -75,15 +109,17 @@ ARGUMENTS = (SudokuArguments, ModelArguments)
 
 
 def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) -> dict:
-    for flag in ("grid_size", "recipe"):
-        value = getattr(sudoku_args, flag)
-        if value is not None and value not in BOXES:
-            raise ValueError(f"--{flag} must be one of {sorted(BOXES)}, got {value}")
-    n = sudoku_args.recipe or sudoku_args.grid_size
-    preset = json.loads((PRESETS / f"{n}x{n}.json").read_text())
-    size = sudoku_args.grid_size
+    if sudoku_args.grid_size is not None and sudoku_args.grid_size not in BOXES:
+        raise ValueError(f"--grid_size must be one of {sorted(BOXES)}, got {sudoku_args.grid_size}")
+    recipes = [str(n) for n in BOXES] + ["hard"]
+    if sudoku_args.recipe is not None and sudoku_args.recipe not in recipes:
+        raise ValueError(f"--recipe must be one of {', '.join(recipes)}, got {sudoku_args.recipe}")
+    size = sudoku_args.size
+    recipe = sudoku_args.recipe or str(size)
+    preset = json.loads((PRESETS / (f"{recipe}x{recipe}.json" if recipe.isdigit() else f"{recipe}.json")).read_text())
     preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
-    return {"output_dir": f"outputs/lstm-trm-sudoku-{size}x{size}",
+    name = "hard" if recipe == "hard" else f"{size}x{size}"
+    return {"output_dir": f"outputs/lstm-trm-sudoku-{name}",
             **{key: value for key, value in preset.items() if not key.startswith("_")}}
 
 
@@ -111,9 +147,37 @@ def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_arg
             continue
         if not Path(name).is_file():
             raise ValueError(f"--eval_files: no such file: {name}")
-        if parse_puzzles(name).shape[-1] != sudoku_args.grid_size:  # every line, now rather than after training
-            raise ValueError(f"--eval_files: {name} does not hold {sudoku_args.grid_size}x{sudoku_args.grid_size} "
+        if parse_puzzles(name).shape[-1] != sudoku_args.size:  # every line, now rather than after training
+            raise ValueError(f"--eval_files: {name} does not hold {sudoku_args.size}x{sudoku_args.size} "
                              "puzzles (see --grid_size)")
+    check_data_flags(sudoku_args)
+
+
+def check_data_flags(args: SudokuArguments) -> None:
+    for flag in ("subsample_size", "eval_subsample"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    sources = [flag for flag in ("dataset_name", "data_dir") if getattr(args, flag)]
+    if args.train_file or args.test_file:
+        sources.append("train_file")
+        if not (args.train_file and args.test_file):
+            raise ValueError("--train_file and --test_file go together (a training and a test CSV file)")
+    if len(sources) > 1:
+        raise ValueError(f"give one data source: --{' or --'.join(sources)}")
+    if args.uses_dataset() and args.size != 9:
+        raise ValueError(f"Sudoku-Extreme data is 9x9: --grid_size {args.grid_size} does not fit")
+    if args.data_dir and args.min_rating is not None:
+        raise ValueError("--min_rating needs the ratings of a CSV dataset; a TRM folder (--data_dir) has none")
+    for flag in ("train_file", "test_file", "data_dir"):
+        path = getattr(args, flag)
+        if path and not (Path(path).is_dir() if flag == "data_dir" else Path(path).is_file()):
+            raise ValueError(f"--{flag}: no such {'folder' if flag == 'data_dir' else 'file'}: {path}")
+    if not args.uses_dataset() and (args.subsample_size or args.eval_subsample or args.drop_invalid):
+        raise ValueError("--subsample_size, --eval_subsample and --drop_invalid select rows of a dataset "
+                         "(--dataset_name, --train_file/--test_file or --data_dir); generated puzzles are set by "
+                         "--train_puzzles and --eval_puzzles")
+    if args.min_rating is not None and not args.uses_dataset() and args.recipe != "hard":
+        raise ValueError("--min_rating selects dataset rows or, with --recipe hard, the puzzles generated")
 
 
 def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
@@ -134,20 +198,59 @@ def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArg
                              lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
 
 
+def load_splits(args: SudokuArguments, seed: int, is_main: bool) -> tuple[SudokuSet, SudokuSet, dict]:
+    """The training puzzles, the held-out puzzles, and what was read: from the dataset flags, generated minimal
+    puzzles (--recipe hard), or generated puzzles with a fixed number of givens."""
+    size = args.size
+    box = box_for_size(size)
+    if args.data_dir:
+        train = load_trm_folder(args.data_dir, "train", args.subsample_size, seed)
+        test = load_trm_folder(args.data_dir, "test", args.eval_subsample, EVAL_SUBSAMPLE_SEED)
+    elif args.uses_dataset():
+        if args.dataset_name and Path(args.dataset_name).is_dir():
+            files, hub = {s: str(Path(args.dataset_name) / f"{s}.csv") for s in ("train", "test")}, None
+        elif args.dataset_name:
+            files, hub = {"train": "train.csv", "test": "test.csv"}, args.dataset_name
+        else:
+            files, hub = {"train": args.train_file, "test": args.test_file}, None
+        splits = load_csv_splits(files, hub, min_rating=args.min_rating, drop_invalid=args.drop_invalid,
+                                 subsample_size={"train": args.subsample_size, "test": args.eval_subsample},
+                                 seed={"train": seed, "test": EVAL_SUBSAMPLE_SEED})
+        train, test = splits["train"], splits["test"]
+    elif args.recipe == "hard":
+        rating = args.min_rating or 0
+        if is_main:
+            print(f"Generating {args.train_puzzles} training and {args.eval_puzzles} held-out minimal 9x9 puzzles "
+                  f"rated at least {rating} (examples/make_dataset.py writes such sets to a file once)...", flush=True)
+        workers = os.cpu_count() or 1
+        made = [generate_hard_puzzles(n, rating, seed=seed + offset, num_workers=workers, progress=is_main)
+                for n, offset in ((args.train_puzzles, 0), (args.eval_puzzles, 1_000_003))]
+        train_set, test_set = (SudokuSet(p, s, box, ratings=r) for p, s, r in made)
+        return train_set, drop_equivalent(test_set, train_set), {"source": f"generated minimal, rating >= {rating}"}
+    else:
+        givens = args.givens or DEFAULT_GIVENS[size]
+        if is_main:
+            print(f"Generating {args.train_puzzles} training and {args.eval_puzzles} held-out {size}x{size} puzzles "
+                  f"with {givens} givens...", flush=True)
+        train_set, test_set = train_test_split(args.train_puzzles, args.eval_puzzles, box, givens, seed=seed)
+        return train_set, test_set, {"source": f"generated, {givens} givens"}
+    source = args.data_dir or args.dataset_name or f"{args.train_file}, {args.test_file}"
+    info = {"source": source, **{f"{name}_{key}": value for name, split in (("train", train), ("test", test))
+                                 for key, value in vars(split).items() if key != "data"}}
+    if is_main:
+        print(f"Data from {source}: {len(train.data)} training puzzles (of {train.rows} rows), {len(test.data)} test "
+              f"puzzles (of {test.rows})" + (f"; dropped as invalid: {train.dropped_invalid} + {test.dropped_invalid}"
+                                              if args.drop_invalid else ""), flush=True)
+    return train.data, test.data, info
+
+
 def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
     set_seed(training_args.seed)
     set_threads(training_args, sudoku_args.num_threads)
-    size = sudoku_args.grid_size
-    box = box_for_size(size)
-    givens = sudoku_args.givens or DEFAULT_GIVENS[size]
+    size = sudoku_args.size
     started = time.monotonic()
     is_main = training_args.process_index == 0
-
-    if is_main:
-        print(f"Generating {sudoku_args.train_puzzles} training and {sudoku_args.eval_puzzles} held-out "
-              f"{size}x{size} puzzles with {givens} givens...", flush=True)
-    train_base, held_out = train_test_split(sudoku_args.train_puzzles, sudoku_args.eval_puzzles, box, givens,
-                                            seed=training_args.seed)
+    train_base, held_out, data_info = load_splits(sudoku_args, training_args.seed, is_main)
 
     settings = {k: v for k, v in vars(model_args).items() if v is not None}
     settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
@@ -193,7 +296,7 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
     results["train_steps"] = trainer.state.global_step
     if is_main:
         example = "".join(map(str, held_out.puzzles[0].reshape(-1))).replace("0", ".")
-        run_info = dict(task="sudoku", givens=givens, train_puzzles=sudoku_args.train_puzzles,
+        run_info = dict(task="sudoku", data=data_info, train_puzzles=len(train_base),
                         ema_decay=sudoku_args.ema_decay, example_puzzle=example)
         with after_training("writing the results, the plot and the model card", output_dir):
             finish_run(trainer, results, run_info, [
@@ -202,7 +305,7 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
                                                 "eval_exact_accuracy": "held-out (EMA)"},
                       ylim=(0, 1.02), markers={"eval_exact_accuracy"})])
         held = results["held_out"]
-        print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {givens} givens): "
+        print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {data_info['source']}): "
               f"exact {held['exact_accuracy']:.3f} at the model's halting step (mean {held['mean_steps']:.2f}), "
               f"{held['exact_accuracy_at_max_steps']:.3f} after {config.halt_max_steps} steps")
         for name, scores in results.items():

@@ -1,0 +1,228 @@
+"""Sudoku-Extreme as TRM uses it, and files of the same shape.
+
+The CSV shape (`sapientinc/sudoku-extreme`'s `train.csv` / `test.csv`, and what `examples/make_dataset.py` writes):
+a header `source,question,answer,rating`, then one puzzle per row: 81-character strings row by row, `.` (or `0`)
+for a blank in the question, the solution in the answer, and an integer difficulty rating (a backtrack count).
+CSV files are read through `datasets` (a Hub dataset, a local folder holding the two files, or the files
+themselves). TRM's prebuilt folders (`<dir>/<split>/all__inputs.npy`, `all__labels.npy`, ... and `dataset.json`)
+hold the same grids shifted by one (0 pad, 1 blank, 2-10 the digits) and are read with numpy.
+
+Every row that is used is checked: 81 cells, digits only, an answer that is a valid grid and keeps the givens. A bad
+row is an error naming the file and line, or, with `drop_invalid=True`, it is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .puzzles import SudokuSet
+
+COLUMNS = ["source", "question", "answer", "rating"]
+CELLS = 81
+HUB_DATASET = "sapientinc/sudoku-extreme"
+TRM_FILES = ("all__inputs.npy", "all__labels.npy", "all__puzzle_identifiers.npy", "all__puzzle_indices.npy",
+             "all__group_indices.npy")
+
+
+@dataclass
+class LoadedSplit:
+    """One split after loading: the puzzles, and how many rows were read, filtered out by rating, and dropped as
+    invalid (only with `drop_invalid`)."""
+
+    data: SudokuSet
+    rows: int
+    below_min_rating: int = 0
+    dropped_invalid: int = 0
+
+
+def write_csv(path, puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, source: str) -> None:
+    """Puzzles in Sudoku-Extreme's CSV shape (blanks as `.`)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for puzzle, solution, rating in zip(puzzles, solutions, ratings):
+            question = "".join(str(v) if v else "." for v in puzzle.reshape(-1))
+            writer.writerow([source, question, "".join(map(str, solution.reshape(-1))), int(rating)])
+
+
+def grid_problems(puzzles: np.ndarray, solutions: np.ndarray) -> list[str | None]:
+    """For each (puzzle, solution) pair of (n, 81) digit arrays: None if the solution is a valid grid that keeps the
+    puzzle's givens, else what is wrong."""
+    problems: list[str | None] = [None] * len(puzzles)
+    for start in range(0, len(puzzles), 65536):
+        p, s = puzzles[start:start + 65536], solutions[start:start + 65536]
+        grids = s.reshape(-1, 9, 9)
+        one_hot = grids[..., None] == np.arange(1, 10)
+        rows_ok = one_hot.any(2).all((1, 2))
+        cols_ok = one_hot.any(1).all((1, 2))
+        boxes_ok = one_hot.reshape(-1, 3, 3, 3, 3, 9).any((2, 4)).all((1, 2, 3))
+        keeps = ((p == 0) | (p == s)).all(1)
+        for k in np.flatnonzero(~(rows_ok & cols_ok & boxes_ok & keeps)):
+            problems[start + k] = ("the answer contradicts the question's givens" if not keeps[k]
+                                   else "the answer is not a valid Sudoku grid (a digit repeats in a row, column or "
+                                        "box)")
+    return problems
+
+
+def _digits(strings: list, blank: bool) -> tuple[np.ndarray, list[str | None]]:
+    """81-character strings to an (n, 81) array, with a problem (or None) per string."""
+    problems: list[str | None] = [None] * len(strings)
+    out = np.zeros((len(strings), CELLS), dtype=np.int64)
+    allowed = set(".0123456789" if blank else "123456789")
+    what = "question" if blank else "answer"
+    for k, text in enumerate(strings):
+        if not isinstance(text, str) or len(text) != CELLS:
+            got = "nothing" if not text else f"{len(text)} characters"
+            problems[k] = f"the {what} must have 81 characters, got {got}"
+            continue
+        if not set(text) <= allowed:
+            bad = "".join(sorted(set(text) - allowed))
+            problems[k] = f"the {what} holds {bad!r} (allowed: {'digits and . for a blank' if blank else '1-9'})"
+            continue
+        out[k] = np.frombuffer(text.replace(".", "0").encode("ascii"), dtype=np.uint8) - 48
+    return out, problems
+
+
+def _ratings(values: list) -> tuple[np.ndarray, list[str | None]]:
+    out = np.zeros(len(values), dtype=np.int64)
+    problems: list[str | None] = [None] * len(values)
+    for k, value in enumerate(values):
+        try:
+            out[k] = int(value)
+        except (TypeError, ValueError):
+            problems[k] = f"the rating must be an integer, got {value!r}"
+    return out, problems
+
+
+def select_rows(eligible: np.ndarray, ratings: np.ndarray, min_rating: int | None, subsample_size: int | None,
+                seed: int) -> tuple[np.ndarray, int]:
+    """Row indices kept (and how many were below `min_rating`): eligible rows rated at least `min_rating`, then
+    `subsample_size` of them drawn without replacement by a generator seeded with `seed`, in file order, so the same
+    flags always select the same puzzles."""
+    keep = np.flatnonzero(eligible)
+    below = 0
+    if min_rating is not None:
+        below = int((ratings[keep] < min_rating).sum())
+        keep = keep[ratings[keep] >= min_rating]
+    if subsample_size is not None and subsample_size < len(keep):
+        keep = np.sort(np.random.default_rng(seed).choice(keep, size=subsample_size, replace=False))
+    return keep, below
+
+
+def from_columns(columns: dict, where: str, min_rating: int | None = None, subsample_size: int | None = None,
+                 seed: int = 0, drop_invalid: bool = False) -> LoadedSplit:
+    """Puzzles from the columns of one split (lists of `question`, `answer`, `rating`); `where` names the file in
+    errors, whose line numbers count the header as line 1. Ratings are checked on every row; questions and answers on
+    the rows selected."""
+    missing = [name for name in ("question", "answer") if name not in columns]
+    if missing:
+        raise ValueError(f"{where}: no {' or '.join(missing)} column (expected the header {','.join(COLUMNS)})")
+    count = len(columns["question"])
+    ratings, problems = _ratings(columns["rating"]) if "rating" in columns else (np.zeros(count, np.int64),
+                                                                                  [None] * count)
+    eligible = np.array([problem is None for problem in problems], dtype=bool)
+    rows, below = select_rows(eligible, ratings, min_rating, subsample_size, seed)
+    puzzles, question_problems = _digits([columns["question"][k] for k in rows], blank=True)
+    solutions, answer_problems = _digits([columns["answer"][k] for k in rows], blank=False)
+    for i, (question, answer, grid) in enumerate(zip(question_problems, answer_problems,
+                                                     grid_problems(puzzles, solutions))):
+        problems[rows[i]] = question or answer or grid
+    bad = [k for k, problem in enumerate(problems) if problem]
+    if bad and not drop_invalid:
+        raise ValueError(f"{where}, line {bad[0] + 2}: {problems[bad[0]]}"
+                         + (f" ({len(bad)} bad rows in all; --drop_invalid drops and counts them)"
+                            if len(bad) > 1 else " (--drop_invalid drops and counts such rows)"))
+    good = np.array([i for i, k in enumerate(rows) if not problems[k]], dtype=np.int64)
+    data = SudokuSet(puzzles[good].reshape(-1, 9, 9), solutions[good].reshape(-1, 9, 9), (3, 3),
+                     ratings=ratings[rows[good]])
+    if not len(data):
+        raise ValueError(f"{where}: no puzzles left (of {count} rows: {below} below --min_rating, {len(bad)} invalid)")
+    return LoadedSplit(data, rows=count, below_min_rating=below, dropped_invalid=len(bad))
+
+
+def load_csv_splits(data_files: dict[str, str], dataset_name: str | None = None, **selection) -> dict[str, LoadedSplit]:
+    """Splits in the CSV shape through `datasets`: `data_files` maps split names to CSV files (paths, or file names
+    inside the Hub dataset `dataset_name`). Every column is read as text, so an answer is never taken for a number.
+    `selection`: `min_rating`, `subsample_size`, `seed`, `drop_invalid` (see `from_columns`), per split as a dict
+    keyed by split, or one value for all."""
+    from datasets import Features, Value, load_dataset
+
+    features = Features({name: Value("string") for name in COLUMNS})
+    splits = {}
+    for split, name in data_files.items():
+        where = f"{dataset_name}/{name}" if dataset_name else str(name)
+        if not dataset_name and not Path(name).is_file():
+            raise ValueError(f"no such file: {name}")
+        try:
+            header = None if dataset_name else Path(name).open(newline="").readline().strip().split(",")
+            if header is not None and header != COLUMNS:
+                raise ValueError(f"{where}, line 1: expected the header {','.join(COLUMNS)}, got {','.join(header)}")
+            table = load_dataset(dataset_name or "csv", data_files={split: name}, features=features, split=split,
+                                 keep_default_na=False)
+        except ValueError:
+            raise
+        except Exception as error:  # pandas' parser errors name the line but not the file
+            message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise ValueError(f"{where}: not a CSV file of the Sudoku-Extreme shape ({message})") from None
+        columns = {column: table[column][:] for column in table.column_names}
+        options = {key: (value.get(split) if isinstance(value, dict) else value) for key, value in selection.items()}
+        splits[split] = from_columns(columns, where, **options)
+    return splits
+
+
+def load_trm_folder(data_dir, split: str, subsample_size: int | None = None, seed: int = 0) -> LoadedSplit:
+    """One split of a folder built by TRM's `dataset/build_sudoku_dataset.py`. Values are shifted back (1 blank,
+    2-10 digits become 0 and 1-9); the examples are taken as they are (TRM stores its augmentations as examples)."""
+    folder = Path(data_dir) / split
+    missing = [name for name in TRM_FILES[:2] if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(f"--data_dir {data_dir}: no {split}/{missing[0]} (a folder built by TRM's "
+                         "build_sudoku_dataset.py has {train,test}/all__inputs.npy, all__labels.npy, ...)")
+    meta_path = folder / "dataset.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("seq_len", CELLS) != CELLS:
+            raise ValueError(f"{meta_path}: seq_len {meta['seq_len']} is not a 9x9 Sudoku (81)")
+    inputs = np.load(folder / TRM_FILES[0], allow_pickle=False)
+    labels = np.load(folder / TRM_FILES[1], allow_pickle=False)
+    for path, array in ((TRM_FILES[0], inputs), (TRM_FILES[1], labels)):
+        if array.ndim != 2 or array.shape[1] != CELLS:
+            raise ValueError(f"{folder / path}: expected shape (n, 81), got {array.shape}")
+    if inputs.shape != labels.shape:
+        raise ValueError(f"{folder}: inputs {inputs.shape} and labels {labels.shape} differ in shape")
+    puzzles, solutions = inputs.astype(np.int64) - 1, labels.astype(np.int64) - 1
+    for path, array, low in ((TRM_FILES[0], puzzles, 0), (TRM_FILES[1], solutions, 1)):
+        bad = np.flatnonzero(((array < low) | (array > 9)).any(1))
+        if len(bad):
+            raise ValueError(f"{folder / path}, row {bad[0]}: values must be {low + 1}-10 (TRM's shift by one: "
+                             f"{'1 blank, ' if low == 0 else ''}2-10 the digits)")
+    keep, _ = select_rows(np.ones(len(puzzles), dtype=bool), np.zeros(len(puzzles)), None, subsample_size, seed)
+    problems = grid_problems(puzzles[keep], solutions[keep])
+    bad = [i for i, problem in enumerate(problems) if problem]
+    if bad:
+        raise ValueError(f"{folder / TRM_FILES[1]}, row {keep[bad[0]]}: {problems[bad[0]]}")
+    return LoadedSplit(SudokuSet(puzzles[keep].reshape(-1, 9, 9), solutions[keep].reshape(-1, 9, 9), (3, 3)),
+                       rows=len(puzzles))
+
+
+def write_trm_folder(data_dir, splits: dict[str, SudokuSet]) -> None:
+    """The grids as a TRM prebuilt folder (no augmented copies: one example per puzzle, one puzzle per group), for
+    tests and for handing generated puzzles to TRM's own training script."""
+    for split, data in splits.items():
+        folder = Path(data_dir) / split
+        folder.mkdir(parents=True, exist_ok=True)
+        n = len(data)
+        arrays = {"inputs": data.puzzles.reshape(n, CELLS) + 1, "labels": data.solutions.reshape(n, CELLS) + 1,
+                  "puzzle_identifiers": np.zeros(n, dtype=np.int32),
+                  "puzzle_indices": np.arange(n + 1, dtype=np.int32), "group_indices": np.arange(n + 1, dtype=np.int32)}
+        for name, array in arrays.items():
+            np.save(folder / f"all__{name}.npy", array.astype(np.uint8 if name in ("inputs", "labels") else np.int32))
+        meta = {"pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": 11, "seq_len": CELLS,
+                "num_puzzle_identifiers": 1, "total_groups": n, "mean_puzzle_examples": 1.0, "total_puzzles": n,
+                "sets": ["all"]}
+        (folder / "dataset.json").write_text(json.dumps(meta))
