@@ -72,7 +72,7 @@ def main():
             held = results["held_out"]
             rows.append({"grid": f"{size}x{size}", "recurrence": recurrence, "hidden": hidden, "params": params,
                          "minutes": args.minutes, "steps": results["train_steps"],
-                         "exact": held["exact_accuracy"], "exact_at_max": held["exact_accuracy_at_max_steps"],
+                         "exact": held["exact_accuracy_at_q_halt"], "exact_at_max": held["exact_accuracy"],
                          "mean_steps": held["mean_steps"]})
             print(json.dumps(rows[-1]), flush=True)
     print("\n| grid | recurrence | hidden | params | train minutes | steps | exact (halting step) | "

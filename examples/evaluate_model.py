@@ -4,14 +4,20 @@ model's config unless --task says otherwise).
     python examples/evaluate_model.py --model D --file ../shared/data/wikitext-2-heldout/test.txt
     python examples/evaluate_model.py --model D --file ../shared/data/sudoku/easy_50.txt
     python examples/evaluate_model.py --model D --grid_size 6 --num_puzzles 1000
+    python examples/evaluate_model.py --model D --file hard.csv --max_steps 16 32 64 --num_trajectories 8
+    python examples/evaluate_model.py --model D --dataset_name sapientinc/sudoku-extreme --eval_subsample 1000
 
 Language model: the file is tokenized with the model's tokenizer and read as one stream, in order, the state carried
 across chunks and reset where a document starts (WikiText titles for a WikiText file, else the file is one
 document); every token after the first is a target. Prints perplexity, bits per token and per character.
 
-Sudoku: solutions of file puzzles are computed by the solver. Scores: exact-puzzle accuracy and accuracy on blank
-cells at the step where the model halts, the same after `halt_max_steps` steps, and the mean halting step. Writes
-`eval_<name>.json` and a bar chart `eval_<name>.png` (into --output_dir, default the model folder).
+Sudoku: puzzles from a text file (solutions computed by the solver), a CSV file or dataset of Sudoku-Extreme's
+shape, a TRM prebuilt folder, or generated. Scores by TRM's convention: exact-puzzle and blank-cell accuracy after
+every puzzle ran `halt_max_steps` supervision steps, and beside them the same at the step where the Q head halts
+(with the mean of that step). `--max_steps 16 32 64` scores each depth (test-time steps beyond training's);
+`--num_trajectories K` adds K noisy trajectories per puzzle, picked by the Q head and, separately, by a checker
+(a valid grid that keeps the givens). Prints a table, writes `eval_<name>.json` and a chart `eval_<name>.png`
+(into --output_dir, default the model folder).
 
 Either way the last line printed is the JSON object.
 """
@@ -25,25 +31,42 @@ from pathlib import Path
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
 from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
+from modeling_lstm_trm.tasks.sudoku.recipe import EVAL_SUBSAMPLE_SEED
+from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits, load_trm_folder
 from modeling_lstm_trm.tasks.text.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
 from modeling_lstm_trm.training.safety import finite_json
 
 
-def bar_chart(results: dict, title: str, path: Path) -> None:
+def sudoku_chart(results: dict, title: str, path: Path) -> None:
+    """Exact accuracy after each depth and at the Q head's halt within it (a line per rule when several depths were
+    asked, else bars), with the K-trajectory picks as points at halt_max_steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["exact_accuracy", "exact_accuracy_at_max_steps", "cell_accuracy", "cell_accuracy_at_max_steps"]
-    labels = ["exact\n(halting step)", "exact\n(max steps)", "blank cells\n(halting step)", "blank cells\n(max steps)"]
-    values = [results[n] for n in names]
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    bars = ax.bar(labels, values, color=["#1f5fbf", "#6f9fdf", "#2f9f5f", "#7fcf9f"])
-    for bar, value in zip(bars, values):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.3f}", ha="center", fontsize=9)
-    ax.set_ylim(0, 1.1)
-    ax.set_title(f"{title}: {results['puzzles']} puzzles, mean halting step {results['mean_steps']:.2f}")
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    depths = results.get("by_max_steps") or {str(results["max_steps"]): results}
+    steps = [int(d) for d in depths]
+    for key, label, color in (("exact_accuracy", "after max steps (TRM's convention)", "#1f5fbf"),
+                              ("exact_accuracy_at_q_halt", "at the Q head's halt", "#2f9f5f")):
+        values = [depths[d][key] for d in depths]
+        ax.plot(steps, values, "o-", color=color, label=label)
+        for x, y in zip(steps, values):
+            ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    trajectories = results.get("trajectories")
+    if trajectories:
+        k = trajectories["num_trajectories"]
+        for rule, marker, label in (("q_head", "s", f"K={k} trajectories, Q head picks"),
+                                    ("checker", "^", f"K={k} trajectories, checker picks (not TRM's)")):
+            ax.plot([trajectories["max_steps"]], [trajectories[rule]["exact_accuracy"]], marker, ms=8, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps, [str(x) for x in steps])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("supervision steps at test time")
+    ax.set_ylabel("exact-puzzle accuracy")
+    ax.set_title(f"{title}: {results['puzzles']} puzzles", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -54,11 +77,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--task", choices=["lm", "sudoku"], help="default: from the model's config")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", help="a text file (LM), or a puzzle file, one per line (0 or . for a blank)")
+    source.add_argument("--file", help="a text file (LM), or a puzzle file: one per line (0 or . for a blank), or a "
+                                       "CSV file of Sudoku-Extreme's shape")
     source.add_argument("--grid_size", type=int, choices=sorted(BOXES), help="evaluate on generated puzzles")
+    source.add_argument("--dataset_name", help="Sudoku: a Sudoku-Extreme-shaped Hub dataset or local folder (test.csv)")
+    source.add_argument("--data_dir", help="Sudoku: a TRM prebuilt folder (its test split)")
     parser.add_argument("--num_puzzles", type=int, default=1000)
     parser.add_argument("--givens", type=int, help="givens of generated puzzles (default 6 / 14 / 30)")
     parser.add_argument("--seed", type=int, default=2024, help="seed of generated puzzles (training used others)")
+    parser.add_argument("--min_rating", type=int, help="Sudoku CSV data: only puzzles rated at least this")
+    parser.add_argument("--eval_subsample", type=int, help="Sudoku datasets: a fixed, seeded subset of this many")
+    parser.add_argument("--max_steps", type=int, nargs="+",
+                        help="Sudoku: supervision-step depths to score (default: the model's halt_max_steps)")
+    parser.add_argument("--num_trajectories", type=int, default=1,
+                        help="Sudoku: noisy trajectories per puzzle, picked by the Q head and by the checker")
+    parser.add_argument("--noise_scale", type=float, default=0.5, help="std of the trajectories' initial noise")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--output_dir", help="where to write the JSON and the chart (default: the model folder)")
     parser.add_argument("--document_boundary", default="auto", help="LM: auto, none, rows, wikitext or a regex")
@@ -74,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"--{flag} must be at least 1")
     task = args.task or ("lm" if read_config(args.model).get("model_type") == "nested_lstm" else "sudoku")
     if task == "lm":
+        if args.dataset_name or args.data_dir:
+            parser.error("evaluating a language model needs --file (--dataset_name and --data_dir are Sudoku data)")
         if not args.file:
             parser.error("evaluating a language model needs --file")
         return evaluate_lm(args)
@@ -96,25 +131,52 @@ def evaluate_lm(args) -> dict:
     return results
 
 
-def evaluate_sudoku(args, parser) -> dict:
-    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+def sudoku_data(args):
+    """The puzzles to evaluate on, and a name for the output files."""
+    if args.data_dir:
+        return load_trm_folder(args.data_dir, "test", args.eval_subsample, EVAL_SUBSAMPLE_SEED).data, "trm_test"
+    if args.dataset_name or (args.file and args.file.endswith(".csv")):
+        local = args.dataset_name and Path(args.dataset_name).is_dir()
+        name = str(Path(args.dataset_name) / "test.csv") if local else "test.csv" if args.dataset_name else args.file
+        split = load_csv_splits({"test": name}, None if local or not args.dataset_name else args.dataset_name,
+                                min_rating=args.min_rating, subsample_size=args.eval_subsample,
+                                seed=EVAL_SUBSAMPLE_SEED)["test"]
+        return split.data, Path(args.file).stem if args.file else Path(args.dataset_name).name
     if args.file:
-        try:
-            data = solve_file(args.file)
-        except ValueError as error:
-            parser.error(str(error))
-        name = Path(args.file).stem
-    else:
-        givens = args.givens or DEFAULT_GIVENS[args.grid_size]
-        data = generate_puzzles(args.num_puzzles, BOXES[args.grid_size], givens, seed=args.seed)
-        name = f"generated_{args.grid_size}x{args.grid_size}_{givens}givens"
+        return solve_file(args.file), Path(args.file).stem
+    givens = args.givens or DEFAULT_GIVENS[args.grid_size]
+    data = generate_puzzles(args.num_puzzles, BOXES[args.grid_size], givens, seed=args.seed)
+    return data, f"generated_{args.grid_size}x{args.grid_size}_{givens}givens"
+
+
+def evaluate_sudoku(args, parser) -> dict:
+    if args.num_trajectories < 1 or args.noise_scale < 0 or any(d < 1 for d in args.max_steps or []):
+        parser.error("--num_trajectories and --max_steps must be at least 1, --noise_scale at least 0")
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    try:
+        data, name = sudoku_data(args)
+    except ValueError as error:
+        parser.error(str(error))
     if data.size ** 2 != model.config.seq_len:
         parser.error(f"the model solves grids of {model.config.seq_len} cells, these have {data.size ** 2}")
-    results = evaluate_model(model, data, batch_size=args.batch_size, progress=True)
+    results = evaluate_model(model, data, batch_size=args.batch_size, max_steps=args.max_steps,
+                             num_trajectories=args.num_trajectories, noise_scale=args.noise_scale, seed=args.seed,
+                             progress=True)
     out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
     out.mkdir(parents=True, exist_ok=True)
     (out / f"eval_{name}.json").write_text(json.dumps(finite_json(results), indent=2))
-    bar_chart(results, name, out / f"eval_{name}.png")
+    sudoku_chart(results, name, out / f"eval_{name}.png")
+    print(f"\n{name}, {results['puzzles']} puzzles: exact-puzzle accuracy by supervision steps")
+    print("| steps | exact (all steps run) | exact at the Q head's halt | mean halting step | blank cells |")
+    print("|---|---|---|---|---|")
+    for depth, scores in (results.get("by_max_steps") or {str(results["max_steps"]): results}).items():
+        print(f"| {depth} | {scores['exact_accuracy']:.4f} | {scores['exact_accuracy_at_q_halt']:.4f} | "
+              f"{scores['mean_steps']:.2f} | {scores['cell_accuracy']:.4f} |")
+    if "trajectories" in results:
+        t = results["trajectories"]
+        print(f"{t['num_trajectories']} trajectories (noise {t['noise_scale']}), {t['max_steps']} steps: exact "
+              f"{t['q_head']['exact_accuracy']:.4f} picked by the Q head; {t['checker']['exact_accuracy']:.4f} picked "
+              "by the checker (a valid grid keeping the givens: our addition, not TRM's)")
     print(f"wrote {out / f'eval_{name}.json'} and {out / f'eval_{name}.png'}")
     print(json.dumps(finite_json(results)))
     return results

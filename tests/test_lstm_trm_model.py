@@ -388,3 +388,65 @@ def test_bad_inputs_raise_value_errors_naming_the_problem():
         model(x, labels=y[:, :4])
     with pytest.raises(ValueError, match="LSTMTRMCarry"):
         model(x, past_key_values=(torch.zeros(1),))
+
+
+# --- test-time trajectories -----------------------------------------------------------------------------------------
+
+def test_one_trajectory_without_noise_is_exactly_solve():
+    model = tiny_model()
+    x, _ = grids(5)
+    plain = model.solve(x, return_trace=True, run_to_max=True)
+    for k, noise in ((1, 0.0), (1, 2.0), (3, 0.0)):  # trajectory 0 never gets noise; without noise all equal it
+        several = model.solve(x, return_trace=True, run_to_max=True, num_trajectories=k, noise_scale=noise)
+        for field in ("predictions", "halted_at", "final_predictions", "trace", "q_halt_trace"):
+            assert torch.equal(getattr(several, field), getattr(plain, field)), (k, noise, field)
+
+
+def test_the_q_head_picks_the_most_confident_trajectory_and_the_trace_follows_it():
+    model = tiny_model(halt_max_steps=3)
+    torch.nn.init.normal_(model.q_head.weight, std=1.0)  # initialised at zero: every trajectory equally confident
+    x, _ = grids(6)
+    k = 4
+    result = model.solve(x, num_trajectories=k, noise_scale=1.0, generator=torch.Generator().manual_seed(5),
+                         return_trace=True)
+    repeated = x.repeat_interleave(k, 0)
+    carry = model.noisy_carry(repeated, None, 1.0, k, torch.Generator().manual_seed(5))
+    assert not torch.equal(carry.h[1], carry.h[0]) and torch.equal(carry.h[0], carry.h[k])  # noise only off row 0
+    model.eval()
+    predictions, halted_at, final, trace, q_trace, q_at_halt = model._run_steps(repeated, None, carry, 3, True, True)
+    expected = q_at_halt.view(6, k).argmax(-1)
+    assert expected.unique().numel() > 1  # the noise made the trajectories differ
+    assert torch.equal(result.trajectory, expected)
+    chosen = torch.arange(6) * k + expected
+    assert torch.equal(result.predictions, predictions[chosen])
+    assert torch.equal(result.trace, trace[: result.trace.shape[0], chosen])
+    assert torch.equal(result.final_trajectory, q_trace[-1].view(6, k).argmax(-1))
+
+
+def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
+    model = tiny_model(halt_max_steps=3)
+    torch.nn.init.normal_(model.q_head.weight, std=1.0)
+    x, _ = grids(8)
+    k = 5
+
+    def solve(checker):
+        return model.solve(x, num_trajectories=k, noise_scale=1.0, generator=torch.Generator().manual_seed(1),
+                           answer_checker=checker)
+
+    nobody = solve(lambda inputs, answers: torch.zeros(len(answers), dtype=torch.bool))
+    assert torch.equal(nobody.checked_final_predictions, nobody.final_predictions)  # nothing passes: the Q head's pick
+    first_cell_is_1 = solve(lambda inputs, answers: answers[:, 0] == 1)
+    model.eval()
+    repeated = x.repeat_interleave(k, 0)
+    carry = model.noisy_carry(repeated, None, 1.0, k, torch.Generator().manual_seed(1))
+    final, q_final = (lambda run: (run[2], run[4][-1]))(model._run_steps(repeated, None, carry, 3, True, True))
+    passes = (final[:, 0] == 1).view(8, k)
+    assert passes.any(-1).any() and not passes.any(-1).all()  # some puzzles have a passing trajectory, some none
+    for b in range(8):
+        candidates = passes[b].nonzero().flatten() if passes[b].any() else torch.arange(k)
+        best = candidates[q_final.view(8, k)[b, candidates].argmax()]
+        assert torch.equal(first_cell_is_1.checked_final_predictions[b], final[b * k + best])
+    with pytest.raises(ValueError, match="num_trajectories"):
+        model.solve(x, num_trajectories=0)
+    with pytest.raises(ValueError, match="noise_scale"):
+        model.solve(x, num_trajectories=2, noise_scale=-1.0)

@@ -103,7 +103,7 @@ def test_the_4x4_preset_solves_held_out_puzzles(trained_4x4):
     out, results = trained_4x4
     held = results["held_out"]
     assert held["puzzles"] >= 400
-    assert held["exact_accuracy"] >= 0.9 and held["exact_accuracy_at_max_steps"] >= 0.9, held
+    assert held["exact_accuracy"] >= 0.9 and held["exact_accuracy_at_q_halt"] >= 0.9, held
     assert 1 <= held["mean_steps"] <= 6
 
 

@@ -159,6 +159,9 @@ class LSTMTRMSolveOutput(ModelOutput):
     predictions: each row's answer at the step it halted (its Q head said halt, or `max_steps`).
     halted_at: that step (1-based). final_predictions: the answers after the last step run.
     trace: (steps_run, batch, seq_len) every step's answer, with `return_trace=True`; q_halt_trace likewise.
+    With several trajectories these are the ones the Q head picked (highest halting logit: `trajectory` for
+    `predictions` and the trace, `final_trajectory` for `final_predictions`), and, with an `answer_checker`,
+    `checked_predictions` / `checked_final_predictions` are the picks among trajectories whose answer passes it.
     """
 
     predictions: torch.LongTensor | None = None
@@ -166,6 +169,10 @@ class LSTMTRMSolveOutput(ModelOutput):
     final_predictions: torch.LongTensor | None = None
     trace: torch.LongTensor | None = None
     q_halt_trace: torch.FloatTensor | None = None
+    trajectory: torch.LongTensor | None = None
+    final_trajectory: torch.LongTensor | None = None
+    checked_predictions: torch.LongTensor | None = None
+    checked_final_predictions: torch.LongTensor | None = None
 
 
 class LSTMTRMSwiGLU(nn.Module):
@@ -478,44 +485,99 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         max_steps: int | None = None,
         return_trace: bool = False,
         run_to_max: bool = False,
+        num_trajectories: int = 1,
+        noise_scale: float = 0.0,
+        answer_checker=None,
+        generator: torch.Generator | None = None,
     ) -> LSTMTRMSolveOutput:
         """Run supervision steps until every row has halted (Q head says halt, or `max_steps`, by default
         `halt_max_steps`). Each row's prediction is its answer at its halting step. `run_to_max=True` keeps going to
-        `max_steps` (the trace then shows whether solved answers stay solved)."""
+        `max_steps` (the trace then shows whether solved answers stay solved).
+
+        Test-time trajectories: `num_trajectories=K` solves each puzzle K times in one batch, trajectory 0 from the
+        initial state and the others from it plus Gaussian noise of std `noise_scale` on h and c, and keeps, per
+        puzzle, the trajectory whose Q head is most confident that it halted on a right answer. `answer_checker`
+        (a function of (input_ids, answers) -> bool per row, e.g. "a valid grid that keeps the givens") adds a second
+        pick, among the trajectories whose answer passes it (the Q head's pick where none does).
+        """
         max_steps = self.config.halt_max_steps if max_steps is None else max_steps
         if max_steps < 1:
             raise ValueError(f"`max_steps` must be at least 1, got {max_steps}")
+        if num_trajectories < 1:
+            raise ValueError(f"`num_trajectories` must be at least 1, got {num_trajectories}")
+        if noise_scale < 0:
+            raise ValueError(f"`noise_scale` must be at least 0, got {noise_scale}")
+        batch, k = input_ids.shape[0], num_trajectories
+        carry = None
+        if k > 1:
+            input_ids = input_ids.repeat_interleave(k, 0)
+            if puzzle_identifiers is not None:
+                puzzle_identifiers = puzzle_identifiers.repeat_interleave(k, 0)
+            carry = self.noisy_carry(input_ids, puzzle_identifiers, noise_scale, k, generator)
         was_training = self.training
         self.eval()
         try:
-            batch = input_ids.shape[0]
-            carry = None
-            predictions = halted_at = None
-            done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
-            trace, q_trace = [], []
-            for step in range(1, max_steps + 1):
-                out = self(input_ids, puzzle_identifiers=puzzle_identifiers, past_key_values=carry)
-                answer = out.logits.argmax(-1)
-                if predictions is None:
-                    predictions = answer.clone()
-                    halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=input_ids.device)
-                now = ~done & ((out.q_halt_logits > 0) | (step == max_steps))
-                predictions[now] = answer[now]
-                halted_at[now] = step
-                done |= now
-                if return_trace:
-                    trace.append(answer)
-                    q_trace.append(out.q_halt_logits)
-                if done.all() and not run_to_max:
-                    break
-                carry = replace(out.past_key_values, halted=torch.zeros_like(done))  # keep every row going
+            run = self._run_steps(input_ids, puzzle_identifiers, carry, max_steps, return_trace or k > 1, run_to_max)
         finally:
             self.train(was_training)
-        return LSTMTRMSolveOutput(
-            predictions=predictions, halted_at=halted_at, final_predictions=answer,
-            trace=torch.stack(trace) if return_trace else None,
-            q_halt_trace=torch.stack(q_trace) if return_trace else None,
-        )
+        predictions, halted_at, final, trace, q_trace, q_at_halt = run
+        if k == 1:
+            return LSTMTRMSolveOutput(predictions=predictions, halted_at=halted_at, final_predictions=final,
+                                      trace=trace if return_trace else None,
+                                      q_halt_trace=q_trace if return_trace else None)
+        rows = torch.arange(batch, device=input_ids.device)
+        confidence, final_confidence = q_at_halt.view(batch, k), q_trace[-1].view(batch, k)
+        pick, final_pick = confidence.argmax(-1), final_confidence.argmax(-1)
+        chosen = rows * k + pick
+        output = LSTMTRMSolveOutput(
+            predictions=predictions[chosen], halted_at=halted_at[chosen],
+            final_predictions=final[rows * k + final_pick],
+            trace=trace[:, chosen] if return_trace else None, q_halt_trace=q_trace[:, chosen] if return_trace else None,
+            trajectory=pick, final_trajectory=final_pick)
+        if answer_checker is not None:
+            for name, answers, scores in (("checked_predictions", predictions, confidence),
+                                          ("checked_final_predictions", final, final_confidence)):
+                passed = torch.as_tensor(answer_checker(input_ids, answers), device=scores.device).view(batch, k)
+                best = torch.where(passed, scores, scores.new_tensor(-torch.inf)).argmax(-1)
+                best = torch.where(passed.any(-1), best, scores.argmax(-1))
+                setattr(output, name, answers[rows * k + best])
+        return output
+
+    def noisy_carry(self, input_ids, puzzle_identifiers, noise_scale: float, num_trajectories: int,
+                    generator: torch.Generator | None = None) -> LSTMTRMCarry:
+        """A carry whose rows start on their puzzles from the initial h, c plus noise, except every
+        `num_trajectories`-th row (trajectory 0), which starts exactly as `solve` does."""
+        carry = self.initial_carry(input_ids, None, puzzle_identifiers)
+        shape = carry.h.shape
+        clean = (torch.arange(shape[0], device=input_ids.device) % num_trajectories == 0).view(-1, 1, 1)
+        noise = [torch.randn(shape, generator=generator, device=input_ids.device) * noise_scale for _ in range(2)]
+        return replace(carry, h=torch.where(clean, carry.h, carry.h + noise[0]),
+                       c=torch.where(clean, carry.c, carry.c + noise[1]), halted=torch.zeros_like(carry.halted))
+
+    def _run_steps(self, input_ids, puzzle_identifiers, carry, max_steps: int, keep_trace: bool, run_to_max: bool):
+        """The supervision loop of `solve`: answers at each row's halting step, halting steps, last answers, the
+        trace and Q-halt trace (when kept), and each row's Q-halt logit at its halting step."""
+        batch = input_ids.shape[0]
+        done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=input_ids.device)
+        predictions = q_at_halt = None
+        trace, q_trace = [], []
+        for step in range(1, max_steps + 1):
+            out = self(input_ids, puzzle_identifiers=puzzle_identifiers, past_key_values=carry)
+            answer, q = out.logits.argmax(-1), out.q_halt_logits
+            if predictions is None:
+                predictions, q_at_halt = answer.clone(), q.clone()
+            now = ~done & ((q > 0) | (step == max_steps))
+            predictions[now], q_at_halt[now], halted_at[now] = answer[now], q[now], step
+            done |= now
+            if keep_trace:
+                trace.append(answer)
+                q_trace.append(q)
+            if done.all() and not run_to_max:
+                break
+            carry = replace(out.past_key_values, halted=torch.zeros_like(done))  # keep every row going
+        stacked = (torch.stack(trace), torch.stack(q_trace)) if keep_trace else (None, None)
+        return predictions, halted_at, answer, *stacked, q_at_halt
 
 
 __all__ = [

@@ -428,15 +428,58 @@ def sudoku_metric():
     return evaluate.load(str(Path(__file__).parent / "sudoku_accuracy"))
 
 
-def evaluate_model(model, data: SudokuSet, batch_size: int = 256, max_steps: int | None = None,
-                   progress: bool = False) -> dict:
-    """Solve every puzzle of `data` with `model` and score it: exact-puzzle accuracy and accuracy on blank cells at
-    the step where the model halts, the same after all `max_steps` (default `halt_max_steps`) steps, and the mean
-    halting step."""
+def answer_checker(box):
+    """A function of (puzzles, answers), (rows, N*N) token tensors, that says per row whether the answer is a valid
+    grid that keeps the puzzle's givens: the checker `solve(..., answer_checker=...)` may pick trajectories by."""
+    import torch
+
+    br, bc = box
+    n = br * bc
+
+    def check(puzzles: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        grids = answers.view(-1, n, n)
+        digits = torch.arange(1, n + 1, device=answers.device)
+        one_hot = grids.unsqueeze(-1) == digits
+        rows_ok = one_hot.any(2).all(-1).all(-1)
+        cols_ok = one_hot.any(1).all(-1).all(-1)
+        boxes_ok = one_hot.view(-1, bc, br, br, bc, n).any(4).any(2).all(-1).all(-1).all(-1)
+        keeps = ((puzzles == 0) | (puzzles == answers)).all(-1)
+        return rows_ok & cols_ok & boxes_ok & keeps
+
+    return check
+
+
+def _scores(predictions, data: SudokuSet) -> dict:
+    """Exact-puzzle and blank-cell accuracy of (count, N*N) predictions, through the package's `evaluate` metric."""
+    scores = sudoku_metric().compute(predictions=predictions.tolist(),
+                                     references=data.solutions.reshape(len(data), -1).tolist(),
+                                     puzzles=data.puzzles.reshape(len(data), -1).tolist())
+    return {"exact_accuracy": scores["exact_accuracy"], "cell_accuracy": scores["cell_accuracy"]}
+
+
+def evaluate_model(model, data: SudokuSet, batch_size: int = 256, max_steps: list[int] | None = None,
+                   num_trajectories: int = 1, noise_scale: float = 0.5, seed: int = 0, progress: bool = False) -> dict:
+    """Solve every puzzle of `data` with `model` and score it, by TRM's convention: every puzzle runs
+    `halt_max_steps` supervision steps (`exact_accuracy`, `cell_accuracy`), and beside it the answer at the step where
+    the Q head halts (`..._at_q_halt`, `mean_steps`: that step).
+
+    `max_steps`: more depths, each scored the same way under `by_max_steps` (one run to the deepest, read at each).
+    `num_trajectories` K > 1: K trajectories per puzzle, all to `halt_max_steps` (`noise_scale`, `seed`: see
+    `LSTMTRMModel.solve`), scored under `trajectories` once per selection rule, never mixed: `q_head` (TRM's
+    confidence) and `checker` (our own addition: a trajectory whose answer is a valid grid keeping the givens)."""
     import torch
 
     device = next(model.parameters()).device
-    halted_at, at_halt, at_max = [], [], []
+    halt_max = model.config.halt_max_steps
+    depths = sorted({halt_max, *(max_steps or [])})
+    if depths[0] < 1:
+        raise ValueError(f"max_steps must be at least 1, got {depths[0]}")
+    checker = answer_checker(data.box)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    at_depth = {d: [] for d in depths}
+    at_q_halt = {d: [] for d in depths}
+    halted_at = {d: [] for d in depths}
+    picked = {"q_head": [], "checker": []}
     starts = range(0, len(data), batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -444,22 +487,29 @@ def evaluate_model(model, data: SudokuSet, batch_size: int = 256, max_steps: int
         starts = tqdm(starts, desc="solving", unit="batch")
     for start in starts:
         x = torch.from_numpy(data.puzzles[start:start + batch_size].reshape(-1, data.size ** 2)).to(device)
-        result = model.solve(x, max_steps=max_steps, run_to_max=True)
-        at_halt.append(result.predictions.cpu())
-        at_max.append(result.final_predictions.cpu())
-        halted_at.append(result.halted_at.cpu())
-    metric = sudoku_metric()
-    references = data.solutions.reshape(len(data), -1)
-    puzzles = data.puzzles.reshape(len(data), -1)
-    scores = metric.compute(predictions=torch.cat(at_halt).tolist(), references=references.tolist(),
-                            puzzles=puzzles.tolist())
-    at_max_scores = metric.compute(predictions=torch.cat(at_max).tolist(), references=references.tolist(),
-                                   puzzles=puzzles.tolist())
-    return {
-        "exact_accuracy": scores["exact_accuracy"],
-        "cell_accuracy": scores["cell_accuracy"],
-        "mean_steps": float(torch.cat(halted_at).float().mean()),
-        "exact_accuracy_at_max_steps": at_max_scores["exact_accuracy"],
-        "cell_accuracy_at_max_steps": at_max_scores["cell_accuracy"],
-        "puzzles": len(data),
-    }
+        out = model.solve(x, max_steps=depths[-1], run_to_max=True, return_trace=True)
+        halts = out.q_halt_trace > 0  # (steps, batch)
+        for d in depths:
+            at_depth[d].append(out.trace[d - 1].cpu())
+            first = torch.where(halts[:d].any(0), halts[:d].int().argmax(0), d - 1)
+            at_q_halt[d].append(out.trace[first, torch.arange(len(x), device=device)].cpu())
+            halted_at[d].append(first.cpu() + 1)
+        if num_trajectories > 1:
+            several = model.solve(x, max_steps=halt_max, run_to_max=True, num_trajectories=num_trajectories,
+                                  noise_scale=noise_scale, answer_checker=checker, generator=generator)
+            picked["q_head"].append(several.final_predictions.cpu())
+            picked["checker"].append(several.checked_final_predictions.cpu())
+    by_depth = {}
+    for d in depths:
+        by_depth[str(d)] = {**_scores(torch.cat(at_depth[d]), data),
+                            **{f"{key}_at_q_halt": value for key, value in _scores(torch.cat(at_q_halt[d]),
+                                                                                   data).items()},
+                            "mean_steps": float(torch.cat(halted_at[d]).float().mean())}
+    results = {**by_depth[str(halt_max)], "max_steps": halt_max, "puzzles": len(data)}
+    if max_steps:
+        results["by_max_steps"] = by_depth
+    if num_trajectories > 1:
+        results["trajectories"] = {"num_trajectories": num_trajectories, "noise_scale": noise_scale,
+                                   "max_steps": halt_max,
+                                   **{rule: _scores(torch.cat(answers), data) for rule, answers in picked.items()}}
+    return results

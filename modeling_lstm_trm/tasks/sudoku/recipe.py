@@ -306,8 +306,8 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
                       ylim=(0, 1.02), markers={"eval_exact_accuracy"})])
         held = results["held_out"]
         print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {data_info['source']}): "
-              f"exact {held['exact_accuracy']:.3f} at the model's halting step (mean {held['mean_steps']:.2f}), "
-              f"{held['exact_accuracy_at_max_steps']:.3f} after {config.halt_max_steps} steps")
+              f"exact {held['exact_accuracy']:.3f} after {config.halt_max_steps} steps (TRM's convention), "
+              f"{held['exact_accuracy_at_q_halt']:.3f} at the Q head's halt (mean step {held['mean_steps']:.2f})")
         for name, scores in results.items():
             if isinstance(scores, dict) and name != "held_out":
                 print(f"{name}: exact {scores['exact_accuracy']:.3f}, blank cells {scores['cell_accuracy']:.3f}")

@@ -1,0 +1,110 @@
+"""LSTM vs TRM recurrence on hard 9x9 Sudoku at equal parameters and equal training time (issue 11).
+
+Both arms train at the same time, one process and one thread each (so each gets one core of the same machine under
+the same load), with `--recipe hard` on the same training CSV, the TRM arm's hidden size widened to match the LSTM
+arm's parameter count. Then each model is evaluated on the held-out CSV and on `top95` / `hardest`: exact accuracy
+at the Q head's halt, after `halt_max_steps`, after 4x that, and with K trajectories under each selection rule (the
+Q head's pick, and the checker's pick of a valid grid: never mixed).
+
+    python examples/make_dataset.py --num_puzzles 4000 --min_rating 0 --seed 7 --output train.csv
+    python examples/make_dataset.py --num_puzzles 1000 --min_rating 5 --seed 101 --output hard_test.csv
+    python benchmarks/bench_sudoku_hard.py --train_file train.csv --test_file hard_test.csv --minutes 30 --out runs/
+
+`--phase train` or `--phase evaluate` runs one half (the evaluation reads the models from --out).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data" / "sudoku"
+
+
+def matched_trm_hidden() -> tuple[int, int, int]:
+    spec = importlib.util.spec_from_file_location("bench_sudoku_recurrences", ROOT / "benchmarks" /
+                                                  "bench_sudoku_recurrences.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from dataclasses import fields
+
+    from modeling_lstm_trm.tasks.sudoku.recipe import ModelArguments, SudokuArguments, preset_defaults
+
+    defaults = preset_defaults(SudokuArguments(recipe="hard"), ModelArguments())
+    preset = {k: v for k, v in defaults.items() if k in {f.name for f in fields(ModelArguments)}}
+    return (preset["hidden_size"], *module.matched_trm_hidden(preset, 9))
+
+
+def train(args) -> None:
+    lstm_hidden, trm_hidden, lstm_params, trm_params = matched_trm_hidden()
+    print(f"lstm hidden {lstm_hidden}: {lstm_params:,} parameters; trm hidden {trm_hidden}: {trm_params:,}", flush=True)
+    runs = []
+    for recurrence, hidden in (("lstm", lstm_hidden), ("trm", trm_hidden)):
+        out = Path(args.out) / recurrence
+        command = [sys.executable, str(ROOT / "examples" / "train.py"), "--recipe", "hard",
+                   "--train_file", args.train_file, "--test_file", args.test_file, "--eval_subsample", "200",
+                   "--recurrence", recurrence, "--hidden_size", str(hidden), "--max_minutes", str(args.minutes),
+                   "--eval_steps", str(args.eval_steps), "--save_steps", str(args.eval_steps), "--num_threads", "1",
+                   "--eval_files", "none", "--output_dir", str(out), "--disable_tqdm", "true"]
+        log = open(Path(args.out) / f"{recurrence}.log", "w")
+        runs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ,
+                                                                                         "OMP_NUM_THREADS": "1"}))
+    codes = [run.wait() for run in runs]
+    if any(codes):
+        raise SystemExit(f"training failed (exit codes {codes}); see {args.out}/*.log")
+
+
+def evaluate(args) -> None:
+    evaluate_model = ROOT / "examples" / "evaluate_model.py"
+    files = {"held_out": args.test_file, "top95": str(SHARED / "top95.txt"), "hardest": str(SHARED / "hardest.txt")}
+    rows = []
+    for recurrence in ("lstm", "trm"):
+        model = Path(args.out) / recurrence
+        steps = json.loads((model / "config.json").read_text())["halt_max_steps"]
+        for name, path in files.items():
+            command = [sys.executable, str(evaluate_model), "--model", str(model), "--file", path,
+                       "--max_steps", str(steps), str(4 * steps), "--num_trajectories", str(args.trajectories),
+                       "--output_dir", str(Path(args.out) / "eval" / recurrence)]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode:
+                raise SystemExit(f"{' '.join(command)} failed: {result.stderr.strip().splitlines()[-1]}")
+            scores = json.loads(result.stdout.strip().splitlines()[-1])
+            run = json.loads((model / "training_run.json").read_text())
+            rows.append({"recurrence": recurrence, "data": name, "puzzles": scores["puzzles"],
+                         "steps": run.get("steps"), "q_halt": scores["exact_accuracy"],
+                         "at_max": scores["by_max_steps"][str(steps)]["exact_accuracy"],
+                         "at_4x": scores["by_max_steps"][str(4 * steps)]["exact_accuracy"],
+                         "k_q": scores["trajectories"]["q_head"]["exact_accuracy"],
+                         "k_checker": scores["trajectories"]["checker"]["exact_accuracy"]})
+            print(json.dumps(rows[-1]), flush=True)
+    k = args.trajectories
+    print(f"\n| recurrence | data | puzzles | training steps | exact at Q halt | exact at halt_max_steps | "
+          f"exact at 4x | K={k}, Q head picks | K={k}, checker picks |\n|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['recurrence']} | {r['data']} | {r['puzzles']} | {r['steps']} | {r['q_halt']:.3f} | "
+              f"{r['at_max']:.3f} | {r['at_4x']:.3f} | {r['k_q']:.3f} | {r['k_checker']:.3f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train_file", required=True)
+    parser.add_argument("--test_file", required=True)
+    parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget of each arm")
+    parser.add_argument("--eval_steps", type=int, default=250)
+    parser.add_argument("--trajectories", type=int, default=8)
+    parser.add_argument("--out", required=True, help="folder for the two models, their logs and evaluations")
+    parser.add_argument("--phase", choices=["all", "train", "evaluate"], default="all")
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.phase in ("all", "train"):
+        train(args)
+    if args.phase in ("all", "evaluate"):
+        evaluate(args)
+
+
+if __name__ == "__main__":
+    main()
