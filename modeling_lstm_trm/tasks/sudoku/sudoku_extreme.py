@@ -63,7 +63,8 @@ def grid_problems(puzzles: np.ndarray, solutions: np.ndarray) -> list[str | None
         boxes_ok = one_hot.reshape(-1, 3, 3, 3, 3, 9).any((2, 4)).all((1, 2, 3))
         keeps = ((p == 0) | (p == s)).all(1)
         for k in np.flatnonzero(~(rows_ok & cols_ok & boxes_ok & keeps)):
-            problems[start + k] = ("the answer contradicts the question's givens" if not keeps[k]
+            valid = rows_ok[k] and cols_ok[k] and boxes_ok[k]
+            problems[start + k] = ("the answer contradicts the question's givens" if valid
                                    else "the answer is not a valid Sudoku grid (a digit repeats in a row, column or "
                                         "box)")
     return problems
