@@ -4,6 +4,9 @@ AdamW step. The two recurrences take turns in one process; the ratio is what cou
 
     python benchmarks/bench_lstm_trm.py                    # CPU: small 6x6 setting and the 9x9 design size
     python benchmarks/bench_lstm_trm.py --device cuda      # the same on a GPU
+    python benchmarks/bench_lstm_trm.py --only 9x9 --dtypes bfloat16   # the design size only
+
+Puzzle-steps per second = supervision steps per second x batch (each row of the batch takes one supervision step).
 """
 
 import argparse
@@ -66,18 +69,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32"])
+    parser.add_argument("--only", help="run the settings whose name contains this (e.g. 9x9)")
     args = parser.parse_args()
     name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}")
     results = []
     for setting, values in SETTINGS.items():
+        if args.only and args.only not in setting:
+            continue
         for dtype in args.dtypes:
             rate, params, batch = steps_per_second(values, dtype, args.device)
             ratio = rate["lstm"] / rate["trm"]
-            print(f"{setting}, batch {batch}, {dtype}: lstm {rate['lstm']:.2f} steps/s ({params['lstm'] / 1e6:.2f}M),"
-                  f" trm {rate['trm']:.2f} steps/s ({params['trm'] / 1e6:.2f}M), lstm/trm {ratio:.3f}", flush=True)
+            print(f"{setting}, batch {batch}, {dtype}: lstm {rate['lstm']:.2f} steps/s = "
+                  f"{rate['lstm'] * batch:.1f} puzzle-steps/s ({params['lstm'] / 1e6:.2f}M), trm {rate['trm']:.2f} "
+                  f"steps/s = {rate['trm'] * batch:.1f} puzzle-steps/s ({params['trm'] / 1e6:.2f}M), "
+                  f"lstm/trm {ratio:.3f}", flush=True)
             results.append({"setting": setting, "dtype": dtype, "batch": batch, "lstm_steps_per_s": rate["lstm"],
-                            "trm_steps_per_s": rate["trm"], "ratio": ratio})
+                            "trm_steps_per_s": rate["trm"], "lstm_puzzle_steps_per_s": rate["lstm"] * batch,
+                            "trm_puzzle_steps_per_s": rate["trm"] * batch, "ratio": ratio})
     print(json.dumps(results))
 
 

@@ -58,9 +58,61 @@ def train(args) -> None:
         raise SystemExit(f"training failed (exit codes {codes}); see {args.out}/*.log")
 
 
+def evaluations(model: Path) -> list[dict]:
+    """The periodic held-out evaluations of a run: from training_run.json, else the newest checkpoint's state."""
+    run = json.loads((model / "training_run.json").read_text())
+    if run.get("evaluations"):
+        return run["evaluations"]
+    states = sorted(model.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    history = json.loads(states[-1].read_text())["log_history"] if states else []
+    return [entry for entry in history if "eval_exact_accuracy" in entry]
+
+
+def plot_curves(out: Path) -> None:
+    """Held-out exact accuracy (the periodic subset) against training minutes, both arms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for recurrence, color in (("lstm", "#1f5fbf"), ("trm", "#bf5f1f")):
+        points = [(e["eval_minutes"], e["eval_exact_accuracy"], e.get("eval_cell_accuracy")) for e in
+                  evaluations(out / recurrence) if "eval_minutes" in e]
+        if points:
+            minutes, exact, cells = zip(*points)
+            ax.plot(minutes, exact, "o-", color=color, label=f"{recurrence}: exact")
+            ax.plot(minutes, cells, "s--", color=color, alpha=0.6, label=f"{recurrence}: blank cells")
+    ax.set_xlabel("training minutes (one core each)")
+    ax.set_ylabel("held-out accuracy (200-puzzle subset)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Hard 9x9 Sudoku: accuracy against training time", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_vs_time.png", dpi=110)
+    plt.close(fig)
+    print(f"wrote {out / 'accuracy_vs_time.png'}")
+
+
+def held_out_file(args) -> str:
+    """The test CSV without puzzles that the augmentations might turn into a training puzzle (for 9x9, a collision
+    of the symmetry invariant counts as one), written beside the runs."""
+    from modeling_lstm_trm.tasks.sudoku.puzzles import drop_equivalent
+    from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits, write_csv
+
+    splits = load_csv_splits({"train": args.train_file, "test": args.test_file})
+    kept = drop_equivalent(splits["test"].data, splits["train"].data)
+    path = Path(args.out) / "held_out.csv"
+    write_csv(path, kept.puzzles, kept.solutions, kept.ratings, source=f"{Path(args.test_file).name}, held out")
+    print(f"held-out: {len(kept)} of {len(splits['test'].data)} test puzzles (the rest may be equivalent to training "
+          "puzzles)", flush=True)
+    return str(path)
+
+
 def evaluate(args) -> None:
     evaluate_model = ROOT / "examples" / "evaluate_model.py"
-    files = {"held_out": args.test_file, "top95": str(SHARED / "top95.txt"), "hardest": str(SHARED / "hardest.txt")}
+    files = {"held_out": held_out_file(args), "top95": str(SHARED / "top95.txt"),
+             "hardest": str(SHARED / "hardest.txt")}
     rows = []
     for recurrence in ("lstm", "trm"):
         model = Path(args.out) / recurrence
@@ -81,6 +133,7 @@ def evaluate(args) -> None:
                          "k_q": scores["trajectories"]["q_head"]["exact_accuracy"],
                          "k_checker": scores["trajectories"]["checker"]["exact_accuracy"]})
             print(json.dumps(rows[-1]), flush=True)
+    plot_curves(Path(args.out))
     k = args.trajectories
     print(f"\n| recurrence | data | puzzles | training steps | exact at Q halt | exact at halt_max_steps | "
           f"exact at 4x | K={k}, Q head picks | K={k}, checker picks |\n|---|---|---|---|---|---|---|---|---|")

@@ -3,9 +3,13 @@
     python examples/solve.py --model outputs/lstm-trm-sudoku-6x6 "1.3...5..2...."     # one puzzle
     python examples/solve.py --model D --file puzzles.txt                            # a file, one per line
     python examples/solve.py --model D PUZZLE --trace --png trace.png                # the reasoning trace
+    python examples/solve.py --model D --file hard.csv --num_trajectories 8 --checker --png trace.png
 
-A puzzle is N*N characters, row by row, with 0 or . for a blank. For each puzzle it prints the solved grid, whether
-it is a valid solution that keeps the givens, and the supervision step at which the model halted.
+A puzzle is N*N characters, row by row, with 0 or . for a blank; --file reads a file of such lines or a CSV file of
+Sudoku-Extreme's shape (its questions). For each puzzle it prints the solved grid, whether it is a valid solution
+that keeps the givens, and the supervision step at which the model halted. With --num_trajectories K, each puzzle
+is solved K times from noisy starts and the Q head picks one (the trace shows that trajectory); --checker also
+prints the pick among trajectories whose answer is a valid grid keeping the givens (our addition, not TRM's).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import torch
 
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
 from modeling_lstm_trm.loading import load_model
-from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, is_valid_solution, parse_puzzles
+from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, answer_checker, is_valid_solution, parse_puzzles
+from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits
 
 
 def format_grid(grid: np.ndarray, box, marks: np.ndarray | None = None) -> str:
@@ -39,9 +44,10 @@ def format_grid(grid: np.ndarray, box, marks: np.ndarray | None = None) -> str:
     return "\n".join(lines)
 
 
-def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], box, path: str) -> None:
+def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], box, path: str,
+               title: str = "") -> None:
     """One panel per supervision step: givens in black, filled digits in blue, cells that changed since the previous
-    step on a yellow ground."""
+    step on a yellow ground; `title` above them (which trajectory this is)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,6 +77,8 @@ def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], b
             ax.plot([0, n], [i, i], color="black", lw=2 if i % box[0] == 0 else 0.4)
             ax.plot([i, i], [0, n], color="black", lw=2 if i % box[1] == 0 else 0.4)
         ax.set_title(f"step {k + 1}" + (" (valid)" if solution_ok[k] else ""), fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -85,6 +93,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--png", help="draw the trace of the first puzzle into this PNG file")
     parser.add_argument("--max_steps", type=int, help="supervision steps at most (default: the model's)")
     parser.add_argument("--batch_size", type=int, default=256, help="puzzles solved at once")
+    parser.add_argument("--num_trajectories", type=int, default=1, help="noisy trajectories per puzzle")
+    parser.add_argument("--noise_scale", type=float, default=0.5, help="std of their initial noise")
+    parser.add_argument("--checker", action="store_true", help="also pick a trajectory whose answer checks out")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the trajectories' noise")
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="allow a model folder of another model type to run its own code")
     args = parser.parse_args(argv)
@@ -92,11 +104,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error("give a puzzle or --file")
     if args.file and not Path(args.file).is_file():
         parser.error(f"--file: no such file: {args.file}")
-    if args.batch_size < 1 or (args.max_steps is not None and args.max_steps < 1):
-        parser.error("--batch_size and --max_steps must be at least 1")
+    if args.batch_size < 1 or args.num_trajectories < 1 or (args.max_steps is not None and args.max_steps < 1):
+        parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
+    if args.noise_scale < 0:
+        parser.error("--noise_scale must be at least 0")
 
     try:
-        grids = parse_puzzles(args.file) if args.file else parse_puzzles(args.puzzles)
+        if args.file and args.file.endswith(".csv"):
+            grids = load_csv_splits({"test": args.file})["test"].data.puzzles
+        else:
+            grids = parse_puzzles(args.file) if args.file else parse_puzzles(args.puzzles)
     except ValueError as error:
         parser.error(str(error))
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
@@ -106,17 +123,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
                      f" these puzzles are {n}x{n}")
     box = BOXES[n]
     want_trace = args.trace or args.png is not None
-    reports, first_trace = [], None
+    generator = torch.Generator().manual_seed(args.seed)
+    reports, first_trace, first_title = [], None, ""
     for begin in range(0, len(grids), args.batch_size):
         batch = grids[begin:begin + args.batch_size]
         result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=args.max_steps,
-                             return_trace=want_trace)
+                             return_trace=want_trace, num_trajectories=args.num_trajectories,
+                             noise_scale=args.noise_scale, generator=generator,
+                             answer_checker=answer_checker(box) if args.checker else None)
         if first_trace is None and want_trace:
             first_trace = result.trace[: int(result.halted_at[0]), 0].numpy().reshape(-1, n, n)
+            if result.trajectory is not None:
+                first_title = f"trajectory {int(result.trajectory[0])} of {args.num_trajectories} (the Q head's pick)"
         for k, puzzle in enumerate(batch):
             reports.append(report(begin + k, puzzle, result, k, box, args.trace))
     if args.png:
-        draw_trace(grids[0], first_trace, [is_valid_solution(g, grids[0], box) for g in first_trace], box, args.png)
+        draw_trace(grids[0], first_trace, [is_valid_solution(g, grids[0], box) for g in first_trace], box, args.png,
+                   first_title)
         print(f"\ntrace drawn in {args.png}")
     return reports
 
@@ -135,9 +158,19 @@ def report(index: int, puzzle: np.ndarray, result, k: int, box, trace: bool) -> 
             print(f"\nafter supervision step {step + 1} ([d] = changed):")
             print(format_grid(grid, box, marks=(grid != previous) & (puzzle == 0)))
             previous = grid
-    print(f"\nSolution (halted at step {halted}):\n{format_grid(solved, box)}")
+    chosen = "" if result.trajectory is None else f", trajectory {int(result.trajectory[k])} (the Q head's pick)"
+    print(f"\nSolution (halted at step {halted}{chosen}):\n{format_grid(solved, box)}")
     print("valid and consistent with the givens" if valid else "NOT a valid solution")
-    return {"valid": valid, "halted_at": halted, "solution": "".join(map(str, solved.reshape(-1)))}
+    out = {"valid": valid, "halted_at": halted, "solution": "".join(map(str, solved.reshape(-1)))}
+    if result.trajectory is not None:
+        out["trajectory"] = int(result.trajectory[k])
+    if result.checked_predictions is not None:
+        checked = result.checked_predictions[k].numpy().reshape(n, n)
+        out["checker_valid"] = is_valid_solution(checked, puzzle, box)
+        if not np.array_equal(checked, solved):
+            print(f"the checker's pick (a trajectory whose answer checks out) differs:\n{format_grid(checked, box)}")
+        print("the checker found a valid trajectory" if out["checker_valid"] else "no trajectory's answer checks out")
+    return out
 
 
 if __name__ == "__main__":

@@ -163,6 +163,14 @@ def test_the_recipe_reads_a_local_folder_files_and_a_trm_folder_alike(tmp_path, 
     assert len(subset) == 3
 
 
+def test_the_hard_recipe_without_data_generates_rated_minimal_puzzles():
+    args = SudokuArguments(recipe="hard", min_rating=1, train_puzzles=3, eval_puzzles=2)
+    check_data_flags(args)
+    train, held_out, info = load_splits(args, seed=0, is_main=False)
+    assert len(train) == 3 and 1 <= len(held_out) <= 2 and (train.ratings >= 1).all()
+    assert "rating >= 1" in info["source"]
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("question", "1" * 80, "the question must have 81 characters, got 80"),
     ("question", "x" + "." * 80, "the question holds 'x'"),

@@ -191,6 +191,8 @@ def finish_run(trainer, results: dict, run: dict, panels: list[Panel]) -> None:
     model, which `trainer.save_model` has already written."""
     output_dir = Path(trainer.args.output_dir)
     (output_dir / EVAL_FILE).write_text(json.dumps(finite_json(results), indent=2))
-    (output_dir / RUN_FILE).write_text(json.dumps(finite_json({**run, **procedure(trainer, results)}), indent=2))
+    evaluations = [entry for entry in trainer.state.log_history if any(key.startswith("eval_") for key in entry)]
+    (output_dir / RUN_FILE).write_text(json.dumps(finite_json({**run, **procedure(trainer, results),
+                                                               "evaluations": evaluations}), indent=2))
     plot_history(trainer.state.log_history, output_dir / "training_curves.png", panels)
     build_model_card(output_dir, trainer.args.hub_model_id).save(output_dir / "README.md")

@@ -344,7 +344,8 @@ def drop_equivalent(candidates: SudokuSet, seen: SudokuSet) -> SudokuSet:
             canonical[invariant].add(key)
         group.append(puzzle)
         keep.append(i)
-    return SudokuSet(candidates.puzzles[keep], candidates.solutions[keep], box)
+    ratings = None if candidates.ratings is None else candidates.ratings[keep]
+    return SudokuSet(candidates.puzzles[keep], candidates.solutions[keep], box, ratings=ratings)
 
 
 def train_test_split(n_train: int, n_test: int, box=(3, 3), givens: int | None = None, seed: int = 0,
