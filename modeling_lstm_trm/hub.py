@@ -129,8 +129,9 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
     for name, scores in results.items():
         if not isinstance(scores, dict) or "exact_accuracy" not in scores:
             continue
-        generated = name == "held_out"
-        dataset_type = "generated-sudoku" if generated else name
+        generated = name == "held_out"  # the run's own test split: generated, or the dataset it was given
+        own_type = "generated-sudoku" if source.startswith("generated") else "sudoku-dataset"
+        dataset_type = own_type if generated else name
         dataset_name = f"{size}x{size} Sudoku ({source})" if generated else f"{name}.txt"
         for metric, label in (("exact_accuracy", "Exact-puzzle accuracy"), ("cell_accuracy", "Blank-cell accuracy")):
             eval_results.append(EvalResult(

@@ -10,7 +10,8 @@ w = clamp(surprise / running_mean_surprise, w_min, w_max), where surprise is the
 log-likelihood per token over its micro-batches and processes (`watch(model)` reads it from the model's training
 forward passes; or report it with `observe_surprise` before `step`) and the running mean is an exponential average
 of past surprises; the accumulated gradient is then divided by the sum of the weights, so a slow level learns more
-from the batches that surprised the model.
+from the batches that surprised the model. With surprise gating, w is 1 for a step more surprising than the running
+mean and 0 otherwise: a slow level whose whole period was unsurprising does not step at all.
 """
 
 from __future__ import annotations
@@ -28,17 +29,20 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
         surprise_weighting: weight slow levels' accumulated gradients by batch surprise (see module docstring).
         surprise_bounds: (w_min, w_max) of those weights.
         surprise_momentum: decay of the running mean of surprise.
+        surprise_gate: weights are 1 above the running mean of surprise and 0 below (implies surprise weighting).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, periods: list[int], surprise_weighting: bool = False,
-                 surprise_bounds: tuple[float, float] = (0.5, 2.0), surprise_momentum: float = 0.99):
+                 surprise_bounds: tuple[float, float] = (0.5, 2.0), surprise_momentum: float = 0.99,
+                 surprise_gate: bool = False):
         if len(periods) != len(optimizer.param_groups):
             raise ValueError(f"{len(periods)} periods for {len(optimizer.param_groups)} parameter groups")
         if any(int(p) != p or p < 1 for p in periods):
             raise ValueError(f"periods must be positive integers, got {periods}")
         self.optimizer = optimizer
         self.periods = [int(p) for p in periods]
-        self.surprise_weighting = surprise_weighting
+        self.surprise_weighting = surprise_weighting or surprise_gate
+        self.surprise_gate = surprise_gate
         self.surprise_bounds = surprise_bounds
         self.surprise_momentum = surprise_momentum
         self.step_count = 0
@@ -139,6 +143,8 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
             self.running_surprise = surprise
         low, high = self.surprise_bounds
         weight = min(high, max(low, surprise / max(self.running_surprise, 1e-8)))
+        if self.surprise_gate:
+            weight = 1.0 if surprise >= self.running_surprise else 0.0
         self.running_surprise = self.surprise_momentum * self.running_surprise + (1 - self.surprise_momentum) * surprise
         self.last_surprise_weight = weight if self.surprise_weighting else 1.0
         return self.last_surprise_weight
@@ -164,7 +170,7 @@ class MultiTimescaleOptimizer(torch.optim.Optimizer):
             if self.step_count % period == 0:
                 for p in group["params"]:
                     buffer = self.accumulated.pop(id(p), None)
-                    p.grad = None if buffer is None else buffer / self.weight_sums[k]
+                    p.grad = None if buffer is None or self.weight_sums[k] <= 0 else buffer / self.weight_sums[k]
                 self.weight_sums[k] = 0.0
             else:
                 for p in group["params"]:

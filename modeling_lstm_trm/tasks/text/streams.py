@@ -254,28 +254,56 @@ def language_model_metrics(loss: float, characters_per_token: float | None = Non
     return metrics
 
 
-@torch.no_grad()
 def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len: int = 512,
-                    progress: bool = False, characters_per_token: float | None = None) -> dict[str, float]:
+                    progress: bool = False, characters_per_token: float | None = None, online=None,
+                    return_token_losses: bool = False) -> dict:
     """Negative log-likelihood of a whole corpus read as one stream, in order, with the state carried from chunk to
     chunk and reset at document starts: every token after the first is a target. Returns the mean loss (nats per
-    token), `language_model_metrics` and the number of target tokens."""
+    token), `language_model_metrics`, the number of target tokens, the reading speed, and with `return_token_losses`
+    each target's loss (`token_losses`, a numpy array).
+
+    `online`: an `OnlineLearner` (training/online.py) whose copy of the model reads instead, scoring each chunk and
+    then learning from it; with its `reset="document"`, chunks also end where documents start."""
+    import time
+
     from tqdm.auto import tqdm
 
-    device = next(model.parameters()).device
+    reader = online.model if online is not None else model
+    device = next(reader.parameters()).device
     inputs = torch.as_tensor(tokens[:-1], dtype=torch.long, device=device).view(1, -1)
     targets = torch.as_tensor(tokens[1:], dtype=torch.long, device=device).view(1, -1)
     resets = torch.as_tensor(doc_starts[:-1], device=device).view(1, -1)
-    state, total = None, 0.0
-    for start in tqdm(range(0, inputs.shape[1], chunk_len), desc="evaluating", disable=not progress, unit="chunk"):
-        end = start + chunk_len
-        out = model(input_ids=inputs[:, start:end], shift_labels=targets[:, start:end], reset_mask=resets[:, start:end],
-                    past_key_values=state, use_cache=True)
-        state = out.past_key_values
-        total += float(out.loss) * (min(end, inputs.shape[1]) - start)
     count = inputs.shape[1]
+    starts = list(range(0, count, chunk_len))
+    if online is not None and online.settings.reset == "document":  # each document read in chunks from its start
+        documents = sorted({0, *np.flatnonzero(np.asarray(doc_starts[:-1])).tolist()}) + [count]
+        starts = [s for a, b in zip(documents, documents[1:]) for s in range(a, b, chunk_len)]
+    want_surprise = return_token_losses or (online is not None and online.wants_surprise)
+    state, total, token_losses = None, 0.0, []
+    began = time.perf_counter()
+    for start, end in tqdm(list(zip(starts, starts[1:] + [count])), desc="evaluating", disable=not progress,
+                           unit="chunk"):
+        if online is not None and bool(resets[0, start]):
+            online.start_document()
+        with torch.set_grad_enabled(online is not None):
+            out = reader(input_ids=inputs[:, start:end], shift_labels=targets[:, start:end],
+                         reset_mask=resets[:, start:end], past_key_values=state, use_cache=True,
+                         compute_surprise=want_surprise)
+        total += float(out.loss.detach()) * (end - start)
+        if return_token_losses:
+            token_losses.append(out.surprise.reshape(-1).cpu())
+        if online is not None:
+            online.learn(out.loss, out.surprise if online.wants_surprise else None, end - start)
+            state = out.past_key_values.detach()
+        else:
+            state = out.past_key_values
     loss = total / count
-    return {"loss": loss, **language_model_metrics(loss, characters_per_token), "tokens": count}
+    seconds = time.perf_counter() - began
+    results = {"loss": loss, **language_model_metrics(loss, characters_per_token), "tokens": count,
+               "tokens_per_second": count / max(seconds, 1e-9)}
+    if return_token_losses:
+        results["token_losses"] = torch.cat(token_losses).numpy()
+    return results
 
 
 @torch.no_grad()
