@@ -10,6 +10,9 @@ model's config unless --task says otherwise).
 Language model: the file is tokenized with the model's tokenizer and read as one stream, in order, the state carried
 across chunks and reset where a document starts (WikiText titles for a WikiText file, else the file is one
 document); every token after the first is a target. Prints perplexity, bits per token and per character.
+`--online_levels all|slow|1,2,3` lets the model learn while it reads (training/online.py): each chunk of
+--block_size tokens is scored, then learned from, each level stepping every --online_periods chunks; a copy learns,
+the model folder is never written.
 
 Sudoku: puzzles from a text file (solutions computed by the solver), a CSV file or dataset of Sudoku-Extreme's
 shape, a TRM prebuilt folder, or generated. Scores by TRM's convention: exact-puzzle and blank-cell accuracy after
@@ -34,6 +37,7 @@ from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evalua
 from modeling_lstm_trm.tasks.sudoku.recipe import EVAL_SUBSAMPLE_SEED
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits, load_trm_folder
 from modeling_lstm_trm.tasks.text.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
+from modeling_lstm_trm.training.online import OnlineLearner, add_online_arguments, online_settings
 from modeling_lstm_trm.training.safety import finite_json
 
 
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--block_size", type=int, default=512, help="LM: tokens per forward call")
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="allow a model folder of another model type to run its own code")
+    add_online_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.file and not Path(args.file).is_file():
@@ -111,20 +116,27 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error("evaluating a language model needs --file (--dataset_name and --data_dir are Sudoku data)")
         if not args.file:
             parser.error("evaluating a language model needs --file")
-        return evaluate_lm(args)
+        return evaluate_lm(args, parser)
     return evaluate_sudoku(args, parser)
 
 
-def evaluate_lm(args) -> dict:
+def evaluate_lm(args, parser) -> dict:
+    try:
+        settings = online_settings(args, read_config(args.model))
+    except ValueError as error:
+        parser.error(str(error))
     model = load_model(args.model, causal_lm=True, trust_remote_code=args.trust_remote_code)
     tokenizer = load_tokenizer(args.model, model, trust_remote_code=args.trust_remote_code)
     text = Path(args.file).read_text(encoding="utf-8")
     boundary = auto_boundary(args.file) if args.document_boundary == "auto" else args.document_boundary
     documents = rows_to_documents(text.splitlines(keepends=True), boundary)
     tokens, starts, chars_per_token = encode_corpus(documents, tokenizer)
+    online = OnlineLearner(model, settings) if settings else None
     results = evaluate_stream(model, tokens, starts, args.block_size, progress=True,
-                              characters_per_token=chars_per_token)
+                              characters_per_token=chars_per_token, online=online)
     results.update(file=str(args.file), documents=len(documents), characters=sum(len(d) for d in documents))
+    if settings:
+        results["online"] = {k: v for k, v in vars(settings).items() if k != "extra"}
     print(f"{Path(args.file).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} bits "
           f"per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} tokens")
     print(json.dumps(finite_json(results)))

@@ -106,3 +106,24 @@ def test_reset_at_documents_reads_each_document_as_if_alone():
 def test_bad_settings_raise_value_errors_naming_the_setting(settings, message):
     with pytest.raises(ValueError, match=message):
         OnlineLearner(tiny_model(), OnlineSettings(**settings))
+
+
+def test_evaluate_and_generate_learn_from_what_they_read_and_never_write_the_model(trained, tmp_path, capsys):
+    from conftest import load_example
+
+    folder = trained["lm"]
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    text = tmp_path / "text.txt"
+    text.write_text("to be or not to be, that is the question. " * 40)
+    static = load_example("evaluate_model").main(["--model", str(folder), "--file", str(text), "--block_size", "32"])
+    online = load_example("evaluate_model").main(["--model", str(folder), "--file", str(text), "--block_size", "32",
+                                                  "--online_levels", "all", "--online_lr", "0.05"])
+    assert online["loss"] < static["loss"]  # a repetitive text: learning while reading must help
+    assert online["online"]["levels"] == "all" and online["tokens"] == static["tokens"]
+    generated = load_example("generate").main(["--model", str(folder), "--prompt", "to be or not to be, " * 5,
+                                               "--greedy", "--max_new_tokens", "5", "--online_levels", "slow"])
+    assert "[learned from the prompt: 99 targets" in capsys.readouterr().out and generated
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    with pytest.raises(SystemExit) as bad:
+        load_example("evaluate_model").main(["--model", str(folder), "--file", str(text), "--online_levels", "9"])
+    assert bad.value.code == 2

@@ -144,3 +144,29 @@ class OnlineLearner:
                     param.copy_(original)
         self.optimizer = self._optimizer()
         self.chunks = 0
+
+
+def add_online_arguments(parser) -> None:
+    """The flags of `examples/evaluate_model.py` and `examples/generate.py` that turn learning while reading on."""
+    group = parser.add_argument_group("learning while reading (nested LM)")
+    group.add_argument("--online_levels", help="all (dynamic evaluation), slow (levels 2+), or level numbers like "
+                                               "1,2,3; default: off (the static model)")
+    group.add_argument("--online_lr", type=float, default=1e-3)
+    group.add_argument("--online_periods", type=int, nargs="+", help="chunks between steps, per level (1 4 16)")
+    group.add_argument("--online_lr_scale", type=float, nargs="+", help="learning-rate factor per level")
+    group.add_argument("--online_optimizer", default="sgd", help="sgd or adam")
+    group.add_argument("--online_surprise", default="off", help="off, weight or gate (slow levels)")
+    group.add_argument("--online_reset", default="never", help="never, or document: trained weights at each start")
+    group.add_argument("--online_decay", type=float, default=0.0, help="pull toward the trained weights per step")
+
+
+def online_settings(args, config: dict) -> OnlineSettings | None:
+    """The settings the flags ask for (None: learning while reading is off), checked against the model's config
+    (its number of levels); ValueError naming the flag."""
+    if not args.online_levels:
+        return None
+    settings = OnlineSettings(levels=args.online_levels, lr=args.online_lr, periods=args.online_periods,
+                              lr_scale=args.online_lr_scale, optimizer=args.online_optimizer,
+                              surprise=args.online_surprise, decay=args.online_decay, reset=args.online_reset)
+    settings.check(len(config.get("level_update_every", [1])))
+    return settings
