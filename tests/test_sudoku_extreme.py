@@ -210,6 +210,7 @@ def test_a_trm_folder_with_values_outside_the_shift_is_refused(tmp_path, rated):
     (dict(train_file="a.csv"), "--train_file and --test_file go together"),
     (dict(dataset_name="x", data_dir="y"), "one data source"),
     (dict(dataset_name="x", grid_size=6), "is 9x9"),
+    (dict(recipe="hard", grid_size=4), "--recipe hard is 9x9"),
     (dict(subsample_size=10), "select rows of a dataset"),
     (dict(data_dir="somewhere", min_rating=3), "has none"),
     (dict(train_file="missing.csv", test_file="missing.csv"), "--train_file: no such file"),

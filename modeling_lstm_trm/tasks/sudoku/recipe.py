@@ -166,6 +166,8 @@ def check_data_flags(args: SudokuArguments) -> None:
         raise ValueError(f"give one data source: --{' or --'.join(sources)}")
     if args.uses_dataset() and args.size != 9:
         raise ValueError(f"Sudoku-Extreme data is 9x9: --grid_size {args.grid_size} does not fit")
+    if args.recipe == "hard" and args.size != 9:
+        raise ValueError(f"--recipe hard is 9x9: --grid_size {args.grid_size} does not fit")
     if args.data_dir and args.min_rating is not None:
         raise ValueError("--min_rating needs the ratings of a CSV dataset; a TRM folder (--data_dir) has none")
     for flag in ("train_file", "test_file", "data_dir"):
