@@ -110,37 +110,45 @@ def held_out_file(args) -> str:
 
 
 def evaluate(args) -> None:
-    evaluate_model = ROOT / "examples" / "evaluate_model.py"
+    """Each model on each set: depths halt_max_steps and 4x that (Q-halt beside), then K trajectories (on a seeded
+    subset of --trajectory_puzzles held-out puzzles: K x halt_max_steps steps a puzzle is the costly part on a CPU)."""
+    spec = importlib.util.spec_from_file_location("example_evaluate_model", ROOT / "examples" / "evaluate_model.py")
+    evaluate_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate_model)
     files = {"held_out": held_out_file(args), "top95": str(SHARED / "top95.txt"),
              "hardest": str(SHARED / "hardest.txt")}
     rows = []
     for recurrence in ("lstm", "trm"):
         model = Path(args.out) / recurrence
         steps = json.loads((model / "config.json").read_text())["halt_max_steps"]
+        run = json.loads((model / "training_run.json").read_text())
         for name, path in files.items():
-            command = [sys.executable, str(evaluate_model), "--model", str(model), "--file", path,
-                       "--max_steps", str(steps), str(4 * steps), "--num_trajectories", str(args.trajectories),
-                       "--output_dir", str(Path(args.out) / "eval" / recurrence)]
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode:
-                raise SystemExit(f"{' '.join(command)} failed: {result.stderr.strip().splitlines()[-1]}")
-            scores = json.loads(result.stdout.strip().splitlines()[-1])
-            run = json.loads((model / "training_run.json").read_text())
-            rows.append({"recurrence": recurrence, "data": name, "puzzles": scores["puzzles"],
-                         "steps": run.get("steps"), "q_halt": scores["exact_accuracy"],
-                         "at_max": scores["by_max_steps"][str(steps)]["exact_accuracy"],
-                         "at_4x": scores["by_max_steps"][str(4 * steps)]["exact_accuracy"],
-                         "k_q": scores["trajectories"]["q_head"]["exact_accuracy"],
-                         "k_checker": scores["trajectories"]["checker"]["exact_accuracy"]})
+            common = ["--model", str(model), "--file", path, "--output_dir", str(Path(args.out) / "eval" / recurrence)]
+            depth = evaluate_model.main(common + ["--max_steps", str(steps), str(4 * steps)])
+            subset = ["--eval_subsample", str(args.trajectory_puzzles)] if path.endswith(".csv") else []
+            several = evaluate_model.main(common + subset + ["--num_trajectories", str(args.trajectories)])
+            rows.append({"recurrence": recurrence, "data": name, "puzzles": depth["puzzles"],
+                         "steps": run.get("steps"), "q_halt": depth["exact_accuracy_at_q_halt"],
+                         "at_max": depth["by_max_steps"][str(steps)]["exact_accuracy"],
+                         "at_4x": depth["by_max_steps"][str(4 * steps)]["exact_accuracy"],
+                         "cells_at_max": depth["cell_accuracy"],
+                         "cells_at_4x": depth["by_max_steps"][str(4 * steps)]["cell_accuracy"],
+                         "k_puzzles": several["puzzles"], "k_at_max": several["exact_accuracy"],
+                         "k_q": several["trajectories"]["q_head"]["exact_accuracy"],
+                         "k_checker": several["trajectories"]["checker"]["exact_accuracy"],
+                         "k_q_cells": several["trajectories"]["q_head"]["cell_accuracy"],
+                         "k_checker_cells": several["trajectories"]["checker"]["cell_accuracy"]})
             print(json.dumps(rows[-1]), flush=True)
     plot_curves(Path(args.out))
     k = args.trajectories
     print(f"\n| recurrence | data | puzzles | training steps | exact at Q halt | exact at halt_max_steps | "
-          f"exact at 4x | K={k}, Q head picks | K={k}, checker picks |\n|---|---|---|---|---|---|---|---|---|")
+          f"exact at 4x | blank cells at halt_max_steps / 4x | K={k}: puzzles, exact with K=1 | K={k}, Q head picks |"
+          f" K={k}, checker picks |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['recurrence']} | {r['data']} | {r['puzzles']} | {r['steps']} | {r['q_halt']:.3f} | "
-              f"{r['at_max']:.3f} | {r['at_4x']:.3f} | {r['k_q']:.3f} | {r['k_checker']:.3f} |")
-
+              f"{r['at_max']:.3f} | {r['at_4x']:.3f} | {r['cells_at_max']:.3f} / {r['cells_at_4x']:.3f} | "
+              f"{r['k_puzzles']}, {r['k_at_max']:.3f} | {r['k_q']:.3f} (cells {r['k_q_cells']:.3f}) | "
+              f"{r['k_checker']:.3f} (cells {r['k_checker_cells']:.3f}) |")
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,6 +157,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget of each arm")
     parser.add_argument("--eval_steps", type=int, default=250)
     parser.add_argument("--trajectories", type=int, default=8)
+    parser.add_argument("--trajectory_puzzles", type=int, default=200,
+                        help="held-out puzzles (a seeded subset) solved with K trajectories")
     parser.add_argument("--out", required=True, help="folder for the two models, their logs and evaluations")
     parser.add_argument("--phase", choices=["all", "train", "evaluate"], default="all")
     args = parser.parse_args()

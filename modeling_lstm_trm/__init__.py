@@ -1,8 +1,8 @@
 """lstm-trm: stateful recurrent models for Hugging Face Transformers.
 
     models/     the two models, each with its configuration (Hub-flat files)
-    training/   the mechanism: carried-state protocol, StatefulTrainer, EMA, MultiTimescaleOptimizer, run helpers,
-                safety (divergence, Ctrl-C, saving before what can fail)
+    training/   the mechanism: carried-state protocol, StatefulTrainer, EMA, MultiTimescaleOptimizer, learning while
+                reading (online.py), run helpers, safety (divergence, Ctrl-C, saving before what can fail)
     tasks/      one module per task (text, sudoku): its data, augmentation, evaluation and training recipe
     hub.py      model cards and Hub repositories
     loading.py  strict loading of a saved model for the examples (own classes; remote code only when asked)

@@ -252,3 +252,17 @@ def test_evaluation_by_depth_reads_one_run_at_each_depth():
         assert results["by_max_steps"][str(depth)]["mean_steps"] == pytest.approx(solved.halted_at.float().mean())
     assert results["cell_accuracy"] == results["by_max_steps"]["3"]["cell_accuracy"]
     assert set(results["trajectories"]) >= {"q_head", "checker"}
+
+
+def test_make_dataset_writes_what_the_loaders_read_and_never_overwrites(tmp_path):
+    from conftest import load_example
+
+    output = tmp_path / "hard.csv"
+    summary = load_example("make_dataset").main(["--num_puzzles", "3", "--min_rating", "1", "--output", str(output),
+                                                 "--num_workers", "1", "--seed", "4"])
+    loaded = load_csv_splits({"test": str(output)})["test"].data
+    assert len(loaded) == summary["puzzles"] == 3 and (loaded.ratings >= 1).all()
+    assert all(rate(p) == r for p, r in zip(loaded.puzzles, loaded.ratings))
+    with pytest.raises(SystemExit) as refused:
+        load_example("make_dataset").main(["--num_puzzles", "3", "--output", str(output)])
+    assert refused.value.code == 2
