@@ -1,0 +1,206 @@
+"""Mazes as TRM has them: an N x N character grid, `#` wall, space open, `S` start, `G` goal; the answer is the same
+grid with the cells of the shortest path from S to G (S and G excluded) marked `o`. Tokens follow TRM's charset
+`# SGo` shifted by one (0 is padding): `#` 1, space 2, `S` 3, `G` 4, `o` 5.
+
+Here: parsing with checks that name the row, breadth-first search, the "valid shortest path" test, the 8 dihedral
+symmetries, a canonical form under them, and a generator of mazes whose shortest path is unique and long.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import numpy as np
+
+CHARSET = "# SGo"
+WALL, OPEN, START, GOAL, PATH = 1, 2, 3, 4, 5
+TO_TOKEN = {ch: k + 1 for k, ch in enumerate(CHARSET)}
+TO_CHAR = np.array(["?"] + list(CHARSET))
+
+
+def to_tokens(text: str, size: int, where: str, what: str) -> np.ndarray:
+    """An N*N-character string as an (N, N) token array; ValueError naming `where` for a wrong length or character."""
+    if not isinstance(text, str) or len(text) != size * size:
+        got = "nothing" if not text else f"{len(text)} characters"
+        raise ValueError(f"{where}: the {what} must have {size * size} characters ({size}x{size}), got {got}")
+    bad = sorted(set(text) - set(CHARSET))
+    if bad:
+        raise ValueError(f"{where}: the {what} holds {''.join(bad)!r} (allowed: '#', ' ', 'S', 'G', 'o')")
+    return np.array([TO_TOKEN[ch] for ch in text], dtype=np.int64).reshape(size, size)
+
+
+def to_text(grid: np.ndarray) -> str:
+    return "".join(TO_CHAR[np.asarray(grid).reshape(-1)])
+
+
+def endpoints(grid: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(S, G) as (row, column); ValueError if either is missing or repeated."""
+    found = []
+    for token, name in ((START, "S"), (GOAL, "G")):
+        cells = np.argwhere(grid == token)
+        if len(cells) != 1:
+            raise ValueError(f"a maze needs exactly one {name}, this one has {len(cells)}")
+        found.append(tuple(int(v) for v in cells[0]))
+    return found[0], found[1]
+
+
+def _neighbours(cell, size):
+    r, c = cell
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        if 0 <= r + dr < size and 0 <= c + dc < size:
+            yield r + dr, c + dc
+
+
+def distances(grid: np.ndarray, source: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Breadth-first search through non-wall cells: steps from `source` (-1 where unreachable) and the number of
+    shortest paths to each cell, capped at 2 (enough to tell "unique")."""
+    size = grid.shape[0]
+    dist = np.full(grid.shape, -1, dtype=np.int64)
+    ways = np.zeros(grid.shape, dtype=np.int64)
+    dist[source], ways[source] = 0, 1
+    queue = deque([source])
+    while queue:
+        cell = queue.popleft()
+        for nxt in _neighbours(cell, size):
+            if grid[nxt] == WALL:
+                continue
+            if dist[nxt] < 0:
+                dist[nxt] = dist[cell] + 1
+                queue.append(nxt)
+            if dist[nxt] == dist[cell] + 1:
+                ways[nxt] = min(2, ways[nxt] + ways[cell])
+    return dist, ways
+
+
+def solve_maze(question: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """The answer grid (the shortest path marked; one of them if several) and the number of shortest paths (0, 1, or
+    2 for "more than one")."""
+    start, goal = endpoints(question)
+    dist, ways = distances(question, start)
+    if dist[goal] < 0:
+        return None, 0
+    answer = question.copy()
+    cell = goal
+    while dist[cell] > 1:  # walk back along decreasing distance
+        cell = next(n for n in _neighbours(cell, question.shape[0]) if dist[n] == dist[cell] - 1)
+        answer[cell] = PATH
+    return answer, int(ways[goal])
+
+
+def path_problem(question: np.ndarray, answer: np.ndarray) -> str | None:
+    """None if `answer` marks a shortest path from S to G through open cells and agrees with `question` elsewhere,
+    else what is wrong."""
+    if answer.shape != question.shape:
+        return f"the answer is {answer.shape}, the question {question.shape}"
+    marked = answer == PATH
+    if np.any(~marked & (answer != question)):
+        return "the answer changes cells other than by marking the path with 'o'"
+    if np.any(marked & (question != OPEN)):
+        return "the answer marks a wall, S or G as path"
+    start, goal = endpoints(question)
+    dist, _ = distances(question, start)
+    if dist[goal] < 0:
+        return "G cannot be reached from S"
+    cells = set(map(tuple, np.argwhere(marked))) | {start, goal}
+    if len(cells) != dist[goal] + 1:
+        return f"the marked path has {len(cells) - 1} steps, the shortest has {dist[goal]}"
+    seen, queue = {start}, deque([start])
+    while queue:
+        for nxt in _neighbours(queue.popleft(), question.shape[0]):
+            if nxt in cells and nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    if seen != cells:
+        return "the marked cells do not form one path from S to G"
+    return None
+
+
+# ----- symmetries ------------------------------------------------------------------------------------------------
+
+def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of the 8 symmetries of the square (0 is the identity): k % 4 quarter turns, then a transpose if
+    k >= 4. Applied to the last two axes."""
+    out = np.rot90(grid, k % 4, axes=(-2, -1))
+    return np.swapaxes(out, -1, -2) if k >= 4 else out
+
+
+def canonical_form(grid: np.ndarray) -> bytes:
+    """The least of the 8 images' bytes: equal exactly for mazes one symmetry turns into the other."""
+    return min(np.ascontiguousarray(dihedral(grid, k)).astype(np.uint8).tobytes() for k in range(8))
+
+
+# ----- generation --------------------------------------------------------------------------------------------------
+
+def _carve(size: int, rng: random.Random, loops: float) -> np.ndarray:
+    """A maze by randomized depth-first carving on the odd lattice (a spanning tree: one path between any two cells),
+    then a fraction `loops` of the remaining inner walls between two open cells knocked down."""
+    grid = np.full((size, size), WALL, dtype=np.int64)
+    cells = [(r, c) for r in range(1, size - 1, 2) for c in range(1, size - 1, 2)]
+    start = rng.choice(cells)
+    grid[start] = OPEN
+    stack = [start]
+    while stack:
+        r, c = stack[-1]
+        options = [(r + dr, c + dc) for dr, dc in ((2, 0), (-2, 0), (0, 2), (0, -2))
+                   if 0 < r + dr < size - 1 and 0 < c + dc < size - 1 and grid[r + dr, c + dc] == WALL]
+        if not options:
+            stack.pop()
+            continue
+        nr, nc = rng.choice(options)
+        grid[(r + nr) // 2, (c + nc) // 2] = OPEN
+        grid[nr, nc] = OPEN
+        stack.append((nr, nc))
+    def between_open(r, c):
+        vertical = grid[r - 1, c] == OPEN and grid[r + 1, c] == OPEN
+        return vertical or (grid[r, c - 1] == OPEN and grid[r, c + 1] == OPEN)
+
+    walls = [(r, c) for r in range(1, size - 1) for c in range(1, size - 1)
+             if grid[r, c] == WALL and between_open(r, c)]
+    for cell in rng.sample(walls, int(len(walls) * loops)):
+        grid[cell] = OPEN
+    return grid
+
+
+def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: float = 0.05,
+                  attempts: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """(question, answer): a `size` x `size` maze whose shortest path from S to G is unique and at least
+    `min_path_length` steps long. S is the cell farthest from a random open cell (an end of a long corridor), G a
+    random cell at least `min_path_length` steps from it with a unique shortest path."""
+    if size < 5:
+        raise ValueError(f"a maze needs size >= 5, got {size}")
+    for _ in range(attempts):
+        grid = _carve(size, rng, loops)
+        open_cells = [tuple(int(v) for v in cell) for cell in np.argwhere(grid == OPEN)]
+        dist, _ = distances(grid, rng.choice(open_cells))
+        start = tuple(int(v) for v in np.unravel_index(int(dist.argmax()), dist.shape))
+        dist, ways = distances(grid, start)
+        far = [cell for cell in open_cells if dist[cell] >= min_path_length and ways[cell] == 1]
+        if not far:
+            continue
+        goal = rng.choice(far)
+        question = grid.copy()
+        question[start], question[goal] = START, GOAL
+        answer, count = solve_maze(question)
+        if count == 1:
+            return question, answer
+    raise ValueError(f"could not make a {size}x{size} maze with a unique shortest path of at least {min_path_length} "
+                     "steps; ask for a shorter path or a larger maze")
+
+
+def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, loops: float = 0.05,
+                   exclude: set[bytes] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`count` distinct mazes (no two related by a symmetry, none whose canonical form is in `exclude`), as
+    (questions, answers) arrays of shape (count, size, size)."""
+    rng = random.Random(seed)
+    seen = set(exclude or ())
+    questions, answers = [], []
+    while len(questions) < count:
+        question, answer = generate_maze(size, min_path_length, rng, loops)
+        key = canonical_form(question)
+        if key in seen:
+            continue
+        seen.add(key)
+        questions.append(question)
+        answers.append(answer)
+    return np.stack(questions), np.stack(answers)

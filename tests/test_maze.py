@@ -1,0 +1,117 @@
+"""Specification of the maze module: TRM's grid format, shortest paths, the valid-shortest-path check, the dihedral
+symmetries and the generator (checked by an independent breadth-first search)."""
+
+import random
+from collections import deque
+
+import numpy as np
+import pytest
+
+from modeling_lstm_trm.tasks.maze.mazes import (
+    OPEN,
+    PATH,
+    WALL,
+    canonical_form,
+    dihedral,
+    generate_maze,
+    generate_mazes,
+    path_problem,
+    solve_maze,
+    to_text,
+    to_tokens,
+)
+
+SMALL = ("#######"
+         "#S    #"
+         "# ### #"
+         "# #G  #"
+         "# ### #"
+         "#     #"
+         "#######")
+
+
+def shortest_paths(question: np.ndarray) -> tuple[int, int]:
+    """Length (steps) and number of shortest paths from S to G, by a plain breadth-first search over (cell, count)
+    written independently of the package."""
+    text = to_text(question)
+    n = question.shape[0]
+    start, goal = text.index("S"), text.index("G")
+    dist, ways = {start: 0}, {start: 1}
+    queue = deque([start])
+    while queue:
+        i = queue.popleft()
+        r, c = divmod(i, n)
+        for j in [(r + 1) * n + c if r + 1 < n else None, (r - 1) * n + c if r else None,
+                  i + 1 if c + 1 < n else None, i - 1 if c else None]:
+            if j is None or text[j] == "#":
+                continue
+            if j not in dist:
+                dist[j], ways[j] = dist[i] + 1, 0
+                queue.append(j)
+            if dist[j] == dist[i] + 1:
+                ways[j] += ways[i]
+    return dist.get(goal, -1), ways.get(goal, 0)
+
+
+def test_tokens_follow_trms_charset_shifted_by_one():
+    grid = to_tokens(SMALL, 7, "test", "question")
+    assert grid[0, 0] == WALL == 1 and grid[1, 2] == OPEN == 2 and grid[1, 1] == 3 and grid[3, 3] == 4
+    assert to_text(grid) == SMALL
+
+
+@pytest.mark.parametrize("text, message", [
+    (SMALL[:-1], "must have 49 characters"),
+    (SMALL.replace(" ", ".", 1), "holds '.'"),
+])
+def test_malformed_grids_are_refused_naming_the_place(text, message):
+    with pytest.raises(ValueError, match=f"mazes.csv, line 3: the question {message}"):
+        to_tokens(text, 7, "mazes.csv, line 3", "question")
+
+
+def test_the_solver_marks_the_shortest_path_and_the_check_accepts_only_shortest_paths():
+    question = to_tokens(SMALL, 7, "test", "question")
+    answer, count = solve_maze(question)
+    assert count == 1 and path_problem(question, answer) is None  # over the block (8 steps), not under it (12)
+    assert (answer == PATH).sum() + 1 == shortest_paths(question)[0] == 8
+    detour = answer.copy()
+    detour[5, 1:6] = np.where(question[5, 1:6] == OPEN, PATH, detour[5, 1:6])
+    assert "steps" in path_problem(question, detour)
+    broken = answer.copy()
+    broken[tuple(np.argwhere(answer == PATH)[2])] = OPEN
+    assert path_problem(question, broken) is not None
+    walled = answer.copy()
+    walled[0, 0] = PATH
+    assert "marks a wall" in path_problem(question, walled)
+    square = to_tokens("#####" "#S  #" "# # #" "#  G#" "#####", 5, "test", "question")
+    assert solve_maze(square)[1] == 2 == shortest_paths(square)[1]  # around the pillar either way
+
+
+def test_every_symmetry_maps_a_valid_answer_to_a_valid_answer():
+    question, answer = generate_maze(11, 10, random.Random(3))
+    images = set()
+    for k in range(8):
+        q, a = dihedral(question, k), dihedral(answer, k)
+        assert path_problem(q, a) is None
+        images.add(q.tobytes())
+        assert canonical_form(q) == canonical_form(question)
+    assert len(images) == 8
+
+
+@pytest.mark.parametrize("size, length", [(9, 8), (15, 30), (30, 110)])
+def test_generated_mazes_have_a_unique_shortest_path_of_the_requested_length(size, length):
+    questions, answers = generate_mazes(6, size, length, seed=size)
+    assert questions.shape == answers.shape == (6, size, size)
+    for question, answer in zip(questions, answers):
+        steps, ways = shortest_paths(question)
+        assert steps >= length and ways == 1
+        assert path_problem(question, answer) is None
+    assert len({canonical_form(q) for q in questions}) == 6
+
+
+def test_generation_can_exclude_mazes_and_their_symmetric_images():
+    first, _ = generate_mazes(5, 9, 8, seed=1)
+    excluded = {canonical_form(q) for q in first}
+    again, _ = generate_mazes(5, 9, 8, seed=1, exclude=excluded)
+    assert not excluded & {canonical_form(q) for q in again}
+    with pytest.raises(ValueError, match="shorter path"):
+        generate_maze(7, 40, random.Random(0), attempts=5)
