@@ -9,7 +9,7 @@ recipe (`<task>.recipe`), which provides what `examples/train.py` needs and noth
 - `run(*task_args, training_args) -> dict`: train, evaluate and save; returns the results.
 
 A new task is a new module listed in `TASKS`; the trainer and `examples/train.py` do not change. No task module
-imports another.
+imports another; what several share lives beside them (`puzzle_csv.py`: the CSV shape of TRM's puzzle datasets).
 """
 
 TASKS = {

@@ -13,16 +13,15 @@ row is an error naming the file and line, or, with `drop_invalid=True`, it is dr
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..puzzle_csv import COLUMNS, read_puzzle_csv, write_puzzle_csv
 from .puzzles import SudokuSet
 
-COLUMNS = ["source", "question", "answer", "rating"]
 CELLS = 81
 HUB_DATASET = "sapientinc/sudoku-extreme"
 TRM_FILES = ("all__inputs.npy", "all__labels.npy", "all__puzzle_identifiers.npy", "all__puzzle_indices.npy",
@@ -42,12 +41,9 @@ class LoadedSplit:
 
 def write_csv(path, puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, source: str) -> None:
     """Puzzles in Sudoku-Extreme's CSV shape (blanks as `.`)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for puzzle, solution, rating in zip(puzzles, solutions, ratings):
-            question = "".join(str(v) if v else "." for v in puzzle.reshape(-1))
-            writer.writerow([source, question, "".join(map(str, solution.reshape(-1))), int(rating)])
+    write_puzzle_csv(path, ([source, "".join(str(v) if v else "." for v in puzzle.reshape(-1)),
+                             "".join(map(str, solution.reshape(-1))), int(rating)]
+                            for puzzle, solution, rating in zip(puzzles, solutions, ratings)))
 
 
 def grid_problems(puzzles: np.ndarray, solutions: np.ndarray) -> list[str | None]:
@@ -148,29 +144,11 @@ def from_columns(columns: dict, where: str, min_rating: int | None = None, subsa
 
 def load_csv_splits(data_files: dict[str, str], dataset_name: str | None = None, **selection) -> dict[str, LoadedSplit]:
     """Splits in the CSV shape through `datasets`: `data_files` maps split names to CSV files (paths, or file names
-    inside the Hub dataset `dataset_name`). Every column is read as text, so an answer is never taken for a number.
-    `selection`: `min_rating`, `subsample_size`, `seed`, `drop_invalid` (see `from_columns`), per split as a dict
-    keyed by split, or one value for all."""
-    from datasets import Features, Value, load_dataset
-
-    features = Features({name: Value("string") for name in COLUMNS})
+    inside the Hub dataset `dataset_name`). `selection`: `min_rating`, `subsample_size`, `seed`, `drop_invalid` (see
+    `from_columns`), per split as a dict keyed by split, or one value for all."""
     splits = {}
     for split, name in data_files.items():
-        where = f"{dataset_name}/{name}" if dataset_name else str(name)
-        if not dataset_name and not Path(name).is_file():
-            raise ValueError(f"no such file: {name}")
-        try:
-            header = None if dataset_name else Path(name).open(newline="").readline().strip().split(",")
-            if header is not None and header != COLUMNS:
-                raise ValueError(f"{where}, line 1: expected the header {','.join(COLUMNS)}, got {','.join(header)}")
-            table = load_dataset(dataset_name or "csv", data_files={split: name}, features=features, split=split,
-                                 keep_default_na=False)
-        except ValueError:
-            raise
-        except Exception as error:  # pandas' parser errors name the line but not the file
-            message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise ValueError(f"{where}: not a CSV file of the Sudoku-Extreme shape ({message})") from None
-        columns = {column: table[column][:] for column in table.column_names}
+        columns, where = read_puzzle_csv(name, dataset_name)
         options = {key: (value.get(split) if isinstance(value, dict) else value) for key, value in selection.items()}
         splits[split] = from_columns(columns, where, **options)
     return splits
