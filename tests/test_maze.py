@@ -115,3 +115,46 @@ def test_generation_can_exclude_mazes_and_their_symmetric_images():
     assert not excluded & {canonical_form(q) for q in again}
     with pytest.raises(ValueError, match="shorter path"):
         generate_maze(7, 40, random.Random(0), attempts=5)
+
+
+# ----- Maze-Hard's CSV shape and TRM's folders ----------------------------------------------------------------------
+
+def test_csv_files_and_trm_folders_load_through_the_real_loaders(tmp_path):
+    from modeling_lstm_trm.tasks.maze.maze_hard import (
+        MazeSet,
+        load_csv_splits,
+        load_trm_folder,
+        write_csv,
+        write_trm_folder,
+    )
+
+    data = MazeSet(*generate_mazes(4, 9, 8, seed=2))
+    write_csv(tmp_path / "train.csv", data, source="test")
+    loaded = load_csv_splits({"train": str(tmp_path / "train.csv")})["train"]
+    assert np.array_equal(loaded.questions, data.questions) and np.array_equal(loaded.answers, data.answers)
+    write_trm_folder(tmp_path / "trm", {"test": data})
+    from_trm = load_trm_folder(tmp_path / "trm", "test")
+    assert np.array_equal(from_trm.questions, data.questions) and np.array_equal(from_trm.answers, data.answers)
+
+
+@pytest.mark.parametrize("column, change, message", [
+    ("question", lambda text: text[:-1], "must have 81 characters"),
+    ("question", lambda text: text.replace("#", "x", 1), "holds 'x'"),
+    ("question", lambda text: text.replace("S", " "), "exactly one S"),
+    ("question", lambda text: text.replace("G", " "), "exactly one G"),
+    ("answer", lambda text: text.replace("o", " ", 1), "do not form one path|steps"),
+])
+def test_a_bad_maze_row_is_named_by_file_and_line(tmp_path, column, change, message):
+    import csv
+
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, load_csv_splits, write_csv
+
+    path = tmp_path / "mazes.csv"
+    write_csv(path, MazeSet(*generate_mazes(3, 9, 8, seed=5)), source="test")
+    rows = list(csv.reader(path.open()))
+    k = ["source", "question", "answer", "rating"].index(column)
+    rows[2][k] = change(rows[2][k])
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with pytest.raises(ValueError, match=f"mazes.csv, line 3: .*({message})"):
+        load_csv_splits({"test": str(path)})

@@ -90,15 +90,15 @@ def solve_maze(question: np.ndarray) -> tuple[np.ndarray | None, int]:
 
 def path_problem(question: np.ndarray, answer: np.ndarray) -> str | None:
     """None if `answer` marks a shortest path from S to G through open cells and agrees with `question` elsewhere,
-    else what is wrong."""
+    else what is wrong (ValueError if the question itself lacks S or G)."""
     if answer.shape != question.shape:
         return f"the answer is {answer.shape}, the question {question.shape}"
+    start, goal = endpoints(question)
     marked = answer == PATH
     if np.any(~marked & (answer != question)):
         return "the answer changes cells other than by marking the path with 'o'"
     if np.any(marked & (question != OPEN)):
         return "the answer marks a wall, S or G as path"
-    start, goal = endpoints(question)
     dist, _ = distances(question, start)
     if dist[goal] < 0:
         return "G cannot be reached from S"

@@ -1,0 +1,122 @@
+"""Maze-Hard as TRM uses it, and files of the same shape.
+
+CSV (`sapientinc/maze-30x30-hard-1k`'s `train.csv` / `test.csv`, and what `examples/make_dataset.py --task maze`
+writes): the header `source,question,answer,rating`, then one maze per row, N*N characters row by row from `# SGo`.
+TRM's prebuilt folders (`<dir>/<split>/all__inputs.npy`, `all__labels.npy`, ... and `dataset.json`) hold the same
+grids as tokens (0 pad, then the charset shifted by one). Every row is checked (length, characters, one S and one G,
+an answer that marks a shortest path); a bad row is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..puzzle_csv import read_puzzle_csv, write_puzzle_csv
+from .mazes import path_problem, to_text, to_tokens
+
+HUB_DATASET = "sapientinc/maze-30x30-hard-1k"
+
+
+@dataclass
+class MazeSet:
+    """Questions and answers, each (count, N, N) tokens."""
+
+    questions: np.ndarray
+    answers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    @property
+    def size(self) -> int:
+        return self.questions.shape[-1]
+
+
+def write_csv(path, data: MazeSet, source: str) -> None:
+    """Mazes in Maze-Hard's CSV shape; the rating column holds the shortest path's length in steps."""
+    write_puzzle_csv(path, ([source, to_text(q), to_text(a), int((a == 5).sum()) + 1]
+                            for q, a in zip(data.questions, data.answers)))
+
+
+def from_columns(columns: dict, where: str) -> MazeSet:
+    """Mazes from one split's `question` and `answer` columns; every row checked, errors name the line."""
+    questions, answers = columns["question"], columns["answer"]
+    if not questions:
+        raise ValueError(f"{where}: no mazes")
+    size = round(len(questions[0] or "") ** 0.5)
+    out_q, out_a = [], []
+    for row, (question, answer) in enumerate(zip(questions, answers)):
+        line = f"{where}, line {row + 2}"
+        q = to_tokens(question, size, line, "question")
+        a = to_tokens(answer, size, line, "answer")
+        try:
+            problem = path_problem(q, a)
+        except ValueError as error:
+            problem = str(error)
+        if problem:
+            raise ValueError(f"{line}: {problem}")
+        out_q.append(q)
+        out_a.append(a)
+    return MazeSet(np.stack(out_q), np.stack(out_a))
+
+
+def load_csv_splits(data_files: dict[str, str], dataset_name: str | None = None) -> dict[str, MazeSet]:
+    """Splits in the CSV shape: `data_files` maps split names to CSV files (paths, or names inside `dataset_name`)."""
+    splits = {}
+    for split, name in data_files.items():
+        columns, where = read_puzzle_csv(name, dataset_name)
+        splits[split] = from_columns(columns, where)
+    sizes = {data.size for data in splits.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"the splits hold mazes of different sizes: {sorted(sizes)}")
+    return splits
+
+
+def load_trm_folder(data_dir, split: str) -> MazeSet:
+    """One split of a folder built by TRM's `dataset/build_maze_dataset.py` (tokens as here: 1-5 for `# SGo`)."""
+    folder = Path(data_dir) / split
+    for name in ("all__inputs.npy", "all__labels.npy"):
+        if not (folder / name).is_file():
+            raise ValueError(f"--data_dir {data_dir}: no {split}/{name} (a folder built by TRM's "
+                             "build_maze_dataset.py has {train,test}/all__inputs.npy, all__labels.npy, ...)")
+    inputs = np.load(folder / "all__inputs.npy", allow_pickle=False).astype(np.int64)
+    labels = np.load(folder / "all__labels.npy", allow_pickle=False).astype(np.int64)
+    if inputs.shape != labels.shape or inputs.ndim != 2:
+        raise ValueError(f"{folder}: inputs {inputs.shape} and labels {labels.shape} must be the same (n, N*N)")
+    size = round(inputs.shape[1] ** 0.5)
+    if size * size != inputs.shape[1]:
+        raise ValueError(f"{folder}: {inputs.shape[1]} cells is not a square grid")
+    for name, array in (("all__inputs.npy", inputs), ("all__labels.npy", labels)):
+        bad = np.flatnonzero(((array < 1) | (array > 5)).any(1))
+        if len(bad):
+            raise ValueError(f"{folder / name}, row {bad[0]}: tokens must be 1-5 (TRM's `# SGo` shifted by one)")
+    questions, answers = inputs.reshape(-1, size, size), labels.reshape(-1, size, size)
+    for row, (q, a) in enumerate(zip(questions, answers)):
+        try:
+            problem = path_problem(q, a)
+        except ValueError as error:
+            problem = str(error)
+        if problem:
+            raise ValueError(f"{folder / 'all__labels.npy'}, row {row}: {problem}")
+    return MazeSet(questions, answers)
+
+
+def write_trm_folder(data_dir, splits: dict[str, MazeSet]) -> None:
+    """The mazes as a TRM prebuilt folder (one example per maze, no augmented copies)."""
+    for split, data in splits.items():
+        folder = Path(data_dir) / split
+        folder.mkdir(parents=True, exist_ok=True)
+        n, cells = len(data), data.size ** 2
+        np.save(folder / "all__inputs.npy", data.questions.reshape(n, cells).astype(np.uint8))
+        np.save(folder / "all__labels.npy", data.answers.reshape(n, cells).astype(np.uint8))
+        for name in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
+            values = np.zeros(n, dtype=np.int32) if name == "puzzle_identifiers" else np.arange(n + 1, dtype=np.int32)
+            np.save(folder / f"all__{name}.npy", values)
+        (folder / "dataset.json").write_text(json.dumps({
+            "pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": 6, "seq_len": cells,
+            "num_puzzle_identifiers": 1, "total_groups": n, "mean_puzzle_examples": 1.0, "total_puzzles": n,
+            "sets": ["all"]}))
