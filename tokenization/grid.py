@@ -23,3 +23,17 @@ def build_grid_tokenizer(size: int) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="0", model_max_length=size * size,
     )
+
+
+MAZE_CHARSET = "# SGo"  # TRM's maze charset; ids 1..5 in this order, 0 is padding
+
+
+def build_maze_tokenizer(size: int) -> PreTrainedTokenizerFast:
+    """A tokenizer for N x N mazes: `#` wall 1, space (open) 2, `S` 3, `G` 4, `o` (path) 5, as TRM numbers them.
+    Line breaks are dropped, so a maze may be written row by row; every other character is one cell."""
+    vocab = {"[PAD]": 0, **{ch: k + 1 for k, ch in enumerate(MAZE_CHARSET)}, "[UNK]": len(MAZE_CHARSET) + 1}
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Replace(Regex(r"[\r\n]"), "")
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                   model_max_length=size * size)

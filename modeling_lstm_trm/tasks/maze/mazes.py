@@ -204,3 +204,64 @@ def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, l
         questions.append(question)
         answers.append(answer)
     return np.stack(questions), np.stack(answers)
+
+
+# ----- training data and evaluation --------------------------------------------------------------------------------
+
+class MazeDataset:
+    """A map-style dataset that augments on the fly: item i is base maze `rng.integers(len(base))` under a random
+    dihedral symmetry, with `rng` seeded by (seed, i), so every item is reproducible (exact resume).
+
+    Items: `input_ids` (the maze, N*N tokens), `labels` (the answer), `puzzle_identifiers` (0)."""
+
+    def __init__(self, questions: np.ndarray, answers: np.ndarray, length: int, seed: int = 0, augment: bool = True):
+        self.questions, self.answers = questions, answers
+        self.length, self.seed, self.augment = length, seed, augment
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, index])
+        j = int(rng.integers(len(self.questions))) if self.augment else index % len(self.questions)
+        k = int(rng.integers(8)) if self.augment else 0
+        question, answer = dihedral(self.questions[j], k), dihedral(self.answers[j], k)
+        return {"input_ids": torch.from_numpy(np.ascontiguousarray(question).reshape(-1)),
+                "labels": torch.from_numpy(np.ascontiguousarray(answer).reshape(-1)),
+                "puzzle_identifiers": torch.tensor(0)}
+
+
+def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndarray) -> dict:
+    """`exact_accuracy` (the predicted grid equals the answer) and `valid_shortest_path_accuracy` (it marks a shortest
+    path from S to G through open cells and keeps the rest of the maze: right even where several shortest paths
+    exist), per maze, averaged."""
+    n = len(questions)
+    shape = questions.shape
+    predictions = predictions.reshape(shape)
+    exact = (predictions == answers.reshape(shape)).reshape(n, -1).all(1)
+    valid = np.array([path_problem(q, p) is None for q, p in zip(questions.reshape(shape), predictions)])
+    return {"exact_accuracy": float(exact.mean()), "valid_shortest_path_accuracy": float(valid.mean()), "mazes": n}
+
+
+def evaluate_mazes(model, questions: np.ndarray, answers: np.ndarray, batch_size: int = 64,
+                   max_steps: int | None = None) -> dict:
+    """Solve every maze with `model` by TRM's convention (all `halt_max_steps` steps; the Q head's halt beside) and
+    score both answers."""
+    import torch
+
+    device = next(model.parameters()).device
+    at_max, at_halt, halted = [], [], []
+    for start in range(0, len(questions), batch_size):
+        x = torch.from_numpy(questions[start:start + batch_size].reshape(len(questions[start:start + batch_size]), -1))
+        out = model.solve(x.to(device), max_steps=max_steps, run_to_max=True)
+        at_max.append(out.final_predictions.cpu().numpy())
+        at_halt.append(out.predictions.cpu().numpy())
+        halted.append(out.halted_at.cpu().numpy())
+    results = score_mazes(questions, answers, np.concatenate(at_max))
+    q_halt = score_mazes(questions, answers, np.concatenate(at_halt))
+    return {**results, **{f"{key}_at_q_halt": value for key, value in q_halt.items() if key != "mazes"},
+            "mean_steps": float(np.concatenate(halted).mean())}

@@ -9,15 +9,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from transformers import TrainingArguments, set_seed
-from transformers.trainer_pt_utils import get_parameter_names
 
-from ...models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from ...tokenization import build_grid_tokenizer
 from ...training import StatefulTrainer
 from ...training.runs import Panel, TimeBudget, check_max_minutes, finish_run, resolve_dtype, set_threads
 from ...training.safety import after_training, save_final_model, train_or_keep
+from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, optimizer_with_puzzle_embedding_group
 from .hard_puzzles import generate_hard_puzzles
 from .puzzles import (
     BOXES,
@@ -33,7 +31,6 @@ from .puzzles import (
 )
 from .sudoku_extreme import HUB_DATASET, load_csv_splits, load_trm_folder
 
-NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
 PRESETS = Path(__file__).parent / "presets"
 EVAL_SUBSAMPLE_SEED = 20251  # one fixed test subset whatever --seed the training uses
 SHARED_SUDOKU = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "sudoku"  # beside a checkout
@@ -86,23 +83,6 @@ class SudokuArguments:
         if self.grid_size is not None:
             return self.grid_size
         return 9 if self.uses_dataset() or self.recipe == "hard" else 6
-
-
-@dataclass
-class ModelArguments:
-    hidden_size: int | None = None
-    num_layers: int | None = None
-    T_cycles: int | None = None
-    n_cycles: int | None = None
-    halt_max_steps: int | None = None
-    num_heads: int | None = None
-    puzzle_emb_ndim: int | None = None
-    expansion: float | None = None
-    recurrence: str | None = field(default=None, metadata={"help": "lstm (default) or trm"})
-    mixer: str | None = field(default=None, metadata={"help": "mlp (default) or attention"})
-    forward_dtype: str | None = field(default=None, metadata={
-        "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
-    halt_exploration_prob: float | None = None
 
 
 ARGUMENTS = (SudokuArguments, ModelArguments)
@@ -182,24 +162,6 @@ def check_data_flags(args: SudokuArguments) -> None:
         raise ValueError("--min_rating selects dataset rows or, with --recipe hard, the puzzles generated")
 
 
-def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
-                                          weight_decay: float | None) -> torch.optim.Optimizer:
-    """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
-    learning rate and weight decay (TRM trains them much faster than the network)."""
-    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_NAME_PATTERNS))
-    groups = {"decay": [], "no_decay": [], "puzzle": []}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            key = "puzzle" if name.startswith("puzzle_emb.") else "decay" if name in decay else "no_decay"
-            groups[key].append(param)
-    puzzle = {"lr": args.learning_rate if lr is None else lr,
-              "weight_decay": args.weight_decay if weight_decay is None else weight_decay}
-    return torch.optim.AdamW([{"params": groups["decay"], "weight_decay": args.weight_decay},
-                              {"params": groups["no_decay"], "weight_decay": 0.0},
-                              {"params": groups["puzzle"], **puzzle}],
-                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
-
-
 def load_splits(args: SudokuArguments, seed: int, is_main: bool) -> tuple[SudokuSet, SudokuSet, dict]:
     """The training puzzles, the held-out puzzles, and what was read: from the dataset flags, generated minimal
     puzzles (--recipe hard), or generated puzzles with a fixed number of givens."""
@@ -254,18 +216,8 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
     is_main = training_args.process_index == 0
     train_base, held_out, data_info = load_splits(sudoku_args, training_args.seed, is_main)
 
-    settings = {k: v for k, v in vars(model_args).items() if v is not None}
-    settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
-    config = LSTMTRMConfig(vocab_size=size + 1, seq_len=size * size, num_puzzle_identifiers=1,
-                           puzzle_emb_ndim=settings.pop("puzzle_emb_ndim", 0),
-                           batch_size=training_args.per_device_train_batch_size * training_args.world_size,
-                           **settings)
-    model = LSTMTRMModel(config)
-    if is_main:
-        params = sum(p.numel() for p in model.parameters())
-        print(f"LSTM-TRM ({config.recurrence} recurrence, {config.mixer} mixer): {params / 1e6:.2f}M parameters, "
-              f"T={config.T_cycles}, n={config.n_cycles}, halt_max_steps={config.halt_max_steps}", flush=True)
-
+    model = build_lstm_trm(model_args, training_args, vocab_size=size + 1, seq_len=size * size, is_main=is_main)
+    config = model.config
     optimizer = None
     if config.puzzle_emb_ndim and (sudoku_args.puzzle_emb_lr is not None
                                    or sudoku_args.puzzle_emb_weight_decay is not None):

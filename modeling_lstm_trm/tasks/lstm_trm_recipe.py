@@ -1,0 +1,68 @@
+"""What every LSTM-TRM task recipe shares (Sudoku, mazes, ...): the model's flags, building the model from them, and
+AdamW with the puzzle embeddings in a group of their own. Not a task: task modules import it, never each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import TrainingArguments
+from transformers.trainer_pt_utils import get_parameter_names
+
+from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from ..training.runs import resolve_dtype
+
+NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
+
+
+@dataclass
+class ModelArguments:
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    T_cycles: int | None = None
+    n_cycles: int | None = None
+    halt_max_steps: int | None = None
+    num_heads: int | None = None
+    puzzle_emb_ndim: int | None = None
+    expansion: float | None = None
+    recurrence: str | None = field(default=None, metadata={"help": "lstm (default) or trm"})
+    mixer: str | None = field(default=None, metadata={"help": "mlp (default) or attention"})
+    forward_dtype: str | None = field(default=None, metadata={
+        "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
+    halt_exploration_prob: float | None = None
+
+
+
+def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments, vocab_size: int, seq_len: int,
+                   is_main: bool = True) -> LSTMTRMModel:
+    """A fresh model from the flags (unset ones take the config's defaults), printing its size on the main process."""
+    settings = {k: v for k, v in vars(model_args).items() if v is not None}
+    settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
+    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=1,
+                           puzzle_emb_ndim=settings.pop("puzzle_emb_ndim", 0),
+                           batch_size=training_args.per_device_train_batch_size * training_args.world_size,
+                           **settings)
+    model = LSTMTRMModel(config)
+    if is_main:
+        params = sum(p.numel() for p in model.parameters())
+        print(f"LSTM-TRM ({config.recurrence} recurrence, {config.mixer} mixer): {params / 1e6:.2f}M parameters, "
+              f"T={config.T_cycles}, n={config.n_cycles}, halt_max_steps={config.halt_max_steps}", flush=True)
+    return model
+
+
+def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
+                                          weight_decay: float | None) -> torch.optim.Optimizer:
+    """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
+    learning rate and weight decay (TRM trains them much faster than the network)."""
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_NAME_PATTERNS))
+    groups = {"decay": [], "no_decay": [], "puzzle": []}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            key = "puzzle" if name.startswith("puzzle_emb.") else "decay" if name in decay else "no_decay"
+            groups[key].append(param)
+    puzzle = {"lr": args.learning_rate if lr is None else lr,
+              "weight_decay": args.weight_decay if weight_decay is None else weight_decay}
+    return torch.optim.AdamW([{"params": groups["decay"], "weight_decay": args.weight_decay},
+                              {"params": groups["no_decay"], "weight_decay": 0.0},
+                              {"params": groups["puzzle"], **puzzle}],
+                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
