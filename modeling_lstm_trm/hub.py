@@ -122,32 +122,54 @@ def _nested_lm_card(folder, config, run, results, repo_id):
     return card_data, "nested_lm.md", values
 
 
+LSTM_TRM_TASKS = {  # what differs between the tasks an LSTM-TRM card describes
+    "sudoku": dict(
+        title="{size}x{size} Sudoku", task_type="sudoku-solving", task_name="Sudoku solving", tag="sudoku",
+        second=("cell_accuracy", "Blank-cell accuracy"), unit="puzzles", input_hint="0 or . for a blank",
+        augmentation="digit, row, band, column and stack permutations and transposition",
+        limitations="accuracy drops on puzzles much harder than those (fewer givens, long chains of deductions). An "
+                    "answer is not checked by the model: verify it (`modeling_lstm_trm.tasks.sudoku.puzzles."
+                    "is_valid_solution` or any solver)."),
+    "maze": dict(
+        title="{size}x{size} mazes (the shortest path from S to G)", task_type="maze-solving",
+        task_name="Shortest path in a maze", tag="maze", second=("valid_shortest_path_accuracy",
+                                                                  "Valid shortest path"),
+        unit="mazes", input_hint="# wall, space open, S start, G goal; the answer marks the path with o",
+        augmentation="the 8 rotations and reflections",
+        limitations="a marked path is not checked by the model: verify it "
+                    "(`modeling_lstm_trm.tasks.maze.mazes.path_problem`)."),
+}
+
+
 def _lstm_trm_card(folder, config, run, results, repo_id):
     size = round(config.get("seq_len", 81) ** 0.5)
+    task = LSTM_TRM_TASKS[run.get("task", "sudoku")]
     source = (run.get("data") or {}).get("source") or f"generated, {run.get('givens', '?')} givens"
+    title = task["title"].format(size=size)
+    second, second_label = task["second"]
     eval_results, result_rows = [], []
     for name, scores in results.items():
         if not isinstance(scores, dict) or "exact_accuracy" not in scores:
             continue
         generated = name == "held_out"  # the run's own test split: generated, or the dataset it was given
-        own_type = "generated-sudoku" if source.startswith("generated") else "sudoku-dataset"
+        own_type = f"generated-{task['tag']}" if source.startswith("generated") else f"{task['tag']}-dataset"
         dataset_type = own_type if generated else name
-        dataset_name = f"{size}x{size} Sudoku ({source})" if generated else f"{name}.txt"
-        for metric, label in (("exact_accuracy", "Exact-puzzle accuracy"), ("cell_accuracy", "Blank-cell accuracy")):
+        dataset_name = f"{title} ({source})" if generated else name
+        for metric, label in (("exact_accuracy", "Exact accuracy"), (second, second_label)):
             eval_results.append(EvalResult(
-                task_type="sudoku-solving", task_name="Sudoku solving", dataset_type=dataset_type,
+                task_type=task["task_type"], task_name=task["task_name"], dataset_type=dataset_type,
                 dataset_name=dataset_name, dataset_split="held-out" if generated else "test", metric_type=metric,
                 metric_name=label, metric_value=scores[metric]))
-        result_rows.append((f"{dataset_name} ({scores['puzzles']} puzzles)", f"{scores['exact_accuracy']:.4f}",
-                            f"{scores['cell_accuracy']:.4f}", f"{scores['mean_steps']:.2f}"))
+        count = scores.get("puzzles", scores.get("mazes", "?"))
+        result_rows.append((f"{dataset_name} ({count} {task['unit']})", f"{scores['exact_accuracy']:.4f}",
+                            f"{scores[second]:.4f}", f"{scores['mean_steps']:.2f}"))
     card_data = ModelCardData(
         library_name="transformers", license="apache-2.0", base_model=run.get("base_model"),
-        tags=["lstm-trm", "recursive-reasoning", "tiny-recursive-model", "sudoku", "custom_code"],
+        tags=["lstm-trm", "recursive-reasoning", "tiny-recursive-model", task["tag"], "custom_code"],
         model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
     )
     training_rows = [
-        ("data", f"{run.get('train_puzzles', '?')} {size}x{size} puzzles ({source}), augmented on the fly by digit, "
-                 "row, band, column and stack permutations and transposition"),
+        ("data", f"{run.get('train_puzzles', '?')} {title} ({source}), augmented on the fly by {task['augmentation']}"),
         ("recurrence / mixer", f"{config.get('recurrence')} / {config.get('mixer')}"),
         ("hidden size, layers", f"{config.get('hidden_size')}, {config.get('num_layers')}"),
         ("T cycles, n cycles, halt_max_steps",
@@ -155,9 +177,10 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
         ("EMA decay", run.get("ema_decay", "?")),
     ] + _procedure_rows(run)
     example = run.get("example_puzzle") or "." * (size * size)
-    values = dict(size=size, source=source, T_cycles=config.get("T_cycles"), n_cycles=config.get("n_cycles"),
-                  halt_max_steps=config.get("halt_max_steps"), example_puzzle=example,
-                  training_rows=training_rows, result_rows=result_rows)
+    values = dict(size=size, source=source, title=title, T_cycles=config.get("T_cycles"),
+                  n_cycles=config.get("n_cycles"), halt_max_steps=config.get("halt_max_steps"),
+                  example_puzzle=example, training_rows=training_rows, result_rows=result_rows,
+                  second_label=second_label, input_hint=task["input_hint"], limitations=task["limitations"])
     return card_data, "lstm_trm.md", values
 
 
