@@ -15,4 +15,5 @@ imports another; what several share lives beside them (`puzzle_csv.py`: the CSV 
 TASKS = {
     "sudoku": "modeling_lstm_trm.tasks.sudoku.recipe",
     "lm": "modeling_lstm_trm.tasks.text.recipe",
+    "maze": "modeling_lstm_trm.tasks.maze.recipe",
 }

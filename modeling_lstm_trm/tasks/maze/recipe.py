@@ -1,0 +1,159 @@
+"""Training recipe of LSTM-TRM on mazes (`examples/train.py --task maze`): its flags, its presets (`presets/*.json`,
+chosen by --recipe), and the run.
+
+Data: TRM's Maze-Hard (`--dataset_name`, a Hub dataset or a folder with train.csv / test.csv; `--train_file` /
+`--test_file`; `--data_dir`, a TRM prebuilt folder), or mazes generated on the fly (`--maze_size`,
+`--min_path_length`), with a held-out set that no symmetry of a training maze can reproduce. Augmentation: the 8
+rotations and reflections, on the fly. Scores: exact match and valid shortest path, after `halt_max_steps` (TRM's
+convention) and at the Q head's halt.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainingArguments, set_seed
+
+from ...tokenization import build_maze_tokenizer
+from ...training import StatefulTrainer
+from ...training.runs import Panel, TimeBudget, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.safety import after_training, save_final_model, train_or_keep
+from ..lstm_trm_recipe import ModelArguments, build_lstm_trm
+from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
+from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, to_text
+
+PRESETS = Path(__file__).parent / "presets"
+RECIPES = ("cpu", "maze-hard")
+
+
+@dataclass
+class MazeArguments:
+    recipe: str = field(default="cpu", metadata={
+        "help": "cpu (small generated mazes that learn on 2 cores) or maze-hard (TRM's 30x30 setting, for a GPU)."})
+    maze_size: int | None = field(default=None, metadata={"help": "Side of generated mazes."})
+    min_path_length: int | None = field(default=None, metadata={
+        "help": "Generated mazes' unique shortest path has at least this many steps."})
+    train_mazes: int | None = field(default=None, metadata={"help": "Generated training mazes (augmented on the fly)."})
+    eval_mazes: int | None = field(default=None, metadata={"help": "Generated held-out mazes."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": f"Maze-Hard-shaped data: a Hub dataset (e.g. {HUB_DATASET}) or a folder with train.csv, test.csv."})
+    train_file: str | None = field(default=None, metadata={"help": "A training CSV file of that shape."})
+    test_file: str | None = field(default=None, metadata={"help": "A test CSV file of that shape."})
+    data_dir: str | None = field(default=None, metadata={"help": "A folder built by TRM's build_maze_dataset.py."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
+    num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
+
+    def uses_dataset(self) -> bool:
+        return any((self.dataset_name, self.train_file, self.test_file, self.data_dir))
+
+
+ARGUMENTS = (MazeArguments, ModelArguments)
+
+
+def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dict:
+    if maze_args.recipe not in RECIPES:
+        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {maze_args.recipe}")
+    preset = json.loads((PRESETS / f"{maze_args.recipe}.json").read_text())
+    preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
+    return {"output_dir": f"outputs/lstm-trm-maze-{maze_args.recipe}",
+            **{key: value for key, value in preset.items() if not key.startswith("_")}}
+
+
+def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    check_max_minutes(maze_args.max_minutes)
+    for flag in ("maze_size", "min_path_length", "train_mazes", "eval_mazes"):
+        value = getattr(maze_args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {value}")
+    if maze_args.maze_size is not None and maze_args.maze_size < 5:
+        raise ValueError(f"--maze_size must be at least 5, got {maze_args.maze_size}")
+    if (maze_args.train_file is None) != (maze_args.test_file is None):
+        raise ValueError("--train_file and --test_file go together (a training and a test CSV file)")
+    sources = [flag for flag in ("dataset_name", "train_file", "data_dir") if getattr(maze_args, flag)]
+    if len(sources) > 1:
+        raise ValueError(f"give one data source: --{' or --'.join(sources)}")
+    for flag in ("train_file", "test_file", "data_dir"):
+        path = getattr(maze_args, flag)
+        if path and not (Path(path).is_dir() if flag == "data_dir" else Path(path).is_file()):
+            raise ValueError(f"--{flag}: no such {'folder' if flag == 'data_dir' else 'file'}: {path}")
+
+
+def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
+    """Training and held-out mazes from the dataset flags, or generated (held-out mazes are no symmetric image of a
+    training maze)."""
+    if args.data_dir:
+        train, test = (load_trm_folder(args.data_dir, split) for split in ("train", "test"))
+        source = args.data_dir
+    elif args.uses_dataset():
+        local = args.dataset_name and Path(args.dataset_name).is_dir()
+        if args.dataset_name:
+            files = {s: str(Path(args.dataset_name) / f"{s}.csv") if local else f"{s}.csv" for s in ("train", "test")}
+        else:
+            files = {"train": args.train_file, "test": args.test_file}
+        splits = load_csv_splits(files, None if local or not args.dataset_name else args.dataset_name)
+        train, test = splits["train"], splits["test"]
+        source = args.dataset_name or f"{args.train_file}, {args.test_file}"
+    else:
+        if is_main:
+            print(f"Generating {args.train_mazes} training and {args.eval_mazes} held-out {args.maze_size}x"
+                  f"{args.maze_size} mazes (unique shortest path of >= {args.min_path_length} steps)...", flush=True)
+        train = MazeSet(*generate_mazes(args.train_mazes, args.maze_size, args.min_path_length, seed=seed))
+        seen = {canonical_form(q) for q in train.questions}
+        test = MazeSet(*generate_mazes(args.eval_mazes, args.maze_size, args.min_path_length, seed=seed + 1_000_003,
+                                       exclude=seen))
+        source = f"generated, {args.maze_size}x{args.maze_size}, shortest path >= {args.min_path_length} steps"
+    if is_main:
+        print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
+              flush=True)
+    return train, test, {"source": source}
+
+
+def run(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
+    set_seed(training_args.seed)
+    set_threads(training_args, maze_args.num_threads)
+    started = time.monotonic()
+    is_main = training_args.process_index == 0
+    train, held_out, data_info = load_splits(maze_args, training_args.seed, is_main)
+    size = train.size
+    model = build_lstm_trm(model_args, training_args, vocab_size=6, seq_len=size * size, is_main=is_main)
+    length = training_args.max_steps * training_args.per_device_train_batch_size * training_args.world_size
+    trainer = StatefulTrainer(
+        model=model, args=training_args, ema_decay=maze_args.ema_decay or None,
+        train_dataset=MazeDataset(train.questions, train.answers, length=length, seed=training_args.seed),
+        eval_dataset=MazeDataset(held_out.questions, held_out.answers, length=len(held_out), augment=False),
+        evaluate_fn=lambda m, dataset: {**evaluate_mazes(m, dataset.questions, dataset.answers),
+                                        "minutes": round((time.monotonic() - started) / 60, 2)},
+    )
+    if maze_args.max_minutes:
+        TimeBudget(maze_args.max_minutes).install(trainer)
+    train_or_keep(trainer, training_args.resume_from_checkpoint)
+    output_dir = Path(training_args.output_dir)
+    save_final_model(trainer, output_dir)
+    if is_main:
+        build_maze_tokenizer(size).save_pretrained(output_dir)
+
+    with after_training("evaluation", output_dir), trainer.ema_weights() as ema:
+        results = {"held_out": evaluate_mazes(ema, held_out.questions, held_out.answers)}
+    results["train_minutes"] = round((time.monotonic() - started) / 60, 2)
+    results["train_steps"] = trainer.state.global_step
+    if is_main:
+        example = to_text(held_out.questions[0])
+        with after_training("writing the results, the plot and the model card", output_dir):
+            finish_run(trainer, results, dict(task="maze", data=data_info, train_puzzles=len(train),
+                                              ema_decay=maze_args.ema_decay, example_puzzle=example), [
+                Panel("loss", {"loss": "training loss"}, log_scale=True),
+                Panel("accuracy", {"train_exact_accuracy": "training rows that halted (exact)",
+                                   "eval_exact_accuracy": "held-out exact (EMA)",
+                                   "eval_valid_shortest_path_accuracy": "held-out valid shortest path (EMA)"},
+                      ylim=(0, 1.02), markers={"eval_exact_accuracy", "eval_valid_shortest_path_accuracy"})])
+        held = results["held_out"]
+        print(f"\nHeld-out {size}x{size} ({held['mazes']} mazes, {data_info['source']}): exact "
+              f"{held['exact_accuracy']:.3f}, valid shortest path {held['valid_shortest_path_accuracy']:.3f} after "
+              f"{model.config.halt_max_steps} steps (TRM's convention); at the Q head's halt "
+              f"{held['exact_accuracy_at_q_halt']:.3f} / {held['valid_shortest_path_accuracy_at_q_halt']:.3f}")
+        print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)", flush=True)
+    return results
