@@ -78,16 +78,18 @@ def sudoku_chart(results: dict, title: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["lm", "sudoku"], help="default: from the model's config")
+    parser.add_argument("--task", choices=["lm", "sudoku", "maze"],
+                        help="default: from the model's folder (its config and training_run.json)")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", help="a text file (LM), or a puzzle file: one per line (0 or . for a blank), or a "
                                        "CSV file of Sudoku-Extreme's shape")
-    source.add_argument("--grid_size", type=int, choices=sorted(BOXES), help="evaluate on generated puzzles")
+    source.add_argument("--grid_size", type=int, help="evaluate on generated puzzles of this size (Sudoku: 4, 6, 9)")
     source.add_argument("--dataset_name", help="Sudoku: a Sudoku-Extreme-shaped Hub dataset or local folder (test.csv)")
     source.add_argument("--data_dir", help="Sudoku: a TRM prebuilt folder (its test split)")
     parser.add_argument("--num_puzzles", type=int, default=1000)
     parser.add_argument("--givens", type=int, help="givens of generated puzzles (default 6 / 14 / 30)")
+    parser.add_argument("--min_path_length", type=int, default=8, help="maze: shortest path of generated mazes")
     parser.add_argument("--seed", type=int, default=2024, help="seed of generated puzzles (training used others)")
     parser.add_argument("--min_rating", type=int, help="Sudoku CSV data: only puzzles rated at least this")
     parser.add_argument("--eval_subsample", type=int, help="Sudoku datasets: a fixed, seeded subset of this many")
@@ -110,14 +112,63 @@ def main(argv: list[str] | None = None) -> dict:
     for flag in ("num_puzzles", "batch_size", "block_size"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
-    task = args.task or ("lm" if read_config(args.model).get("model_type") == "nested_lstm" else "sudoku")
+    task = args.task or model_task(args.model)
     if task == "lm":
         if args.dataset_name or args.data_dir:
             parser.error("evaluating a language model needs --file (--dataset_name and --data_dir are Sudoku data)")
         if not args.file:
             parser.error("evaluating a language model needs --file")
         return evaluate_lm(args, parser)
+    if task == "maze":
+        return evaluate_maze(args, parser)
     return evaluate_sudoku(args, parser)
+
+
+def model_task(model: str) -> str:
+    """lm for the nested LM; for LSTM-TRM the task its training run recorded (Sudoku when none is known)."""
+    if read_config(model).get("model_type") == "nested_lstm":
+        return "lm"
+    run = Path(model) / "training_run.json"
+    return json.loads(run.read_text()).get("task", "sudoku") if run.is_file() else "sudoku"
+
+
+def evaluate_maze(args, parser) -> dict:
+    """Exact and valid-shortest-path accuracy on a Maze-Hard CSV file or dataset, a TRM folder, or generated mazes
+    (--grid_size, --min_path_length, --num_puzzles, --seed)."""
+    from modeling_lstm_trm.tasks.maze.maze_hard import load_csv_splits as load_maze_csv
+    from modeling_lstm_trm.tasks.maze.maze_hard import load_trm_folder as load_maze_folder
+    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
+
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    try:
+        if args.data_dir:
+            data, name = load_maze_folder(args.data_dir, "test"), "trm_test"
+        elif args.dataset_name:
+            local = Path(args.dataset_name).is_dir()
+            path = str(Path(args.dataset_name) / "test.csv") if local else "test.csv"
+            data = load_maze_csv({"test": path}, None if local else args.dataset_name)["test"]
+            name = Path(args.dataset_name).name
+        elif args.file:
+            data, name = load_maze_csv({"test": args.file})["test"], Path(args.file).stem
+        else:
+            size = args.grid_size
+            from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
+
+            data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed))
+            name = f"generated_{size}x{size}_path{args.min_path_length}"
+    except ValueError as error:
+        parser.error(str(error))
+    if data.size ** 2 != model.config.seq_len:
+        parser.error(f"the model reads grids of {model.config.seq_len} cells, these mazes have {data.size ** 2}")
+    results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
+                             max_steps=(args.max_steps or [None])[0])
+    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"eval_{name}.json").write_text(json.dumps(finite_json(results), indent=2))
+    print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
+          f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
+    print(json.dumps(finite_json(results)))
+    return results
 
 
 def evaluate_lm(args, parser) -> dict:
@@ -162,6 +213,8 @@ def sudoku_data(args):
 
 
 def evaluate_sudoku(args, parser) -> dict:
+    if args.grid_size is not None and args.grid_size not in BOXES:
+        parser.error(f"--grid_size must be one of {sorted(BOXES)} for Sudoku, got {args.grid_size}")
     if args.num_trajectories < 1 or args.noise_scale < 0 or any(d < 1 for d in args.max_steps or []):
         parser.error("--num_trajectories and --max_steps must be at least 1, --noise_scale at least 0")
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)

@@ -195,10 +195,15 @@ def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, l
     rng = random.Random(seed)
     seen = set(exclude or ())
     questions, answers = [], []
+    repeats = 0
     while len(questions) < count:
         question, answer = generate_maze(size, min_path_length, rng, loops)
         key = canonical_form(question)
         if key in seen:
+            repeats += 1
+            if repeats > 100 + 10 * count:
+                raise ValueError(f"only {len(questions)} distinct {size}x{size} mazes with a shortest path of at least "
+                                 f"{min_path_length} steps turned up; ask for fewer, larger or shorter-path mazes")
             continue
         seen.add(key)
         questions.append(question)
