@@ -4,6 +4,7 @@
     python examples/solve.py --model D --file puzzles.txt                            # a file, one per line
     python examples/solve.py --model D PUZZLE --trace --png trace.png                # the reasoning trace
     python examples/solve.py --model D --file hard.csv --num_trajectories 8 --checker --png trace.png
+    python examples/solve.py --model outputs/lstm-trm-maze-cpu --file mazes.csv --png maze.png   # a maze model
 
 A puzzle is N*N characters, row by row, with 0 or . for a blank; --file reads a file of such lines or a CSV file of
 Sudoku-Extreme's shape (its questions). For each puzzle it prints the solved grid, whether it is a valid solution
@@ -15,6 +16,7 @@ prints the pick among trajectories whose answer is a valid grid keeping the give
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
     if args.noise_scale < 0:
         parser.error("--noise_scale must be at least 0")
+    run = Path(args.model) / "training_run.json"
+    if run.is_file() and json.loads(run.read_text()).get("task") == "maze":
+        return solve_mazes(args, parser)
 
     try:
         if args.file and args.file.endswith(".csv"):
@@ -171,6 +176,70 @@ def report(index: int, puzzle: np.ndarray, result, k: int, box, trace: bool) -> 
             print(f"the checker's pick (a trajectory whose answer checks out) differs:\n{format_grid(checked, box)}")
         print("the checker found a valid trajectory" if out["checker_valid"] else "no trajectory's answer checks out")
     return out
+
+
+def draw_maze_trace(question: np.ndarray, trace: np.ndarray, valid: list[bool], path: str) -> None:
+    """One panel per supervision step: walls black, open cells white, S green, G red, the cells marked as path
+    blue."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    colours = ListedColormap(["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"])  # pad # _ S G o
+    steps = len(trace)
+    cols = min(steps, 4)
+    rows = -(-steps // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 3.0 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < steps:
+            shown = np.where(np.isin(question, (3, 4)), question, trace[k])  # S and G always visible
+            ax.imshow(shown, cmap=colours, vmin=0, vmax=5, interpolation="nearest")
+            ax.set_title(f"step {k + 1}" + (" (shortest path)" if valid[k] else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def solve_mazes(args, parser) -> list[dict]:
+    """Mazes from --file (Maze-Hard's CSV shape) or the arguments (N*N characters of `# SGo`): the path found, whether
+    it is a shortest path, and the halting step; --png draws the first maze after every supervision step."""
+    from modeling_lstm_trm.tasks.maze.maze_hard import load_csv_splits as load_maze_csv
+    from modeling_lstm_trm.tasks.maze.mazes import path_problem, to_text, to_tokens
+
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    size = round(model.config.seq_len ** 0.5)
+    try:
+        if args.file:
+            questions = load_maze_csv({"test": args.file})["test"].questions
+        else:
+            questions = np.stack([to_tokens(text, size, f"maze {k + 1}", "maze")
+                                  for k, text in enumerate(args.puzzles)])
+    except ValueError as error:
+        parser.error(str(error))
+    if questions.shape[-1] != size:
+        parser.error(f"the model reads {size}x{size} mazes, these are {questions.shape[-1]}x{questions.shape[-1]}")
+    reports = []
+    for begin in range(0, len(questions), args.batch_size):
+        batch = questions[begin:begin + args.batch_size]
+        result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=args.max_steps,
+                             return_trace=True, run_to_max=True)
+        for k, question in enumerate(batch):
+            answer = result.final_predictions[k].numpy().reshape(size, size)
+            problem = path_problem(question, answer)
+            text = to_text(answer)
+            print(f"\nMaze {begin + k + 1} after {result.trace.shape[0]} steps:")
+            print("\n".join(text[r * size:(r + 1) * size] for r in range(size)))
+            print("a shortest path from S to G" if problem is None else f"NOT a shortest path: {problem}")
+            reports.append({"valid_shortest_path": problem is None, "answer": text,
+                            "halted_at": int(result.halted_at[k])})
+        if begin == 0 and args.png:
+            trace = result.trace[:, 0].numpy().reshape(-1, size, size)
+            draw_maze_trace(questions[0], trace, [path_problem(questions[0], g) is None for g in trace], args.png)
+            print(f"\ntrace drawn in {args.png}")
+    return reports
 
 
 if __name__ == "__main__":
