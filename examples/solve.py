@@ -195,7 +195,7 @@ def draw_maze_trace(question: np.ndarray, trace: np.ndarray, valid: list[bool], 
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < steps:
-            shown = np.where(np.isin(question, (3, 4)), question, trace[k])  # S and G always visible
+            shown = np.where((trace[k] == 5) & ~np.isin(question, (3, 4)), 5, question)  # the maze, plus its path
             ax.imshow(shown, cmap=colours, vmin=0, vmax=5, interpolation="nearest")
             ax.set_title(f"step {k + 1}" + (" (shortest path)" if valid[k] else ""), fontsize=10)
     fig.tight_layout()
