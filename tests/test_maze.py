@@ -116,7 +116,7 @@ def test_generation_can_exclude_mazes_and_their_symmetric_images():
     with pytest.raises(ValueError, match="shorter path"):
         generate_maze(7, 40, random.Random(0), attempts=5)
     with pytest.raises(ValueError, match="distinct 7x7 mazes"):  # a small space runs out instead of looping forever
-        generate_mazes(300, 7, 8)
+        generate_mazes(210, 7, 8)
 
 
 # ----- Maze-Hard's CSV shape and TRM's folders ----------------------------------------------------------------------

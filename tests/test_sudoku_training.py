@@ -113,7 +113,7 @@ def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
                  "tokenizer.json", "README.md", "eval_results.json", "training_curves.png"]:
         assert (out / name).exists(), name
     assert json.loads((out / "eval_results.json").read_text())["held_out"] == results["held_out"]
-    assert "generated 4x4 Sudoku, 6 givens (" in (out / "README.md").read_text()  # the results table
+    assert "4x4 Sudoku (generated, 6 givens) (" in (out / "README.md").read_text()  # the results table
     printed = without_package(f"""
         import torch
         from transformers import AutoModel, AutoTokenizer
