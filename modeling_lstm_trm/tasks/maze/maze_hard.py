@@ -51,17 +51,20 @@ def from_columns(columns: dict, where: str) -> MazeSet:
     out_q, out_a = [], []
     for row, (question, answer) in enumerate(zip(questions, answers)):
         line = f"{where}, line {row + 2}"
-        q = to_tokens(question, size, line, "question")
-        a = to_tokens(answer, size, line, "answer")
-        try:
-            problem = path_problem(q, a)
-        except ValueError as error:
-            problem = str(error)
-        if problem:
-            raise ValueError(f"{line}: {problem}")
-        out_q.append(q)
-        out_a.append(a)
+        out_q.append(to_tokens(question, size, line, "question"))
+        out_a.append(to_tokens(answer, size, line, "answer"))
+        check_path(out_q[-1], out_a[-1], line)
     return MazeSet(np.stack(out_q), np.stack(out_a))
+
+
+def check_path(question: np.ndarray, answer: np.ndarray, place: str) -> None:
+    """ValueError naming `place` if the answer is not a shortest path (or the maze lacks S or G)."""
+    try:
+        problem = path_problem(question, answer)
+    except ValueError as error:
+        problem = str(error)
+    if problem:
+        raise ValueError(f"{place}: {problem}")
 
 
 def load_csv_splits(data_files: dict[str, str], dataset_name: str | None = None) -> dict[str, MazeSet]:
@@ -95,13 +98,8 @@ def load_trm_folder(data_dir, split: str) -> MazeSet:
         if len(bad):
             raise ValueError(f"{folder / name}, row {bad[0]}: tokens must be 1-5 (TRM's `# SGo` shifted by one)")
     questions, answers = inputs.reshape(-1, size, size), labels.reshape(-1, size, size)
-    for row, (q, a) in enumerate(zip(questions, answers)):
-        try:
-            problem = path_problem(q, a)
-        except ValueError as error:
-            problem = str(error)
-        if problem:
-            raise ValueError(f"{folder / 'all__labels.npy'}, row {row}: {problem}")
+    for row, (question, answer) in enumerate(zip(questions, answers)):
+        check_path(question, answer, f"{folder / 'all__labels.npy'}, row {row}")
     return MazeSet(questions, answers)
 
 
