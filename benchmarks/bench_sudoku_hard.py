@@ -36,7 +36,7 @@ def matched_trm_hidden() -> tuple[int, int, int]:
 
     defaults = preset_defaults(SudokuArguments(recipe="hard"), ModelArguments())
     preset = {k: v for k, v in defaults.items() if k in {f.name for f in fields(ModelArguments)}}
-    return (preset["hidden_size"], *module.matched_trm_hidden(preset, 9))
+    return (preset["hidden_size"], *module.matched_trm_hidden(preset, 10, 81))
 
 
 def train(args) -> None:

@@ -29,19 +29,25 @@ def load_train():
     return module
 
 
-def parameters(settings: dict, size: int) -> int:
-    config = LSTMTRMConfig(vocab_size=size + 1, seq_len=size * size, **settings)
+def parameters(settings: dict, vocab_size: int, seq_len: int) -> int:
+    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, **settings)
     return sum(p.numel() for p in LSTMTRMModel(config).parameters())
 
 
-def matched_trm_hidden(preset: dict, size: int) -> tuple[int, int, int]:
-    """The TRM hidden size whose parameter count is closest to the LSTM arm's (even, for rotary heads)."""
+def matched_trm_hidden(preset: dict, vocab_size: int, seq_len: int) -> tuple[int, int, int]:
+    """The TRM hidden size whose parameter count is closest to the LSTM arm's (even, for rotary heads), with the
+    parameter counts of both arms. `preset` holds the model flags (ModelArguments' names)."""
     settings = {k: v for k, v in preset.items() if k != "forward_dtype"}
     settings.setdefault("puzzle_emb_ndim", 0)
-    target = parameters({**settings, "recurrence": "lstm"}, size)
-    best = min(range(settings["hidden_size"], int(settings["hidden_size"] * 1.5) + 2, 2),
-               key=lambda h: abs(parameters({**settings, "recurrence": "trm", "hidden_size": h}, size) - target))
-    return best, target, parameters({**settings, "recurrence": "trm", "hidden_size": best}, size)
+
+    def count(**changes) -> int:
+        return parameters({**settings, **changes}, vocab_size, seq_len)
+
+    target = count(recurrence="lstm")
+    step = 2 * settings.get("num_heads", 1) if settings.get("mixer") == "attention" else 2  # an even head width
+    best = min(range(settings["hidden_size"], int(settings["hidden_size"] * 1.5) + step, step),
+               key=lambda h: abs(count(recurrence="trm", hidden_size=h) - target))
+    return best, target, count(recurrence="trm", hidden_size=best)
 
 
 def main():
@@ -58,7 +64,7 @@ def main():
     for size in args.grid_sizes:
         defaults = preset_defaults(SudokuArguments(grid_size=args.recipe), ModelArguments())
         preset = {k: v for k, v in defaults.items() if k in {f.name for f in fields(ModelArguments)}}
-        trm_hidden, lstm_params, trm_params = matched_trm_hidden(preset, size)
+        trm_hidden, lstm_params, trm_params = matched_trm_hidden(preset, size + 1, size * size)
         for recurrence, hidden, params in (("lstm", preset["hidden_size"], lstm_params),
                                            ("trm", trm_hidden, trm_params)):
             with tempfile.TemporaryDirectory() as out:

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", help="a text file (LM), or a puzzle file: one per line (0 or . for a blank), or a "
                                        "CSV file of Sudoku-Extreme's shape")
-    source.add_argument("--grid_size", type=int, help="evaluate on generated puzzles of this size (Sudoku: 4, 6, 9)")
+    source.add_argument("--grid_size", type=int, help="evaluate on generated puzzles of this size (Sudoku: 4, 6, 9; "
+                                                                  "mazes: any side up to the model's canvas)")
     source.add_argument("--dataset_name", help="Sudoku: a Sudoku-Extreme-shaped Hub dataset or local folder (test.csv)")
     source.add_argument("--data_dir", help="Sudoku: a TRM prebuilt folder (its test split)")
     parser.add_argument("--num_puzzles", type=int, default=1000)
@@ -135,9 +136,10 @@ def model_task(model: str) -> str:
 def evaluate_maze(args, parser) -> dict:
     """Exact and valid-shortest-path accuracy on a Maze-Hard CSV file or dataset, a TRM folder, or generated mazes
     (--grid_size, --min_path_length, --num_puzzles, --seed)."""
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
     from modeling_lstm_trm.tasks.maze.maze_hard import load_csv_splits as load_maze_csv
     from modeling_lstm_trm.tasks.maze.maze_hard import load_trm_folder as load_maze_folder
-    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes, pad_to_canvas
 
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     try:
@@ -152,14 +154,17 @@ def evaluate_maze(args, parser) -> dict:
             data, name = load_maze_csv({"test": args.file})["test"], Path(args.file).stem
         else:
             size = args.grid_size
-            from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
-
             data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed))
             name = f"generated_{size}x{size}_path{args.min_path_length}"
     except ValueError as error:
         parser.error(str(error))
-    if data.size ** 2 != model.config.seq_len:
-        parser.error(f"the model reads grids of {model.config.seq_len} cells, these mazes have {data.size ** 2}")
+    canvas = round(model.config.seq_len ** 0.5)
+    if data.size > canvas or canvas * canvas != model.config.seq_len:
+        parser.error(f"the model reads {canvas}x{canvas} grids ({model.config.seq_len} cells), these mazes are "
+                     f"{data.size}x{data.size}")
+    if data.size < canvas:  # walls around a maze leave it the same maze: the model's canvas holds smaller ones
+        print(f"{data.size}x{data.size} mazes padded with walls to the model's {canvas}x{canvas} canvas")
+        data = MazeSet(pad_to_canvas(data.questions, canvas), pad_to_canvas(data.answers, canvas))
     results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
                              max_steps=(args.max_steps or [None])[0])
     out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))

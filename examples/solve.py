@@ -207,27 +207,31 @@ def solve_mazes(args, parser) -> list[dict]:
     """Mazes from --file (Maze-Hard's CSV shape) or the arguments (N*N characters of `# SGo`): the path found, whether
     it is a shortest path, and the halting step; --png draws the first maze after every supervision step."""
     from modeling_lstm_trm.tasks.maze.maze_hard import load_csv_splits as load_maze_csv
-    from modeling_lstm_trm.tasks.maze.mazes import path_problem, to_text, to_tokens
+    from modeling_lstm_trm.tasks.maze.mazes import pad_to_canvas, path_problem, to_text, to_tokens
 
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
-    size = round(model.config.seq_len ** 0.5)
+    canvas = round(model.config.seq_len ** 0.5)
     try:
         if args.file:
             questions = load_maze_csv({"test": args.file})["test"].questions
         else:
-            questions = np.stack([to_tokens(text, size, f"maze {k + 1}", "maze")
+            side = round(len(args.puzzles[0]) ** 0.5)
+            questions = np.stack([to_tokens(text, side, f"maze {k + 1}", "maze")
                                   for k, text in enumerate(args.puzzles)])
     except ValueError as error:
         parser.error(str(error))
-    if questions.shape[-1] != size:
-        parser.error(f"the model reads {size}x{size} mazes, these are {questions.shape[-1]}x{questions.shape[-1]}")
+    size = questions.shape[-1]
+    if size > canvas:
+        parser.error(f"the model reads mazes up to {canvas}x{canvas}, these are {size}x{size}")
+    padded = pad_to_canvas(questions, canvas)  # walls around a smaller maze: the model's canvas holds it
     reports = []
     for begin in range(0, len(questions), args.batch_size):
-        batch = questions[begin:begin + args.batch_size]
+        batch = padded[begin:begin + args.batch_size]
         result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=args.max_steps,
                              return_trace=True, run_to_max=True)
-        for k, question in enumerate(batch):
-            answer = result.final_predictions[k].numpy().reshape(size, size)
+        trace = result.trace.numpy().reshape(result.trace.shape[0], len(batch), canvas, canvas)[..., :size, :size]
+        for k, question in enumerate(questions[begin:begin + args.batch_size]):
+            answer = trace[-1, k]
             problem = path_problem(question, answer)
             text = to_text(answer)
             print(f"\nMaze {begin + k + 1} after {result.trace.shape[0]} steps:")
@@ -236,8 +240,8 @@ def solve_mazes(args, parser) -> list[dict]:
             reports.append({"valid_shortest_path": problem is None, "answer": text,
                             "halted_at": int(result.halted_at[k])})
         if begin == 0 and args.png:
-            trace = result.trace[:, 0].numpy().reshape(-1, size, size)
-            draw_maze_trace(questions[0], trace, [path_problem(questions[0], g) is None for g in trace], args.png)
+            steps = trace[:, 0]
+            draw_maze_trace(questions[0], steps, [path_problem(questions[0], g) is None for g in steps], args.png)
             print(f"\ntrace drawn in {args.png}")
     return reports
 

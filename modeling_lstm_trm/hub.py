@@ -142,7 +142,7 @@ LSTM_TRM_TASKS = {  # what differs between the tasks an LSTM-TRM card describes
 
 
 def _lstm_trm_card(folder, config, run, results, repo_id):
-    size = round(config.get("seq_len", 81) ** 0.5)
+    size = (run.get("data") or {}).get("maze_size") or round(config.get("seq_len", 81) ** 0.5)  # mazes may be padded
     task = LSTM_TRM_TASKS[run.get("task", "sudoku")]
     source = (run.get("data") or {}).get("source") or f"generated, {run.get('givens', '?')} givens"
     title = task["title"].format(size=size)

@@ -168,6 +168,8 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
         (_lm_args(tmp_path, new, "--block_size", 0), "--block_size must be at least 1"),
         (_lm_args(tmp_path, new, "--max_minutes", -1), "--max_minutes must be positive"),
         (_lm_args(tmp_path, new, "--train_file", tmp_path), "no such file"),
+        (["--task", "maze", "--maze_size", 9, "--canvas_size", 7, "--output_dir", new], "--canvas_size 7 is smaller"),
+        (["--task", "maze", "--recipe", "big", "--output_dir", new], "--recipe must be one of cpu, maze-hard"),
     ]
     for argv, fragment in cases:
         code, err = run_example("train", argv, capsys)

@@ -6,7 +6,7 @@ import torch
 
 from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
 from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import stablemax_cross_entropy
-from modeling_lstm_trm.tasks.sudoku.puzzles import augment, generate_puzzles
+from modeling_lstm_trm.tasks.sudoku.puzzles import augment_pair, generate_puzzles
 
 DESIGN = {"batch_size": 64, "seq_len": 81, "vocab_size": 10, "num_puzzle_identifiers": 1000, "T_cycles": 3,
           "n_cycles": 6, "hidden_size": 512, "expansion": 4, "halt_max_steps": 16, "halt_exploration_prob": 0.1,
@@ -257,7 +257,7 @@ def train_on_4x4(recurrence, mixer, steps, seed=0, lr=3e-3, batch=64):
     carry = None
     for _ in range(steps):
         idx = rng.integers(0, len(data), batch)
-        puzzles, solutions = augment(data.puzzles[idx], data.solutions[idx], (2, 2), rng)
+        puzzles, solutions = augment_pair(data.puzzles[idx], data.solutions[idx], (2, 2), rng)
         out = model(torch.from_numpy(puzzles.reshape(batch, -1)), labels=torch.from_numpy(solutions.reshape(batch, -1)),
                     past_key_values=carry)
         carry = out.past_key_values
@@ -274,10 +274,9 @@ def held_out_4x4():
 
 
 @pytest.fixture(scope="module")
-def trained_lstm_mlp():
-    # 900 steps: at 600, one CPU's float32 kernels gave a model whose accuracy sank from 0.955 at step 1 to 0.928 at
-    # step 6 (other seeds held); "solved stays solved" is a property of a trained cell, not of a half-trained one.
-    return train_on_4x4("lstm", "mlp", steps=900)
+def trained_lstm_mlp(trained_4x4):
+    """The 4x4 preset's model (lstm recurrence, MLP mixer, the EMA weights of 700 steps), trained once per session."""
+    return LSTMTRMModel.from_pretrained(trained_4x4[0]).eval()
 
 
 def test_trm_recurrence_learns_4x4_sudoku(held_out_4x4):

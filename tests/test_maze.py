@@ -15,6 +15,7 @@ from modeling_lstm_trm.tasks.maze.mazes import (
     dihedral,
     generate_maze,
     generate_mazes,
+    pad_to_canvas,
     path_problem,
     solve_maze,
     to_text,
@@ -119,6 +120,17 @@ def test_generation_can_exclude_mazes_and_their_symmetric_images():
         generate_mazes(210, 7, 8)
 
 
+def test_walls_around_a_maze_leave_it_the_same_maze():
+    """How a model of one canvas reads smaller mazes: the padded maze has the same shortest path, still unique."""
+    questions, answers = generate_mazes(4, 7, 6, seed=2)
+    padded_q, padded_a = pad_to_canvas(questions, 11), pad_to_canvas(answers, 11)
+    assert padded_q.shape == (4, 11, 11) and (padded_q[:, 7:, :] == WALL).all() and (padded_q[:, :, 7:] == WALL).all()
+    for q, a, small in zip(padded_q, padded_a, questions):
+        assert path_problem(q, a) is None and shortest_paths(q) == shortest_paths(small)
+    with pytest.raises(ValueError, match="7x7 mazes do not fit a 5x5 canvas"):
+        pad_to_canvas(questions, 5)
+
+
 # ----- Maze-Hard's CSV shape and TRM's folders ----------------------------------------------------------------------
 
 def test_csv_files_and_trm_folders_load_through_the_real_loaders(tmp_path):
@@ -160,3 +172,70 @@ def test_a_bad_maze_row_is_named_by_file_and_line(tmp_path, column, change, mess
         csv.writer(handle).writerows(rows)
     with pytest.raises(ValueError, match=f"mazes.csv, line 3: .*({message})"):
         load_csv_splits({"test": str(path)})
+
+
+# --- the task end to end: train, evaluate, solve ------------------------------------------------------------------
+
+TINY_RUN = ["--task", "maze", "--maze_size", "7", "--min_path_length", "4", "--train_mazes", "300", "--eval_mazes",
+            "100", "--hidden_size", "32", "--num_heads", "2", "--T_cycles", "2", "--n_cycles", "2",
+            "--halt_max_steps", "4", "--max_steps", "300", "--eval_steps", "300", "--save_steps", "300",
+            "--learning_rate", "3e-3", "--warmup_steps", "30", "--per_device_train_batch_size", "32",
+            "--disable_tqdm", "true"]
+
+
+@pytest.fixture(scope="module")
+def trained_maze(tmp_path_factory):
+    from conftest import load_example
+
+    out = tmp_path_factory.mktemp("maze")
+    results = load_example("train").main(TINY_RUN + ["--output_dir", str(out)])
+    return out, results
+
+
+def test_a_short_run_on_tiny_mazes_learns_beyond_chance(trained_maze):
+    """Copying the maze (marking nothing) is never a path, and a random marking of the ~10 open cells almost never
+    the one shortest path: an untrained model scores 0 on the held-out mazes (no symmetric image of a training maze)."""
+    from modeling_lstm_trm import LSTMTRMModel
+    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
+
+    out, results = trained_maze
+    held = results["held_out"]
+    assert held["mazes"] == 100
+    assert held["valid_shortest_path_accuracy"] >= 0.3, held
+    untrained = LSTMTRMModel(LSTMTRMModel.from_pretrained(out).config).eval()
+    questions, answers = generate_mazes(100, 7, 4, seed=99)
+    assert evaluate_mazes(untrained, questions, answers)["valid_shortest_path_accuracy"] <= 0.05
+
+
+def test_evaluate_reads_smaller_mazes_padded_and_ends_with_the_json_line(trained_maze, tmp_path, capsys):
+    import json
+
+    from conftest import load_example
+
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, write_csv
+
+    out, _ = trained_maze
+    write_csv(tmp_path / "small.csv", MazeSet(*generate_mazes(8, 5, 2, seed=3)), source="test")
+    load_example("evaluate_model").main(["--model", str(out), "--file", str(tmp_path / "small.csv"),
+                                         "--output_dir", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "5x5 mazes padded with walls to the model's 7x7 canvas" in printed
+    last = json.loads(printed.strip().splitlines()[-1])
+    assert last["mazes"] == 8 and {"exact_accuracy", "valid_shortest_path_accuracy"} <= set(last)
+    assert json.loads((tmp_path / "eval_small.json").read_text()) == last
+    with pytest.raises(SystemExit):
+        write_csv(tmp_path / "big.csv", MazeSet(*generate_mazes(2, 9, 4, seed=3)), source="test")
+        load_example("evaluate_model").main(["--model", str(out), "--file", str(tmp_path / "big.csv")])
+    assert "these mazes are 9x9" in capsys.readouterr().err
+
+
+def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(trained_maze, tmp_path):
+    from conftest import load_example
+
+    out, _ = trained_maze
+    maze = to_text(generate_mazes(1, 7, 4, seed=8)[0][0])
+    reports = load_example("solve").main(["--model", str(out), maze, "--png", str(tmp_path / "m.png")])
+    assert len(reports) == 1 and set(reports[0]) == {"valid_shortest_path", "answer", "halted_at"}
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    card = (out / "README.md").read_text()
+    assert "maze" in card.lower() and "valid_shortest_path_accuracy" in card

@@ -1,5 +1,6 @@
-"""What every LSTM-TRM task recipe shares (Sudoku, mazes, ...): the model's flags, building the model from them, and
-AdamW with the puzzle embeddings in a group of their own. Not a task: task modules import it, never each other."""
+"""What every LSTM-TRM task recipe shares (Sudoku, mazes, ...): the model's flags, building the model from them,
+AdamW with the puzzle embeddings in a group of their own, and the training run up to the saved model. Not a task:
+task modules import it, never each other."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from transformers import TrainingArguments
 from transformers.trainer_pt_utils import get_parameter_names
 
 from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
-from ..training.runs import resolve_dtype
+from ..training import StatefulTrainer
+from ..training.runs import TimeBudget, resolve_dtype
+from ..training.safety import save_final_model, train_or_keep
 
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
 
@@ -66,3 +69,19 @@ def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArg
                               {"params": groups["no_decay"], "weight_decay": 0.0},
                               {"params": groups["puzzle"], **puzzle}],
                              lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+
+
+def train_and_save(model: LSTMTRMModel, training_args: TrainingArguments, train_dataset, eval_dataset, evaluate_fn,
+                   tokenizer, ema_decay: float | None = None, max_minutes: float | None = None,
+                   optimizer: torch.optim.Optimizer | None = None) -> StatefulTrainer:
+    """Train (or resume, or keep a finished run), then save the model and its tokenizer before anything else can
+    fail. `evaluate_fn(model, eval_dataset)` gives the periodic held-out scores."""
+    trainer = StatefulTrainer(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                              optimizers=(optimizer, None), ema_decay=ema_decay or None, evaluate_fn=evaluate_fn)
+    if max_minutes:
+        TimeBudget(max_minutes).install(trainer)
+    train_or_keep(trainer, training_args.resume_from_checkpoint)
+    save_final_model(trainer, training_args.output_dir)
+    if training_args.process_index == 0:
+        tokenizer.save_pretrained(training_args.output_dir)
+    return trainer

@@ -13,6 +13,8 @@ from collections import deque
 
 import numpy as np
 
+from ..puzzle_dataset import AugmentedPuzzles
+
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = 1, 2, 3, 4, 5
 TO_TOKEN = {ch: k + 1 for k, ch in enumerate(CHARSET)}
@@ -130,6 +132,17 @@ def canonical_form(grid: np.ndarray) -> bytes:
     return min(np.ascontiguousarray(dihedral(grid, k)).astype(np.uint8).tobytes() for k in range(8))
 
 
+def pad_to_canvas(grids: np.ndarray, canvas: int) -> np.ndarray:
+    """(count, N, N) mazes on a (count, canvas, canvas) grid of walls, top-left aligned: still valid mazes with the
+    same answers, so a model of one sequence length reads mazes of every size up to `canvas`."""
+    size = grids.shape[-1]
+    if size > canvas:
+        raise ValueError(f"{size}x{size} mazes do not fit a {canvas}x{canvas} canvas")
+    out = np.full((*grids.shape[:-2], canvas, canvas), WALL, dtype=grids.dtype)
+    out[..., :size, :size] = grids
+    return out
+
+
 # ----- generation --------------------------------------------------------------------------------------------------
 
 def _carve(size: int, rng: random.Random, loops: float) -> np.ndarray:
@@ -213,31 +226,16 @@ def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, l
 
 # ----- training data and evaluation --------------------------------------------------------------------------------
 
-class MazeDataset:
-    """A map-style dataset that augments on the fly: item i is base maze `rng.integers(len(base))` under a random
-    dihedral symmetry, with `rng` seeded by (seed, i), so every item is reproducible (exact resume).
-
-    Items: `input_ids` (the maze, N*N tokens), `labels` (the answer), `puzzle_identifiers` (0)."""
+class MazeDataset(AugmentedPuzzles):
+    """Mazes and answers under a random one of the 8 symmetries, on the fly (see `AugmentedPuzzles`)."""
 
     def __init__(self, questions: np.ndarray, answers: np.ndarray, length: int, seed: int = 0, augment: bool = True):
-        self.questions, self.answers = questions, answers
-        self.length, self.seed, self.augment = length, seed, augment
+        super().__init__(questions, answers, length, seed, random_dihedral if augment else None)
 
-    def __len__(self) -> int:
-        return self.length
 
-    def __getitem__(self, index: int) -> dict:
-        import torch
-
-        if not 0 <= index < self.length:
-            raise IndexError(index)
-        rng = np.random.default_rng([self.seed, index])
-        j = int(rng.integers(len(self.questions))) if self.augment else index % len(self.questions)
-        k = int(rng.integers(8)) if self.augment else 0
-        question, answer = dihedral(self.questions[j], k), dihedral(self.answers[j], k)
-        return {"input_ids": torch.from_numpy(np.ascontiguousarray(question).reshape(-1)),
-                "labels": torch.from_numpy(np.ascontiguousarray(answer).reshape(-1)),
-                "puzzle_identifiers": torch.tensor(0)}
+def random_dihedral(question: np.ndarray, answer: np.ndarray, rng: np.random.Generator):
+    k = int(rng.integers(8))
+    return dihedral(question, k), dihedral(answer, k)
 
 
 def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndarray) -> dict:

@@ -18,12 +18,11 @@ from pathlib import Path
 from transformers import TrainingArguments, set_seed
 
 from ...tokenization import build_maze_tokenizer
-from ...training import StatefulTrainer
-from ...training.runs import Panel, TimeBudget, check_max_minutes, finish_run, resolve_dtype, set_threads
-from ...training.safety import after_training, save_final_model, train_or_keep
-from ..lstm_trm_recipe import ModelArguments, build_lstm_trm
+from ...training.runs import Panel, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.safety import after_training
+from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, train_and_save
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
-from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, to_text
+from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, pad_to_canvas, to_text
 
 PRESETS = Path(__file__).parent / "presets"
 RECIPES = ("cpu", "maze-hard")
@@ -38,6 +37,8 @@ class MazeArguments:
         "help": "Generated mazes' unique shortest path has at least this many steps."})
     train_mazes: int | None = field(default=None, metadata={"help": "Generated training mazes (augmented on the fly)."})
     eval_mazes: int | None = field(default=None, metadata={"help": "Generated held-out mazes."})
+    canvas_size: int | None = field(default=None, metadata={
+        "help": "Pad mazes with walls to this side, so the model also reads larger mazes (default: the mazes' side)."})
     dataset_name: str | None = field(default=None, metadata={
         "help": f"Maze-Hard-shaped data: a Hub dataset (e.g. {HUB_DATASET}) or a folder with train.csv, test.csv."})
     train_file: str | None = field(default=None, metadata={"help": "A training CSV file of that shape."})
@@ -65,12 +66,15 @@ def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dic
 
 def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     check_max_minutes(maze_args.max_minutes)
-    for flag in ("maze_size", "min_path_length", "train_mazes", "eval_mazes"):
+    for flag in ("maze_size", "min_path_length", "train_mazes", "eval_mazes", "canvas_size"):
         value = getattr(maze_args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag} must be at least 1, got {value}")
     if maze_args.maze_size is not None and maze_args.maze_size < 5:
         raise ValueError(f"--maze_size must be at least 5, got {maze_args.maze_size}")
+    if maze_args.canvas_size and maze_args.maze_size and not maze_args.uses_dataset() \
+            and maze_args.canvas_size < maze_args.maze_size:
+        raise ValueError(f"--canvas_size {maze_args.canvas_size} is smaller than --maze_size {maze_args.maze_size}")
     if (maze_args.train_file is None) != (maze_args.test_file is None):
         raise ValueError("--train_file and --test_file go together (a training and a test CSV file)")
     sources = [flag for flag in ("dataset_name", "train_file", "data_dir") if getattr(maze_args, flag)]
@@ -109,7 +113,14 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
               flush=True)
-    return train, test, {"source": source}
+    info = {"source": source, "maze_size": train.size}
+    if args.canvas_size:
+        if args.canvas_size < train.size:
+            raise ValueError(f"--canvas_size {args.canvas_size} is smaller than the {train.size}x{train.size} mazes")
+        train, test = (MazeSet(pad_to_canvas(s.questions, args.canvas_size), pad_to_canvas(s.answers, args.canvas_size))
+                       for s in (train, test))
+        info["canvas_size"] = args.canvas_size
+    return train, test, info
 
 
 def run(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
@@ -121,20 +132,14 @@ def run(maze_args: MazeArguments, model_args: ModelArguments, training_args: Tra
     size = train.size
     model = build_lstm_trm(model_args, training_args, vocab_size=6, seq_len=size * size, is_main=is_main)
     length = training_args.max_steps * training_args.per_device_train_batch_size * training_args.world_size
-    trainer = StatefulTrainer(
-        model=model, args=training_args, ema_decay=maze_args.ema_decay or None,
+    trainer = train_and_save(
+        model, training_args,
         train_dataset=MazeDataset(train.questions, train.answers, length=length, seed=training_args.seed),
         eval_dataset=MazeDataset(held_out.questions, held_out.answers, length=len(held_out), augment=False),
         evaluate_fn=lambda m, dataset: {**evaluate_mazes(m, dataset.questions, dataset.answers),
                                         "minutes": round((time.monotonic() - started) / 60, 2)},
-    )
-    if maze_args.max_minutes:
-        TimeBudget(maze_args.max_minutes).install(trainer)
-    train_or_keep(trainer, training_args.resume_from_checkpoint)
+        tokenizer=build_maze_tokenizer(size), ema_decay=maze_args.ema_decay, max_minutes=maze_args.max_minutes)
     output_dir = Path(training_args.output_dir)
-    save_final_model(trainer, output_dir)
-    if is_main:
-        build_maze_tokenizer(size).save_pretrained(output_dir)
 
     with after_training("evaluation", output_dir), trainer.ema_weights() as ema:
         results = {"held_out": evaluate_mazes(ema, held_out.questions, held_out.answers)}
@@ -151,7 +156,8 @@ def run(maze_args: MazeArguments, model_args: ModelArguments, training_args: Tra
                                    "eval_valid_shortest_path_accuracy": "held-out valid shortest path (EMA)"},
                       ylim=(0, 1.02), markers={"eval_exact_accuracy", "eval_valid_shortest_path_accuracy"})])
         held = results["held_out"]
-        print(f"\nHeld-out {size}x{size} ({held['mazes']} mazes, {data_info['source']}): exact "
+        side = data_info["maze_size"]
+        print(f"\nHeld-out {side}x{side} ({held['mazes']} mazes, {data_info['source']}): exact "
               f"{held['exact_accuracy']:.3f}, valid shortest path {held['valid_shortest_path_accuracy']:.3f} after "
               f"{model.config.halt_max_steps} steps (TRM's convention); at the Q head's halt "
               f"{held['exact_accuracy_at_q_halt']:.3f} / {held['valid_shortest_path_accuracy_at_q_halt']:.3f}")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..puzzle_dataset import AugmentedPuzzles
+
 BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
 DEFAULT_GIVENS = {4: 6, 6: 14, 9: 30}
 
@@ -371,41 +373,22 @@ def train_test_split(n_train: int, n_test: int, box=(3, 3), givens: int | None =
     return train, drop_equivalent(test, train)
 
 
-def augment(puzzle: np.ndarray, solution: np.ndarray, box, rng: np.random.Generator):
+def augment_pair(puzzle: np.ndarray, solution: np.ndarray, box, rng: np.random.Generator):
+    """The puzzle and its solution under one random symmetry."""
     symmetry = random_symmetry(box, rng)
     return apply_symmetry(puzzle, symmetry), apply_symmetry(solution, symmetry)
 
 
 # ----- training data and evaluation --------------------------------------------------------------------------------
 
-class SudokuDataset:
-    """A map-style dataset that augments on the fly: item i is base puzzle `rng.integers(len(base))` under a random
-    symmetry, with `rng` seeded by (seed, i), so every item is reproducible (exact resume) without storing it.
-
-    Items: `input_ids` (the puzzle, N*N tokens, 0 = blank), `labels` (the solution), `puzzle_identifiers` (0).
-    """
+class SudokuDataset(AugmentedPuzzles):
+    """Puzzles and solutions augmented on the fly by a random symmetry of the grid (see `AugmentedPuzzles`); `base` is
+    the `SudokuSet` it draws from."""
 
     def __init__(self, base: SudokuSet, length: int, seed: int = 0, augment: bool = True):
-        self.base, self.length, self.seed, self.augment = base, length, seed, augment
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        import torch
-
-        if not 0 <= index < self.length:
-            raise IndexError(index)
-        rng = np.random.default_rng([self.seed, index])
-        j = int(rng.integers(len(self.base)))
-        puzzle, solution = self.base.puzzles[j], self.base.solutions[j]
-        if self.augment:
-            puzzle, solution = augment(puzzle, solution, self.base.box, rng)
-        return {
-            "input_ids": torch.from_numpy(np.ascontiguousarray(puzzle).reshape(-1)),
-            "labels": torch.from_numpy(np.ascontiguousarray(solution).reshape(-1)),
-            "puzzle_identifiers": torch.tensor(0),
-        }
+        symmetry = (lambda puzzle, solution, rng: augment_pair(puzzle, solution, base.box, rng)) if augment else None
+        super().__init__(base.puzzles, base.solutions, length, seed, symmetry)
+        self.base = base
 
 
 def solve_file(path, size: int | None = None) -> SudokuSet:

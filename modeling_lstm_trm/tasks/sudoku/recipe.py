@@ -13,9 +13,9 @@ from transformers import TrainingArguments, set_seed
 
 from ...tokenization import build_grid_tokenizer
 from ...training import StatefulTrainer
-from ...training.runs import Panel, TimeBudget, check_max_minutes, finish_run, resolve_dtype, set_threads
-from ...training.safety import after_training, save_final_model, train_or_keep
-from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, optimizer_with_puzzle_embedding_group
+from ...training.runs import Panel, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.safety import after_training
+from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, optimizer_with_puzzle_embedding_group, train_and_save
 from .hard_puzzles import generate_hard_puzzles
 from .puzzles import (
     BOXES,
@@ -226,20 +226,14 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
     train_dataset = SudokuDataset(
         train_base, length=training_args.max_steps * training_args.per_device_train_batch_size
         * training_args.world_size, seed=training_args.seed)
-    trainer = StatefulTrainer(
-        model=model, args=training_args, train_dataset=train_dataset,
+    trainer = train_and_save(
+        model, training_args, train_dataset=train_dataset,
         eval_dataset=SudokuDataset(held_out, length=len(held_out), augment=False),
-        optimizers=(optimizer, None), ema_decay=sudoku_args.ema_decay or None,
         evaluate_fn=lambda m, dataset: {**evaluate_model(m, dataset.base),
                                         "minutes": round((time.monotonic() - started) / 60, 2)},
-    )
-    if sudoku_args.max_minutes:
-        TimeBudget(sudoku_args.max_minutes).install(trainer)
-    train_or_keep(trainer, training_args.resume_from_checkpoint)
+        tokenizer=build_grid_tokenizer(size), ema_decay=sudoku_args.ema_decay, max_minutes=sudoku_args.max_minutes,
+        optimizer=optimizer)
     output_dir = Path(training_args.output_dir)
-    save_final_model(trainer, output_dir)
-    if is_main:
-        build_grid_tokenizer(size).save_pretrained(output_dir)
 
     with after_training("evaluation", output_dir):
         results = {"held_out": evaluate_on(trainer, held_out)}
