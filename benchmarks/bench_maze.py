@@ -130,7 +130,7 @@ def summary(args) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall-clock budget of each arm")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[7, 9, 11, 13, 15])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 7, 9, 11])
     parser.add_argument("--num_mazes", type=int, default=256, help="generated mazes per side")
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--out", required=True, help="folder for the two models, their logs and the tables")

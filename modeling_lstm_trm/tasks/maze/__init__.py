@@ -1,1 +1,1 @@
-"""Mazes for LSTM-TRM: TRM's Maze-Hard format, a generator, augmentation and evaluation (recipe to come)."""
+"""Mazes for LSTM-TRM: TRM's Maze-Hard format, a generator, augmentation, evaluation and the training recipe."""

@@ -1,0 +1,181 @@
+"""ARC-AGI as the ARC Prize / Kaggle files have it, and as TRM encodes it.
+
+Files: `arc-agi_<split>_challenges.json` maps a task id to `{"train": [{"input", "output"}, ...], "test": [{"input"},
+...]}`; `arc-agi_<split>_solutions.json` maps it to the list of test outputs. The public repositories' folder format
+holds one `<task id>.json` per task with the test outputs inside. A grid is a list of rows of colours 0-9, at most
+30x30. Every grid is checked when read; a bad one is an error naming the file and the task.
+
+Encoding (TRM's): a 30x30 canvas per grid, 0 the padding, 1 the end-of-grid marker (the row just below the grid and
+the column just right of it), colours 2-11. Augmentation: one of the 8 dihedral transforms after a permutation of
+colours 1-9 (0, the background, kept); every augmented version of a task is its own puzzle identifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_SIDE = 30
+PAD, END = 0, 1
+COLOUR_OFFSET = 2
+VOCAB_SIZE = 12  # pad, end-of-grid, 10 colours
+
+
+@dataclass
+class ArcTask:
+    """A task's demonstration pairs and its test pairs (a test output is None where no solution is known)."""
+
+    task_id: str
+    train: list[tuple[np.ndarray, np.ndarray]]
+    test: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
+
+
+def to_grid(value, where: str) -> np.ndarray:
+    """A JSON grid as a uint8 array; ValueError naming `where` for a ragged, empty or oversized grid or a colour
+    outside 0-9."""
+    if not isinstance(value, list) or not value or not all(isinstance(row, list) and row for row in value):
+        raise ValueError(f"{where}: a grid must be a non-empty list of non-empty rows")
+    if len({len(row) for row in value}) != 1:
+        raise ValueError(f"{where}: the grid's rows have different lengths")
+    if len(value) > MAX_SIDE or len(value[0]) > MAX_SIDE:
+        raise ValueError(f"{where}: the grid is {len(value)}x{len(value[0])}, larger than {MAX_SIDE}x{MAX_SIDE}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9 for row in value for v in row):
+        raise ValueError(f"{where}: colours must be integers 0-9")
+    return np.array(value, dtype=np.uint8)
+
+
+def parse_task(task_id: str, task: dict, solutions: list | None, where: str, need_solutions: bool = True) -> ArcTask:
+    """One task from its JSON (`solutions`: its test outputs, or None to read them from the test pairs)."""
+    place = f"{where}, task {task_id}"
+    if not isinstance(task, dict) or not task.get("train") or "test" not in task:
+        raise ValueError(f"{place}: a task needs 'train' pairs and 'test' inputs")
+    train = [(to_grid(pair.get("input"), f"{place}, train pair {k}"),
+              to_grid(pair.get("output"), f"{place}, train pair {k} output")) for k, pair in enumerate(task["train"])]
+    if solutions is None:
+        solutions = [pair.get("output") for pair in task["test"]]
+    if len(solutions) != len(task["test"]) or (need_solutions and any(s is None for s in solutions)):
+        if need_solutions:
+            raise ValueError(f"{place}: {len(task['test'])} test inputs, but solutions for "
+                             f"{sum(s is not None for s in solutions)}")
+        solutions = [None] * len(task["test"])
+    test = [(to_grid(pair.get("input"), f"{place}, test input {k}"),
+             None if solution is None else to_grid(solution, f"{place}, test output {k}"))
+            for k, (pair, solution) in enumerate(zip(task["test"], solutions))]
+    return ArcTask(task_id, train, test)
+
+
+def load_split(data_dir, split: str, need_solutions: bool = True) -> dict[str, ArcTask]:
+    """The tasks of `arc-agi_<split>_challenges.json` with their solutions from `arc-agi_<split>_solutions.json`.
+    Without the solutions file (a competition's hidden test), `need_solutions=False` reads the inputs alone."""
+    challenges = Path(data_dir) / f"arc-agi_{split}_challenges.json"
+    if not challenges.is_file():
+        raise ValueError(f"--data_dir {data_dir}: no {challenges.name} (split {split!r})")
+    tasks = json.loads(challenges.read_text())
+    solutions_file = Path(data_dir) / f"arc-agi_{split}_solutions.json"
+    solutions = json.loads(solutions_file.read_text()) if solutions_file.is_file() else None
+    if solutions is None and need_solutions:
+        raise ValueError(f"--data_dir {data_dir}: no {solutions_file.name}, so split {split!r} cannot be scored")
+    out = {}
+    for task_id, task in tasks.items():
+        if solutions is not None and task_id not in solutions and need_solutions:
+            raise ValueError(f"{solutions_file}, task {task_id}: missing solution")
+        task_solutions = solutions.get(task_id) if solutions is not None else [None] * len(task.get("test", []))
+        out[task_id] = parse_task(task_id, task, task_solutions, str(challenges), need_solutions)
+    return out
+
+
+def load_task_folder(folder) -> dict[str, ArcTask]:
+    """The public repositories' format: one `<task id>.json` per task, test outputs inside."""
+    files = sorted(Path(folder).glob("*.json"))
+    if not files:
+        raise ValueError(f"{folder}: no <task id>.json files")
+    return {f.stem: parse_task(f.stem, json.loads(f.read_text()), None, str(f)) for f in files}
+
+
+# ----- TRM's encoding ------------------------------------------------------------------------------------------------
+
+def encode(grid: np.ndarray, top: int = 0, left: int = 0) -> np.ndarray:
+    """A grid on the 30x30 canvas at (top, left): colours shifted to 2-11, the end-of-grid marker on the row below and
+    the column right of it (where the canvas has room), padding elsewhere."""
+    rows, cols = grid.shape
+    canvas = np.full((MAX_SIDE, MAX_SIDE), PAD, dtype=np.uint8)
+    canvas[top:top + rows, left:left + cols] = grid + COLOUR_OFFSET
+    if top + rows < MAX_SIDE:
+        canvas[top + rows, left:left + cols] = END
+    if left + cols < MAX_SIDE:
+        canvas[top:top + rows, left + cols] = END
+    return canvas
+
+
+def decode(canvas: np.ndarray) -> np.ndarray | None:
+    """The grid a prediction at the top-left corner holds, cropped at the end-of-grid marker: as many rows as column 0
+    has leading colours, as many columns as row 0 has; None where that rectangle is empty or holds a non-colour."""
+    canvas = np.asarray(canvas).reshape(MAX_SIDE, MAX_SIDE)
+    is_colour = canvas >= COLOUR_OFFSET
+    rows = int(np.argmin(is_colour[:, 0])) if not is_colour[:, 0].all() else MAX_SIDE
+    cols = int(np.argmin(is_colour[0, :])) if not is_colour[0, :].all() else MAX_SIDE
+    if rows == 0 or cols == 0 or not is_colour[:rows, :cols].all():
+        return None
+    return (canvas[:rows, :cols] - COLOUR_OFFSET).astype(np.uint8)
+
+
+# ----- augmentation with identity -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Augmentation:
+    """A dihedral transform (0-7: k % 4 quarter turns, then a transpose if k >= 4) after a colour permutation
+    (`colours[c]` is the new colour of c; colour 0 maps to 0)."""
+
+    dihedral: int = 0
+    colours: tuple[int, ...] = tuple(range(10))
+
+    def apply(self, grid: np.ndarray) -> np.ndarray:
+        out = np.rot90(np.asarray(self.colours, dtype=np.uint8)[grid], self.dihedral % 4)
+        return np.ascontiguousarray(out.T if self.dihedral >= 4 else out)
+
+    def invert(self, grid: np.ndarray) -> np.ndarray:
+        out = grid.T if self.dihedral >= 4 else grid
+        out = np.rot90(out, -(self.dihedral % 4))
+        return np.ascontiguousarray(np.argsort(self.colours).astype(np.uint8)[out])
+
+    @property
+    def name(self) -> str:
+        return f"t{self.dihedral}c{''.join(map(str, self.colours))}"
+
+
+IDENTITY = Augmentation()
+
+
+def random_augmentation(rng: np.random.Generator) -> Augmentation:
+    return Augmentation(int(rng.integers(8)), (0, *(int(c) for c in rng.permutation(np.arange(1, 10)))))
+
+
+def task_hash(pairs: list[tuple[np.ndarray, np.ndarray | None]]) -> str:
+    """Order-free fingerprint of a task's grids: two augmentations that give the same pairs are one version."""
+    def grid_key(grid):
+        return "-" if grid is None else f"{grid.shape}{grid.tobytes().hex()}"
+    keys = sorted(f"{grid_key(a)}|{grid_key(b)}" for a, b in pairs)
+    return hashlib.sha256("/".join(keys).encode()).hexdigest()
+
+
+def augmentations_of(task: ArcTask, count: int, rng: np.random.Generator, tries_per_version: int = 5) \
+        -> list[Augmentation]:
+    """The identity, then up to `count` random augmentations whose versions of the task (its demonstration pairs and
+    test inputs; the test outputs play no part) differ from each other and from the original: a symmetric task gets
+    fewer."""
+    pairs = task.train + [(question, None) for question, _ in task.test]
+    seen = {task_hash(pairs)}
+    chosen = [IDENTITY]
+    for _ in range(tries_per_version * count):
+        if len(chosen) > count:
+            break
+        aug = random_augmentation(rng)
+        key = task_hash([(aug.apply(a), None if b is None else aug.apply(b)) for a, b in pairs])
+        if key not in seen:
+            seen.add(key)
+            chosen.append(aug)
+    return chosen
