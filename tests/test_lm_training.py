@@ -232,7 +232,7 @@ def lm_argv(text_file, out, *extra):
             "--learning_rate", "1e-2", "--warmup_steps", "0", *extra]
 
 
-def test_train_evaluate_and_generate_commands(text_file, tmp_path, without_package):
+def test_train_evaluate_and_generate_commands(text_file, tmp_path, without_package, capsys):
     out = tmp_path / "lm"
     train = subprocess.run([sys.executable, str(EXAMPLES / "train.py"), *lm_argv(text_file, out)],
                            capture_output=True, text=True, timeout=600)
@@ -258,15 +258,13 @@ def test_train_evaluate_and_generate_commands(text_file, tmp_path, without_packa
     """)
     assert "NestedLSTMForCausalLM torch.Size([1, 13])" in printed
 
-    evaluate = subprocess.run([sys.executable, str(EXAMPLES / "evaluate_model.py"), "--model", str(out), "--file",
-                               str(text_file)], capture_output=True, text=True, timeout=300)
-    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
-    last = json.loads(evaluate.stdout.strip().splitlines()[-1])
+    capsys.readouterr()  # evaluate and generate in this process: the train command above was the subprocess
+    load_example("evaluate_model").main(["--model", str(out), "--file", str(text_file)])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["tokens"] == len(text_file.read_text()) and last["perplexity"] > 1  # chars + <eos> - 1
-    generate = subprocess.run([sys.executable, str(EXAMPLES / "generate.py"), "--model", str(out), "--prompt",
-                               "the ", "--max_new_tokens", "30"], capture_output=True, text=True, timeout=300)
-    assert generate.returncode == 0, generate.stderr[-3000:]
-    assert generate.stdout.startswith("the ") and len(generate.stdout.strip()) > 10
+    load_example("generate").main(["--model", str(out), "--prompt", "the ", "--max_new_tokens", "30"])
+    generated = capsys.readouterr().out
+    assert generated.startswith("the ") and len(generated.strip()) > 10
 
 
 def test_train_command_reads_a_dataset_folder_shaped_like_wikitext(tmp_path):
