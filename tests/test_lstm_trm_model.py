@@ -283,7 +283,7 @@ def trained_lstm_mlp():
 
 def test_trm_recurrence_learns_4x4_sudoku(held_out_4x4):
     """Guessing 10 blanks of 4 digits solves about one puzzle in a million."""
-    model = train_on_4x4("trm", "mlp", 600)
+    model = train_on_4x4("trm", "mlp", 400)  # 0.957 measured (2026-11-23)
     puzzles, solutions = held_out_4x4
     exact = (model.solve(puzzles).predictions == solutions).all(-1).float().mean().item()
     assert exact >= 0.8, f"trm/mlp: {exact:.3f} exact on held-out 4x4 puzzles"
@@ -291,13 +291,14 @@ def test_trm_recurrence_learns_4x4_sudoku(held_out_4x4):
 
 def test_the_attention_mixer_learns_4x4_sudoku(held_out_4x4):
     """Attention learns slower than the sequence MLP on a fixed grid (as in TRM): whole puzzles take about 800 steps
-    (0.5 exact, 74 s of CI), so this asks for blank cells after 300: 0.59 measured, chance is 0.25. The recurrence
-    and the mixer are separate modules, so trm with attention is left to the shape and save/load tests."""
-    model = train_on_4x4("lstm", "attention", 300)
+    (0.5 exact, 74 s of CI), so this asks for blank cells after 200: 0.50 measured (0.59 after 300), chance is 0.25.
+    The recurrence and the mixer are separate modules, so trm with attention is left to the shape and save/load
+    tests."""
+    model = train_on_4x4("lstm", "attention", 200)
     puzzles, solutions = held_out_4x4
     blank = puzzles == 0
     cells = (model.solve(puzzles).predictions == solutions)[blank].float().mean().item()
-    assert cells >= 0.45, f"lstm/attention: {cells:.3f} of blank cells right on held-out 4x4 puzzles"
+    assert cells >= 0.4, f"lstm/attention: {cells:.3f} of blank cells right on held-out 4x4 puzzles"
 
 
 def test_lstm_recurrence_learns_4x4_sudoku(trained_lstm_mlp, held_out_4x4):
