@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_sudoku_hard import plot_curves  # noqa: E402  (one accuracy-against-time plot for the benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402  (one parameter matcher for the benchmarks)
 
 RECURRENCES = ("lstm", "trm")
@@ -62,7 +63,8 @@ def train(args) -> None:
 def sizes(args) -> list[dict]:
     """Each trained model on generated mazes of each side, padded to its canvas."""
     from modeling_lstm_trm import LSTMTRMModel
-    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes, pad_to_canvas
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
+    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
 
     rows = []
     for recurrence in RECURRENCES:
@@ -75,11 +77,12 @@ def sizes(args) -> list[dict]:
             if side > canvas:
                 continue
             try:
-                questions, answers = generate_mazes(args.num_mazes, side, path_length(side), seed=args.seed + side)
+                mazes = MazeSet(*generate_mazes(args.num_mazes, side, path_length(side), seed=args.seed + side))
             except ValueError as error:  # small sides hold few distinct mazes
                 print(f"side {side}: {error}", flush=True)
                 continue
-            scores = evaluate_mazes(model, pad_to_canvas(questions, canvas), pad_to_canvas(answers, canvas))
+            padded = mazes.on_canvas(canvas)
+            scores = evaluate_mazes(model, padded.questions, padded.answers)
             rows.append({"recurrence": recurrence, "trained_on": trained, "canvas": canvas, "side": side,
                          "min_path_length": path_length(side), **scores})
             print(json.dumps(rows[-1]), flush=True)
@@ -95,40 +98,21 @@ def sizes(args) -> list[dict]:
 
 def summary(args) -> None:
     """Held-out scores of both arms (from their eval_results.json) and the accuracy-against-time plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from modeling_lstm_trm import LSTMTRMModel
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     print("\n| recurrence | parameters | training steps | minutes | held-out mazes | exact | valid shortest path | "
           "exact at Q halt |\n|---|---|---|---|---|---|---|---|")
-    for recurrence, color in zip(RECURRENCES, ("#1f5fbf", "#bf5f1f")):
+    for recurrence in RECURRENCES:
         folder = Path(args.out) / recurrence
         results = json.loads((folder / "eval_results.json").read_text())
-        run = json.loads((folder / "training_run.json").read_text())
         params = sum(p.numel() for p in LSTMTRMModel.from_pretrained(folder).parameters())
         held = results["held_out"]
         print(f"| {recurrence} | {params:,} | {results['train_steps']} | "
               f"{results['train_minutes']} | {held['mazes']} | {held['exact_accuracy']:.3f} | "
               f"{held['valid_shortest_path_accuracy']:.3f} | {held['exact_accuracy_at_q_halt']:.3f} |")
-        points = [(e["eval_minutes"], e["eval_exact_accuracy"], e["eval_valid_shortest_path_accuracy"])
-                  for e in run.get("evaluations", []) if "eval_minutes" in e]
-        if points:
-            minutes, exact, valid = zip(*points)
-            ax.plot(minutes, exact, "o-", color=color, label=f"{recurrence}: exact")
-            ax.plot(minutes, valid, "s--", color=color, alpha=0.6, label=f"{recurrence}: valid shortest path")
-    ax.set_xlabel("training minutes (one core each)")
-    ax.set_ylabel("held-out accuracy (EMA weights)")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
-    ax.set_title("Mazes, CPU preset: accuracy against training time", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(Path(args.out) / "maze_accuracy_vs_time.png", dpi=110)
-    plt.close(fig)
-    print(f"wrote {Path(args.out) / 'maze_accuracy_vs_time.png'}")
+    plot_curves(Path(args.out), second=("eval_valid_shortest_path_accuracy", "valid shortest path"),
+                ylabel="held-out accuracy (EMA weights)", title="Mazes, CPU preset: accuracy against training time",
+                filename="maze_accuracy_vs_time.png")
 
 
 def main():

@@ -68,30 +68,35 @@ def evaluations(model: Path) -> list[dict]:
     return [entry for entry in history if "eval_exact_accuracy" in entry]
 
 
-def plot_curves(out: Path) -> None:
-    """Held-out exact accuracy (the periodic subset) against training minutes, both arms."""
+def plot_curves(out: Path, second: tuple[str, str] = ("eval_cell_accuracy", "blank cells"),
+                ylabel: str = "held-out accuracy (200-puzzle subset)",
+                title: str = "Hard 9x9 Sudoku: accuracy against training time",
+                filename: str = "accuracy_vs_time.png") -> None:
+    """Held-out exact accuracy and a `second` metric (its key and label) against training minutes, both arms (the
+    folders `out`/lstm and `out`/trm)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    key, label = second
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for recurrence, color in (("lstm", "#1f5fbf"), ("trm", "#bf5f1f")):
-        points = [(e["eval_minutes"], e["eval_exact_accuracy"], e.get("eval_cell_accuracy")) for e in
+        points = [(e["eval_minutes"], e["eval_exact_accuracy"], e.get(key)) for e in
                   evaluations(out / recurrence) if "eval_minutes" in e]
         if points:
-            minutes, exact, cells = zip(*points)
+            minutes, exact, other = zip(*points)
             ax.plot(minutes, exact, "o-", color=color, label=f"{recurrence}: exact")
-            ax.plot(minutes, cells, "s--", color=color, alpha=0.6, label=f"{recurrence}: blank cells")
+            ax.plot(minutes, other, "s--", color=color, alpha=0.6, label=f"{recurrence}: {label}")
     ax.set_xlabel("training minutes (one core each)")
-    ax.set_ylabel("held-out accuracy (200-puzzle subset)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    ax.set_title("Hard 9x9 Sudoku: accuracy against training time", fontsize=10)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_time.png", dpi=110)
+    fig.savefig(out / filename, dpi=110)
     plt.close(fig)
-    print(f"wrote {out / 'accuracy_vs_time.png'}")
+    print(f"wrote {out / filename}")
 
 
 def held_out_file(args) -> str:

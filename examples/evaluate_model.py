@@ -139,7 +139,7 @@ def evaluate_maze(args, parser) -> dict:
     from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
     from modeling_lstm_trm.tasks.maze.maze_hard import load_csv_splits as load_maze_csv
     from modeling_lstm_trm.tasks.maze.maze_hard import load_trm_folder as load_maze_folder
-    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes, pad_to_canvas
+    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
 
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     try:
@@ -164,7 +164,7 @@ def evaluate_maze(args, parser) -> dict:
                      f"{data.size}x{data.size}")
     if data.size < canvas:  # walls around a maze leave it the same maze: the model's canvas holds smaller ones
         print(f"{data.size}x{data.size} mazes padded with walls to the model's {canvas}x{canvas} canvas")
-        data = MazeSet(pad_to_canvas(data.questions, canvas), pad_to_canvas(data.answers, canvas))
+        data = data.on_canvas(canvas)
     results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
                              max_steps=(args.max_steps or [None])[0])
     out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))

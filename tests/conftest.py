@@ -84,15 +84,6 @@ def load_example(name):
     return module
 
 
-@pytest.fixture(scope="session")
-def trained_4x4(tmp_path_factory):
-    """The 4x4 preset trained once for the whole session (its folder and results): the suite's one trained LSTM-TRM,
-    shared by the training, command-line and learned-behaviour tests."""
-    out = tmp_path_factory.mktemp("sudoku4")
-    results = load_example("train").main(["--grid_size", "4", "--output_dir", str(out), "--disable_tqdm", "true"])
-    return out, results
-
-
 def train_tiny_lm(folder: Path, *extra: str) -> Path:
     """examples/train.py --task lm on a small text, with a 16-wide model; returns the output folder."""
     text = folder / "corpus.txt"

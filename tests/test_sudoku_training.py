@@ -92,6 +92,13 @@ def test_puzzle_embeddings_get_their_own_learning_rate_and_weight_decay(tmp_path
 
 # --- examples/train.py ------------------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def trained_4x4(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sudoku4")
+    results = load_example("train").main(["--grid_size", "4", "--output_dir", str(out), "--disable_tqdm", "true"])
+    return out, results
+
+
 def test_the_4x4_preset_solves_held_out_puzzles(trained_4x4):
     out, results = trained_4x4
     held = results["held_out"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..puzzle_csv import read_puzzle_csv, write_puzzle_csv
-from .mazes import path_problem, to_text, to_tokens
+from .mazes import pad_to_canvas, path_problem, to_text, to_tokens
 
 HUB_DATASET = "sapientinc/maze-30x30-hard-1k"
 
@@ -34,6 +34,10 @@ class MazeSet:
     @property
     def size(self) -> int:
         return self.questions.shape[-1]
+
+    def on_canvas(self, canvas: int) -> MazeSet:
+        """The same mazes padded with walls to canvas x canvas (see `pad_to_canvas`)."""
+        return MazeSet(pad_to_canvas(self.questions, canvas), pad_to_canvas(self.answers, canvas))
 
 
 def write_csv(path, data: MazeSet, source: str) -> None:

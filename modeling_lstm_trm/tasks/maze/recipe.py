@@ -22,7 +22,7 @@ from ...training.runs import Panel, check_max_minutes, finish_run, resolve_dtype
 from ...training.safety import after_training
 from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, train_and_save
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
-from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, pad_to_canvas, to_text
+from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, to_text
 
 PRESETS = Path(__file__).parent / "presets"
 RECIPES = ("cpu", "maze-hard")
@@ -117,8 +117,7 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
     if args.canvas_size:
         if args.canvas_size < train.size:
             raise ValueError(f"--canvas_size {args.canvas_size} is smaller than the {train.size}x{train.size} mazes")
-        train, test = (MazeSet(pad_to_canvas(s.questions, args.canvas_size), pad_to_canvas(s.answers, args.canvas_size))
-                       for s in (train, test))
+        train, test = train.on_canvas(args.canvas_size), test.on_canvas(args.canvas_size)
         info["canvas_size"] = args.canvas_size
     return train, test, info
 
