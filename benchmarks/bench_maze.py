@@ -4,8 +4,9 @@ each model on mazes larger than it trained on.
 Both arms train at the same time, one process and one thread each (each gets one core of the same machine under the
 same load), with `--recipe cpu` (generated mazes, the held-out set no symmetry of a training maze), the TRM arm's
 hidden size widened to match the LSTM arm's parameter count. Then each model reads generated mazes of every side in
---sizes, padded with walls to its canvas (`--canvas_size`; a side larger than the canvas cannot be read), shortest
-paths of at least 0.1 x side^2 steps: exact and valid-shortest-path accuracy after halt_max_steps.
+--sizes (the preset's conv mixer reads any side as it is; an MLP or attention model reads them padded with walls to
+its canvas, and no larger), shortest paths of at least 0.1 x side^2 steps: exact and valid-shortest-path accuracy
+after halt_max_steps.
 
     python benchmarks/bench_maze.py --minutes 15 --out runs/maze
     python benchmarks/bench_maze.py --phase sizes --out runs/maze     # only the size table, from trained models
@@ -74,22 +75,23 @@ def sizes(args) -> list[dict]:
         run = json.loads((folder / "training_run.json").read_text())
         trained = run.get("data", {}).get("maze_size", canvas)
         for side in args.sizes:
-            if side > canvas:
+            if side > canvas and model.config.mixer != "conv":
                 continue
             try:
                 mazes = MazeSet(*generate_mazes(args.num_mazes, side, path_length(side), seed=args.seed + side))
             except ValueError as error:  # small sides hold few distinct mazes
                 print(f"side {side}: {error}", flush=True)
                 continue
-            padded = mazes.on_canvas(canvas)
-            scores = evaluate_mazes(model, padded.questions, padded.answers)
-            rows.append({"recurrence": recurrence, "trained_on": trained, "canvas": canvas, "side": side,
+            read = mazes.for_model(model.config)
+            scores = evaluate_mazes(model, read.questions, read.answers)
+            rows.append({"recurrence": recurrence, "trained_on": trained, "read_as": read.size, "side": side,
                          "min_path_length": path_length(side), **scores})
             print(json.dumps(rows[-1]), flush=True)
-    print("\n| recurrence | trained on | maze side | shortest path >= | mazes | exact | valid shortest path |"
-          "\n|---|---|---|---|---|---|---|")
+    print("\n| recurrence | trained on | maze read | maze side | shortest path >= | mazes | exact | valid shortest "
+          "path |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['recurrence']} | {r['trained_on']}x{r['trained_on']} on a {r['canvas']}x{r['canvas']} canvas | "
+        read = "as it is" if r["read_as"] == r["side"] else f"on a {r['read_as']}x{r['read_as']} canvas"
+        print(f"| {r['recurrence']} | {r['trained_on']}x{r['trained_on']} | {read} | "
               f"{r['side']} | {r['min_path_length']} | {r['mazes']} | {r['exact_accuracy']:.3f} | "
               f"{r['valid_shortest_path_accuracy']:.3f} |")
     (Path(args.out) / "sizes.json").write_text(json.dumps(rows, indent=2))
@@ -118,7 +120,7 @@ def summary(args) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall-clock budget of each arm")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[7, 9, 11])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[9, 11, 13, 15, 19])
     parser.add_argument("--num_mazes", type=int, default=200, help="generated mazes per side")
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--out", required=True, help="folder for the two models, their logs and the tables")

@@ -158,13 +158,13 @@ def evaluate_maze(args, parser) -> dict:
             name = f"generated_{size}x{size}_path{args.min_path_length}"
     except ValueError as error:
         parser.error(str(error))
-    canvas = round(model.config.seq_len ** 0.5)
-    if data.size > canvas or canvas * canvas != model.config.seq_len:
-        parser.error(f"the model reads {canvas}x{canvas} grids ({model.config.seq_len} cells), these mazes are "
-                     f"{data.size}x{data.size}")
-    if data.size < canvas:  # walls around a maze leave it the same maze: the model's canvas holds smaller ones
-        print(f"{data.size}x{data.size} mazes padded with walls to the model's {canvas}x{canvas} canvas")
-        data = data.on_canvas(canvas)
+    try:  # walls around a maze leave it the same maze: a model's canvas holds smaller ones
+        read = data.for_model(model.config)
+    except ValueError as error:
+        parser.error(str(error))
+    if read.size != data.size:
+        print(f"{data.size}x{data.size} mazes padded with walls to the model's {read.size}x{read.size} canvas")
+    data = read
     results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
                              max_steps=(args.max_steps or [None])[0])
     out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))

@@ -5,6 +5,12 @@
     python examples/solve.py --model D PUZZLE --trace --png trace.png                # the reasoning trace
     python examples/solve.py --model D --file hard.csv --num_trajectories 8 --checker --png trace.png
     python examples/solve.py --model outputs/lstm-trm-maze-cpu --file mazes.csv --png maze.png   # a maze model
+    python examples/solve.py --task arc --model outputs/lstm-trm-arc-smoke --data_dir ../shared/data/arc \
+        --split training 0520fde7 --png arc.png                                      # ARC tasks the model trained on
+
+With --task arc (the default for an ARC model), the arguments are task ids of --split in --data_dir; every test input
+is solved under each version of its task the model was trained on, and the versions vote: the two attempts are
+printed beside the truth (where the split has solutions), and --png draws input, attempts and truth as ARC colours.
 
 A puzzle is N*N characters, row by row, with 0 or . for a blank; --file reads a file of such lines or a CSV file of
 Sudoku-Extreme's shape (its questions). For each puzzle it prints the solved grid, whether it is a valid solution
@@ -101,7 +107,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0, help="seed of the trajectories' noise")
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="allow a model folder of another model type to run its own code")
+    parser.add_argument("--task", choices=("sudoku", "maze", "arc"),
+                        help="what the model solves (default: the task it was trained on, else sudoku)")
+    parser.add_argument("--data_dir", help="--task arc: the folder of the ARC Prize files")
+    parser.add_argument("--split", help="--task arc: the split the task ids belong to (default: the run's test split)")
     args = parser.parse_args(argv)
+    run = Path(args.model) / "training_run.json"
+    trained_on = json.loads(run.read_text()) if run.is_file() else {}
+    task = args.task or trained_on.get("task", "sudoku")
+    if task == "arc":
+        return solve_arc(args, parser, trained_on.get("data") or {})
     if not args.puzzles and not args.file:
         parser.error("give a puzzle or --file")
     if args.file and not Path(args.file).is_file():
@@ -110,8 +125,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
     if args.noise_scale < 0:
         parser.error("--noise_scale must be at least 0")
-    run = Path(args.model) / "training_run.json"
-    if run.is_file() and json.loads(run.read_text()).get("task") == "maze":
+    if task == "maze":
         return solve_mazes(args, parser)
 
     try:
@@ -221,6 +235,8 @@ def solve_mazes(args, parser) -> list[dict]:
     except ValueError as error:
         parser.error(str(error))
     size = questions.shape[-1]
+    if model.config.mixer == "conv":  # a local mixer reads mazes of any side as they are
+        canvas = size
     if size > canvas:
         parser.error(f"the model reads mazes up to {canvas}x{canvas}, these are {size}x{size}")
     padded = pad_to_canvas(questions, canvas)  # walls around a smaller maze: the model's canvas holds it
@@ -243,6 +259,86 @@ def solve_mazes(args, parser) -> list[dict]:
             steps = trace[:, 0]
             draw_maze_trace(questions[0], steps, [path_problem(questions[0], g) is None for g in steps], args.png)
             print(f"\ntrace drawn in {args.png}")
+    return reports
+
+
+ARC_COLOURS = ["#000000", "#0074d9", "#ff4136", "#2ecc40", "#ffdc00", "#aaaaaa", "#f012be", "#ff851b", "#7fdbff",
+               "#870c25"]  # the ARC palette, colours 0-9
+
+
+def draw_arc(rows: list[tuple[str, list[tuple[str, np.ndarray | None]]]], path: str) -> None:
+    """One row of panels per test input (its title, then (caption, grid) panels), in the ARC palette."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    cols = max(len(panels) for _, panels in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.6 * cols, 2.8 * len(rows)), squeeze=False)
+    for (title, panels), line in zip(rows, axes):
+        for ax, (caption, grid) in zip(line, panels + [("", None)] * (cols - len(panels))):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if grid is None:
+                ax.axis("off")
+                if caption:
+                    ax.text(0.5, 0.5, "none", ha="center", va="center")
+                    ax.set_title(caption, fontsize=9)
+                continue
+            ax.imshow(grid, cmap=ListedColormap(ARC_COLOURS), vmin=0, vmax=9, interpolation="nearest")
+            ax.set_title(caption, fontsize=9)
+        line[0].set_ylabel(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def solve_arc(args, parser, data: dict) -> list[dict]:
+    """ARC task ids: each test input under every version of its task the model knows, voted; prints the two attempts
+    and, where the truth is known, whether one is right; --png draws them."""
+    from modeling_lstm_trm.tasks.arc.arc_data import load_split
+    from modeling_lstm_trm.tasks.arc.arc_dataset import load_versions
+    from modeling_lstm_trm.tasks.arc.evaluation import predict_test_inputs
+    from modeling_lstm_trm.tasks.arc.voting import vote
+
+    data_dir, split = args.data_dir or data.get("source_dir"), args.split or data.get("test_split")
+    if not data_dir or not split:
+        parser.error("--task arc needs --data_dir and --split (the model folder does not name them)")
+    if not args.puzzles:
+        parser.error("give the ids of the ARC tasks to solve")
+    try:
+        tasks = load_split(data_dir, split, need_solutions=False)
+        versions, side = load_versions(args.model, tasks)
+    except ValueError as error:
+        parser.error(str(error))
+    unknown = [t for t in args.puzzles if t not in versions.tasks]
+    if unknown:
+        parser.error(f"the model was not trained on task {unknown[0]} (split {split}): its puzzle identifiers know "
+                     f"{len(versions.tasks)} tasks of that split")
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    candidates = predict_test_inputs(model, versions, args.puzzles, side, args.batch_size, progress=False)
+    reports, rows = [], []
+    for task_id in args.puzzles:
+        for index, (question, truth) in enumerate(versions.tasks[task_id].test):
+            ranked = vote(candidates[(task_id, index)])[:2]
+            attempts = ranked + [None] * (2 - len(ranked))
+            right = None if truth is None else any(g is not None and g.shape == truth.shape and (g == truth).all()
+                                                   for g in attempts)
+            verdict = "truth unknown" if right is None else "solved" if right else "not solved"
+            print(f"\nTask {task_id}, test input {index + 1}: {verdict} "
+                  f"({len(candidates[(task_id, index)])} versions voted)")
+            for k, grid in enumerate(attempts):
+                print(f"attempt {k + 1}: " + ("none" if grid is None else
+                                            " / ".join("".join(map(str, row)) for row in grid)))
+            reports.append({"task": task_id, "test_input": index, "solved": right,
+                            "attempts": [None if g is None else g.tolist() for g in attempts]})
+            rows.append((f"{task_id} #{index + 1}", [("input", question), ("attempt 1", attempts[0]),
+                                                     ("attempt 2", attempts[1])] +
+                         ([] if truth is None else [("truth", truth)])))
+    if args.png:
+        draw_arc(rows, args.png)
+        print(f"\nanswers drawn in {args.png}")
     return reports
 
 

@@ -138,6 +138,14 @@ LSTM_TRM_TASKS = {  # what differs between the tasks an LSTM-TRM card describes
         augmentation="the 8 rotations and reflections",
         limitations="a marked path is not checked by the model: verify it "
                     "(`modeling_lstm_trm.tasks.maze.mazes.path_problem`)."),
+    "arc": dict(
+        title="ARC-AGI tasks on a {size}x{size} canvas", task_type="abstract-reasoning", task_name="ARC-AGI",
+        tag="arc-agi", first=("pass@1", "pass@1"), second=("pass@2", "pass@2"), unit="tasks",
+        input_hint="TRM's canvas: . padding, | end of grid, 0-9 colours; identifiers name a trained task version",
+        augmentation="1 of 8 rotations and reflections with a permutation of colours 1-9 per version, and a random "
+                     "place on the canvas",
+        limitations="it solves only the tasks (and their augmented versions) whose puzzle identifiers it was trained "
+                    "on; a new task needs training on its demonstration pairs first."),
 }
 
 
@@ -146,23 +154,25 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
     task = LSTM_TRM_TASKS[run.get("task", "sudoku")]
     source = (run.get("data") or {}).get("source") or f"generated, {run.get('givens', '?')} givens"
     title = task["title"].format(size=size)
+    first, first_label = task.get("first", ("exact_accuracy", "Exact accuracy"))
     second, second_label = task["second"]
     eval_results, result_rows = [], []
     for name, scores in results.items():
-        if not isinstance(scores, dict) or "exact_accuracy" not in scores:
+        if not isinstance(scores, dict) or first not in scores:
             continue
         generated = name == "held_out"  # the run's own test split: generated, or the dataset it was given
         own_type = f"generated-{task['tag']}" if source.startswith("generated") else f"{task['tag']}-dataset"
         dataset_type = own_type if generated else name
         dataset_name = f"{title} ({source})" if generated else name
-        for metric, label in (("exact_accuracy", "Exact accuracy"), (second, second_label)):
+        for metric, label in ((first, first_label), (second, second_label)):
             eval_results.append(EvalResult(
                 task_type=task["task_type"], task_name=task["task_name"], dataset_type=dataset_type,
                 dataset_name=dataset_name, dataset_split="held-out" if generated else "test", metric_type=metric,
                 metric_name=label, metric_value=scores[metric]))
-        count = scores.get("puzzles", scores.get("mazes", "?"))
-        result_rows.append((f"{dataset_name} ({count} {task['unit']})", f"{scores['exact_accuracy']:.4f}",
-                            f"{scores[second]:.4f}", f"{scores['mean_steps']:.2f}"))
+        count = scores.get("puzzles", scores.get("mazes", scores.get("tasks", "?")))
+        steps = scores.get("mean_steps")
+        result_rows.append((f"{dataset_name} ({count} {task['unit']})", f"{scores[first]:.4f}",
+                            f"{scores[second]:.4f}", "-" if steps is None else f"{steps:.2f}"))
     card_data = ModelCardData(
         library_name="transformers", license="apache-2.0", base_model=run.get("base_model"),
         tags=["lstm-trm", "recursive-reasoning", "tiny-recursive-model", task["tag"], "custom_code"],
@@ -180,7 +190,8 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
     values = dict(size=size, source=source, title=title, T_cycles=config.get("T_cycles"),
                   n_cycles=config.get("n_cycles"), halt_max_steps=config.get("halt_max_steps"),
                   example_puzzle=example, training_rows=training_rows, result_rows=result_rows,
-                  second_label=second_label, input_hint=task["input_hint"], limitations=task["limitations"])
+                  first_label=first_label, second_label=second_label, input_hint=task["input_hint"],
+                  limitations=task["limitations"])
     return card_data, "lstm_trm.md", values
 
 

@@ -42,13 +42,31 @@ def test_design_example_builds_a_model_of_5_to_7_million_parameters():
 @pytest.mark.parametrize("field, value", [
     ("T_cycles", 0), ("n_cycles", -1), ("hidden_size", 0), ("num_layers", 0), ("halt_max_steps", 0),
     ("seq_len", 0), ("vocab_size", 0), ("puzzle_emb_ndim", -1), ("halt_exploration_prob", 1.5),
-    ("mixer", "conv"), ("recurrence", "gru"), ("loss_type", "hinge"), ("forward_dtype", "int8"),
+    ("mixer", "gnn"), ("recurrence", "gru"), ("loss_type", "hinge"), ("forward_dtype", "int8"),
     ("num_heads", 3), ("expansion", 0), ("q_loss_weight", -1.0),
 ])
 def test_invalid_config_values_raise_naming_the_field(field, value):
     overrides = {"mixer": "attention"} if field == "num_heads" else {}
     with pytest.raises(ValueError, match=field):
         tiny_config(**overrides, **{field: value})
+
+
+def test_the_conv_mixer_is_local_and_reads_square_grids_of_any_side():
+    with pytest.raises(ValueError, match="seq_len"):
+        tiny_config(mixer="conv", seq_len=15)
+    model = tiny_model(mixer="conv", puzzle_emb_ndim=0).eval()
+    x = torch.randint(0, 5, (2, 16))
+    far = x.clone()
+    far[:, 15] = (far[:, 15] + 1) % 5  # the opposite corner of a 4x4 grid
+    with torch.no_grad():
+        near, changed = model.cell.blocks[0](model.embed(x, None)), model.cell.blocks[0](model.embed(far, None))
+    assert torch.equal(near[:, 0], changed[:, 0]) and not torch.equal(near[:, 15], changed[:, 15])
+    bigger = model.solve(torch.randint(0, 5, (3, 36)))  # 6x6 grids, weights trained for 4x4 ones
+    assert bigger.predictions.shape == (3, 36)
+    with pytest.raises(ValueError, match="side"):
+        model(torch.randint(0, 5, (2, 20)))
+    with pytest.raises(ValueError, match="carries grids of 16 cells"):
+        model(torch.randint(0, 5, (2, 36)), past_key_values=model(x).past_key_values)
 
 
 def test_config_round_trips(tmp_path):

@@ -37,3 +37,18 @@ def build_maze_tokenizer(size: int) -> PreTrainedTokenizerFast:
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
                                    model_max_length=size * size)
+
+
+ARC_CHARSET = ".|0123456789"  # TRM's ARC tokens: padding 0, end-of-grid marker 1, colours 0-9 as 2-11
+
+
+def build_arc_tokenizer(side: int) -> PreTrainedTokenizerFast:
+    """A tokenizer for ARC canvases of `side` x `side` cells: `.` padding, `|` the end-of-grid marker, digits the
+    colours (ids 0, 1, 2-11, as TRM numbers them). Line breaks are dropped, so a canvas may be written row by row."""
+    vocab = {ch: k for k, ch in enumerate(ARC_CHARSET)}
+    vocab["[UNK]"] = len(ARC_CHARSET)
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Replace(Regex(r"[\r\n]"), "")
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token=".",
+                                   model_max_length=side * side)

@@ -16,4 +16,5 @@ TASKS = {
     "sudoku": "modeling_lstm_trm.tasks.sudoku.recipe",
     "lm": "modeling_lstm_trm.tasks.text.recipe",
     "maze": "modeling_lstm_trm.tasks.maze.recipe",
+    "arc": "modeling_lstm_trm.tasks.arc.recipe",
 }

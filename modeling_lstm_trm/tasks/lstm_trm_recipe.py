@@ -14,6 +14,7 @@ from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from ..training import StatefulTrainer
 from ..training.runs import TimeBudget, resolve_dtype
 from ..training.safety import save_final_model, train_or_keep
+from ..training.sparse_rows import AdamWWithSparseRows, exclude_from_ddp
 
 NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
 
@@ -37,11 +38,11 @@ class ModelArguments:
 
 
 def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments, vocab_size: int, seq_len: int,
-                   is_main: bool = True) -> LSTMTRMModel:
+                   is_main: bool = True, num_puzzle_identifiers: int = 1) -> LSTMTRMModel:
     """A fresh model from the flags (unset ones take the config's defaults), printing its size on the main process."""
     settings = {k: v for k, v in vars(model_args).items() if v is not None}
     settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
-    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=1,
+    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers,
                            puzzle_emb_ndim=settings.pop("puzzle_emb_ndim", 0),
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
                            **settings)
@@ -54,9 +55,10 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
 
 
 def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
-                                          weight_decay: float | None) -> torch.optim.Optimizer:
+                                          weight_decay: float | None, sparse: bool = False) -> torch.optim.Optimizer:
     """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
-    learning rate and weight decay (TRM trains them much faster than the network)."""
+    learning rate and weight decay (TRM trains them much faster than the network). `sparse=True` (ARC: one identifier
+    per augmented task) trains the embedding sparsely with TRM's sign update (`training.sparse_rows`)."""
     decay = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_NAME_PATTERNS))
     groups = {"decay": [], "no_decay": [], "puzzle": []}
     for name, param in model.named_parameters():
@@ -65,10 +67,14 @@ def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArg
             groups[key].append(param)
     puzzle = {"lr": args.learning_rate if lr is None else lr,
               "weight_decay": args.weight_decay if weight_decay is None else weight_decay}
-    return torch.optim.AdamW([{"params": groups["decay"], "weight_decay": args.weight_decay},
-                              {"params": groups["no_decay"], "weight_decay": 0.0},
-                              {"params": groups["puzzle"], **puzzle}],
-                             lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+    if sparse and model.puzzle_emb is not None:
+        model.puzzle_emb.sparse = True
+        exclude_from_ddp(model, ["puzzle_emb.weight"])
+    adamw = AdamWWithSparseRows if sparse else torch.optim.AdamW
+    return adamw([{"params": groups["decay"], "weight_decay": args.weight_decay},
+                  {"params": groups["no_decay"], "weight_decay": 0.0},
+                  {"params": groups["puzzle"], **puzzle, "sparse_rows": sparse}],
+                 lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
 
 
 def train_and_save(model: LSTMTRMModel, training_args: TrainingArguments, train_dataset, eval_dataset, evaluate_fn,

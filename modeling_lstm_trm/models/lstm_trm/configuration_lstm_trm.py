@@ -1,8 +1,10 @@
 """Configuration of LSTM-TRM, a Tiny Recursive Model whose recursion is an LSTM-style cell."""
 
+import math
+
 from transformers import PretrainedConfig
 
-MIXERS = ("mlp", "attention")
+MIXERS = ("mlp", "attention", "conv")
 RECURRENCES = ("lstm", "trm")
 LOSS_TYPES = ("stablemax", "softmax")
 FORWARD_DTYPES = ("bfloat16", "float32", "float16")
@@ -29,7 +31,8 @@ class LSTMTRMConfig(PretrainedConfig):
         num_layers (`int`): Blocks in the shared trunk network.
         num_heads (`int`): Attention heads when `mixer="attention"`.
         mixer (`str`): Token mixing inside each block: "mlp" (a SwiGLU across the sequence axis, for fixed-size
-            grids) or "attention" (non-causal self-attention with rotary positions).
+            grids), "attention" (non-causal self-attention with rotary positions) or "conv" (a depthwise 3x3
+            convolution over the square grid: local, so a model reads square grids of any side).
         recurrence (`str`): "lstm" (gated update of c) or "trm" (TRM's reference update c <- f(c, h)).
         halt_max_steps (`int`): Supervision steps after which a row always halts.
         halt_exploration_prob (`float`): Probability, in training, of a random minimum number of steps before
@@ -100,6 +103,8 @@ class LSTMTRMConfig(PretrainedConfig):
         if mixer == "attention" and (hidden_size // num_heads) % 2:
             raise ValueError(f"`hidden_size // num_heads` must be even for rotary positions, got "
                              f"{hidden_size // num_heads}")
+        if mixer == "conv" and math.isqrt(seq_len) ** 2 != seq_len:
+            raise ValueError(f"the conv mixer reads square grids: `seq_len` must be a square, got {seq_len}")
         if not 0.0 <= float(halt_exploration_prob) <= 1.0:
             raise ValueError(f"`halt_exploration_prob` must be in [0, 1], got {halt_exploration_prob!r}")
         if not float(rms_norm_eps) > 0:

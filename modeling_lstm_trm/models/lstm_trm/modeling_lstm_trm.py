@@ -219,6 +219,24 @@ class LSTMTRMAttention(nn.Module):
         return self.o_proj(out.transpose(1, 2).reshape(batch, length, width))
 
 
+class LSTMTRMLocalMixer(nn.Module):
+    """A depthwise 3x3 convolution over the square grid: each cell reads its 8 neighbours. Local and position-free,
+    so the same weights read grids of any side; the puzzle-embedding positions in front are left unmixed."""
+
+    def __init__(self, config: LSTMTRMConfig):
+        super().__init__()
+        self.prefix = config.puzzle_emb_len
+        self.conv = nn.Conv2d(config.hidden_size, config.hidden_size, 3, padding=1, groups=config.hidden_size,
+                              bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+        side = math.isqrt(length - self.prefix)
+        grid = x[:, self.prefix:].transpose(1, 2).reshape(batch, width, side, side)
+        mixed = self.conv(grid).reshape(batch, width, side * side).transpose(1, 2)
+        return F.pad(mixed, (0, 0, self.prefix, 0))
+
+
 class LSTMTRMBlock(nn.Module):
     """Token mixing then a channel SwiGLU, each a post-norm residual (as in TRM)."""
 
@@ -228,6 +246,8 @@ class LSTMTRMBlock(nn.Module):
         self.eps = config.rms_norm_eps
         if config.mixer == "mlp":
             self.token_mixer = LSTMTRMSwiGLU(config.total_len, config.expansion)
+        elif config.mixer == "conv":
+            self.token_mixer = LSTMTRMLocalMixer(config)
         else:
             self.token_mixer = LSTMTRMAttention(config)
         self.channel_mlp = LSTMTRMSwiGLU(config.hidden_size, config.expansion)
@@ -235,6 +255,8 @@ class LSTMTRMBlock(nn.Module):
     def forward(self, x: torch.Tensor, rotary=None) -> torch.Tensor:
         if self.mixer == "mlp":
             mixed = self.token_mixer(x.transpose(1, 2)).transpose(1, 2)
+        elif self.mixer == "conv":
+            mixed = self.token_mixer(x)
         else:
             mixed = self.token_mixer(x, rotary)
         x = rms_norm(x + mixed, self.eps)
@@ -305,6 +327,8 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             init.trunc_normal_(module.weight, std=module.embedding_dim ** -0.5)
+        elif isinstance(module, nn.Conv2d):
+            init.trunc_normal_(module.weight, std=module.weight[0].numel() ** -0.5)
 
 
 class LSTMTRMModel(LSTMTRMPreTrainedModel):
@@ -338,7 +362,11 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
 
     def _check_inputs(self, input_ids, labels, puzzle_identifiers, carry):
         config = self.config
-        if input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
+        if config.mixer == "conv":  # any square grid
+            if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
+                raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
+                                 f"{tuple(input_ids.shape)}")
+        elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
             raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
                              f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
         if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
@@ -369,11 +397,14 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                 raise ValueError(f"`past_key_values` must be an LSTMTRMCarry, got {type(carry).__name__}")
             if carry.batch_size != batch:
                 raise ValueError(f"`past_key_values` carries batch size {carry.batch_size}, but this call has {batch}")
+            if carry.inputs.shape[1] != input_ids.shape[1]:
+                raise ValueError(f"`past_key_values` carries grids of {carry.inputs.shape[1]} cells, but this call "
+                                 f"has {input_ids.shape[1]}")
 
     def initial_carry(self, input_ids, labels=None, puzzle_identifiers=None) -> LSTMTRMCarry:
         """A carry in which every row has halted, so the first call takes all of its puzzles from the batch."""
         batch, device = input_ids.shape[0], input_ids.device
-        shape = (batch, self.config.total_len, self.config.hidden_size)
+        shape = (batch, self.config.puzzle_emb_len + input_ids.shape[1], self.config.hidden_size)
         return LSTMTRMCarry(
             h=self.h_init.expand(shape), c=self.c_init.expand(shape),
             steps=torch.zeros(batch, dtype=torch.long, device=device),

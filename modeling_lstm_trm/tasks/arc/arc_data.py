@@ -12,7 +12,6 @@ colours 1-9 (0, the background, kept); every augmented version of a task is its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,29 +97,39 @@ def load_task_folder(folder) -> dict[str, ArcTask]:
 
 # ----- TRM's encoding ------------------------------------------------------------------------------------------------
 
-def encode(grid: np.ndarray, top: int = 0, left: int = 0) -> np.ndarray:
-    """A grid on the 30x30 canvas at (top, left): colours shifted to 2-11, the end-of-grid marker on the row below and
-    the column right of it (where the canvas has room), padding elsewhere."""
+def encode(grid: np.ndarray, top: int = 0, left: int = 0, side: int = MAX_SIDE) -> np.ndarray:
+    """A grid on the `side` x `side` canvas (TRM's: 30) at (top, left): colours shifted to 2-11, the end-of-grid marker
+    on the row below and the column right of it (where the canvas has room), padding elsewhere."""
     rows, cols = grid.shape
-    canvas = np.full((MAX_SIDE, MAX_SIDE), PAD, dtype=np.uint8)
+    if top < 0 or left < 0 or top + rows > side or left + cols > side:
+        raise ValueError(f"a {rows}x{cols} grid at ({top}, {left}) does not fit a {side}x{side} canvas")
+    canvas = np.full((side, side), PAD, dtype=np.uint8)
     canvas[top:top + rows, left:left + cols] = grid + COLOUR_OFFSET
-    if top + rows < MAX_SIDE:
+    if top + rows < side:
         canvas[top + rows, left:left + cols] = END
-    if left + cols < MAX_SIDE:
+    if left + cols < side:
         canvas[top:top + rows, left + cols] = END
     return canvas
 
 
 def decode(canvas: np.ndarray) -> np.ndarray | None:
     """The grid a prediction at the top-left corner holds, cropped at the end-of-grid marker: as many rows as column 0
-    has leading colours, as many columns as row 0 has; None where that rectangle is empty or holds a non-colour."""
-    canvas = np.asarray(canvas).reshape(MAX_SIDE, MAX_SIDE)
+    has leading colours, as many columns as row 0 has; None where that rectangle is empty or holds a non-colour.
+    `canvas`: a square canvas, flattened or not."""
+    canvas = np.asarray(canvas)
+    side = int(round(canvas.size ** 0.5))
+    canvas = canvas.reshape(side, side)
     is_colour = canvas >= COLOUR_OFFSET
-    rows = int(np.argmin(is_colour[:, 0])) if not is_colour[:, 0].all() else MAX_SIDE
-    cols = int(np.argmin(is_colour[0, :])) if not is_colour[0, :].all() else MAX_SIDE
+    rows = int(np.argmin(is_colour[:, 0])) if not is_colour[:, 0].all() else side
+    cols = int(np.argmin(is_colour[0, :])) if not is_colour[0, :].all() else side
     if rows == 0 or cols == 0 or not is_colour[:rows, :cols].all():
         return None
     return (canvas[:rows, :cols] - COLOUR_OFFSET).astype(np.uint8)
+
+
+def max_side(task: ArcTask) -> int:
+    """The longest side of any grid of the task (test outputs included): the canvas it needs is one more."""
+    return max(max(grid.shape) for pair in task.train + task.test for grid in pair if grid is not None)
 
 
 # ----- augmentation with identity -------------------------------------------------------------------------------------
@@ -146,6 +155,15 @@ class Augmentation:
     def name(self) -> str:
         return f"t{self.dihedral}c{''.join(map(str, self.colours))}"
 
+    @classmethod
+    def from_name(cls, name: str) -> Augmentation:
+        """The augmentation `name` describes ("t5c0213456789": transform 5 after that colour permutation)."""
+        dihedral, _, colours = name[1:].partition("c")
+        if not (name.startswith("t") and dihedral.isdigit() and int(dihedral) < 8 and len(colours) == 10
+                and sorted(colours) == list("0123456789") and colours[0] == "0"):
+            raise ValueError(f"not an augmentation name: {name!r}")
+        return cls(int(dihedral), tuple(int(c) for c in colours))
+
 
 IDENTITY = Augmentation()
 
@@ -154,12 +172,11 @@ def random_augmentation(rng: np.random.Generator) -> Augmentation:
     return Augmentation(int(rng.integers(8)), (0, *(int(c) for c in rng.permutation(np.arange(1, 10)))))
 
 
-def task_hash(pairs: list[tuple[np.ndarray, np.ndarray | None]]) -> str:
-    """Order-free fingerprint of a task's grids: two augmentations that give the same pairs are one version."""
+def version_key(pairs: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple:
+    """Order-free identity of a task's grids: two augmentations that give the same pairs are one version."""
     def grid_key(grid):
-        return "-" if grid is None else f"{grid.shape}{grid.tobytes().hex()}"
-    keys = sorted(f"{grid_key(a)}|{grid_key(b)}" for a, b in pairs)
-    return hashlib.sha256("/".join(keys).encode()).hexdigest()
+        return b"-" if grid is None else bytes(grid.shape) + grid.tobytes()
+    return tuple(sorted((grid_key(a), grid_key(b)) for a, b in pairs))
 
 
 def augmentations_of(task: ArcTask, count: int, rng: np.random.Generator, tries_per_version: int = 5) \
@@ -168,13 +185,17 @@ def augmentations_of(task: ArcTask, count: int, rng: np.random.Generator, tries_
     test inputs; the test outputs play no part) differ from each other and from the original: a symmetric task gets
     fewer."""
     pairs = task.train + [(question, None) for question, _ in task.test]
-    seen = {task_hash(pairs)}
+    # a colour permutation commutes with the dihedral transforms: turn each grid 8 ways once, then only recolour
+    turned = [[(Augmentation(d).apply(a), None if b is None else Augmentation(d).apply(b)) for a, b in pairs]
+              for d in range(8)]
+    seen = {version_key(pairs)}
     chosen = [IDENTITY]
     for _ in range(tries_per_version * count):
         if len(chosen) > count:
             break
         aug = random_augmentation(rng)
-        key = task_hash([(aug.apply(a), None if b is None else aug.apply(b)) for a, b in pairs])
+        lut = np.asarray(aug.colours, dtype=np.uint8)
+        key = version_key([(lut[a], None if b is None else lut[b]) for a, b in turned[aug.dihedral]])
         if key not in seen:
             seen.add(key)
             chosen.append(aug)

@@ -39,6 +39,17 @@ class MazeSet:
         """The same mazes padded with walls to canvas x canvas (see `pad_to_canvas`)."""
         return MazeSet(pad_to_canvas(self.questions, canvas), pad_to_canvas(self.answers, canvas))
 
+    def for_model(self, config) -> MazeSet:
+        """The mazes as a model of this config reads them: as they are for the conv mixer (any side), padded with
+        walls to the model's canvas otherwise; ValueError where they are larger than that canvas."""
+        canvas = round(config.seq_len ** 0.5)
+        if config.mixer == "conv" or self.size == canvas:
+            return self
+        if self.size > canvas or canvas * canvas != config.seq_len:
+            raise ValueError(f"the model reads {canvas}x{canvas} grids ({config.seq_len} cells), these mazes are "
+                             f"{self.size}x{self.size}")
+        return self.on_canvas(canvas)
+
 
 def write_csv(path, data: MazeSet, source: str) -> None:
     """Mazes in Maze-Hard's CSV shape; the rating column holds the shortest path's length in steps."""

@@ -1,0 +1,126 @@
+"""ARC training data as TRM builds it, computed on the fly instead of written to disk.
+
+Every task of the training splits gets its augmented versions (`augmentations_of`), and every version its own puzzle
+identifier (0 is the blank one), so the puzzle embedding learns each version's rule from its demonstration pairs.
+Training pairs: the demonstration pairs of every task, and the test pairs of every task except those of the test
+split (whose test outputs are what is scored and never reach training). Training items are placed on the canvas at a
+random offset (input and output alike); evaluation puts grids at the top-left corner.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ...models.lstm_trm.modeling_lstm_trm import IGNORE_INDEX
+from .arc_data import PAD, ArcTask, Augmentation, augmentations_of, encode
+
+BLANK_IDENTIFIER = 0
+
+
+@dataclass
+class ArcVersions:
+    """The augmented versions of some tasks. Version k of task t is `augmentations[t][k]` (k = 0: the task as it is)
+    with puzzle identifier `first_identifier[t] + k`."""
+
+    tasks: dict[str, ArcTask]
+    augmentations: dict[str, list[Augmentation]]
+    first_identifier: dict[str, int]
+    num_identifiers: int
+
+    def versions(self, task_id: str) -> list[tuple[int, Augmentation]]:
+        first = self.first_identifier[task_id]
+        return [(first + k, aug) for k, aug in enumerate(self.augmentations[task_id])]
+
+
+VERSIONS_FILE = "arc_versions.json"
+
+
+def save_versions(versions: ArcVersions, folder, side: int) -> None:
+    """What a trained model needs beside its weights to be asked about a task: which identifiers are which versions."""
+    (Path(folder) / VERSIONS_FILE).write_text(json.dumps({
+        "canvas_size": side, "num_identifiers": versions.num_identifiers,
+        "tasks": {t: {"first_identifier": versions.first_identifier[t],
+                      "augmentations": [aug.name for aug in versions.augmentations[t]]} for t in versions.tasks}}))
+
+
+def load_versions(folder, tasks: dict[str, ArcTask]) -> tuple[ArcVersions, int]:
+    """The versions a model was trained on (from its folder) for those of `tasks` it knows, and its canvas side."""
+    path = Path(folder) / VERSIONS_FILE
+    if not path.is_file():
+        raise ValueError(f"{folder} has no {VERSIONS_FILE}: give the folder of a model trained with --task arc")
+    saved = json.loads(path.read_text())
+    known = {t: saved["tasks"][t] for t in tasks if t in saved["tasks"]}
+    versions = ArcVersions({t: tasks[t] for t in known},
+                           {t: [Augmentation.from_name(n) for n in v["augmentations"]] for t, v in known.items()},
+                           {t: v["first_identifier"] for t, v in known.items()}, saved["num_identifiers"])
+    return versions, saved["canvas_size"]
+
+
+def build_versions(tasks: dict[str, ArcTask], num_augmentations: int, seed: int, progress: bool = True) -> ArcVersions:
+    """Up to `num_augmentations` de-duplicated versions per task besides the original, from a generator seeded by
+    `seed` (the same seed gives the same versions and identifiers on every process)."""
+    rng = np.random.default_rng(seed)
+    augmentations, first_identifier, next_id = {}, {}, BLANK_IDENTIFIER + 1
+    for task_id, task in tqdm(tasks.items(), desc="augmenting tasks", disable=not progress):
+        augmentations[task_id] = augmentations_of(task, num_augmentations, rng)
+        first_identifier[task_id] = next_id
+        next_id += len(augmentations[task_id])
+    return ArcVersions(tasks, augmentations, first_identifier, next_id)
+
+
+def training_pairs(tasks: dict[str, ArcTask], held_out: set[str]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """What each task may teach: its demonstration pairs, plus its test pairs unless the task is `held_out` (a task of
+    the test split, scored on its test outputs) or a test output is unknown."""
+    pairs = {}
+    for task_id, task in tasks.items():
+        extra = [] if task_id in held_out else [(q, a) for q, a in task.test if a is not None]
+        pairs[task_id] = list(task.train) + extra
+    return pairs
+
+
+def encode_pair(question: np.ndarray, answer: np.ndarray, side: int, top: int = 0, left: int = 0) \
+        -> tuple[np.ndarray, np.ndarray]:
+    """input_ids and labels of one pair on the canvas; the labels ignore the padding (as TRM's ignore_label_id)."""
+    labels = encode(answer, top, left, side).astype(np.int64)
+    labels[labels == PAD] = IGNORE_INDEX
+    return encode(question, top, left, side).astype(np.int64).reshape(-1), labels.reshape(-1)
+
+
+class ArcTrainingPairs:
+    """Map-style dataset of augmented, translated training pairs: item i draws a task, one of its versions and one of
+    its pairs, and an offset on the canvas, from a generator seeded by (seed, i), so every item is reproducible (exact
+    resume) without being stored. Items: input_ids, labels, puzzle_identifiers (the version's)."""
+
+    def __init__(self, versions: ArcVersions, pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]], side: int,
+                 length: int, seed: int = 0, translate: bool = True):
+        self.versions, self.side, self.length, self.seed, self.translate = versions, side, length, seed, translate
+        self.task_ids = [task_id for task_id in versions.tasks if pairs.get(task_id)]
+        if not self.task_ids:
+            raise ValueError("no training pairs: every task is empty")
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, index])
+        task_id = self.task_ids[int(rng.integers(len(self.task_ids)))]
+        identifier, aug = self.versions.versions(task_id)[int(rng.integers(len(self.versions.augmentations[task_id])))]
+        question, answer = self.pairs[task_id][int(rng.integers(len(self.pairs[task_id])))]
+        question, answer = aug.apply(question), aug.apply(answer)
+        top = left = 0
+        if self.translate:
+            top = int(rng.integers(self.side - max(question.shape[0], answer.shape[0]) + 1))
+            left = int(rng.integers(self.side - max(question.shape[1], answer.shape[1]) + 1))
+        input_ids, labels = encode_pair(question, answer, self.side, top, left)
+        return {"input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels),
+                "puzzle_identifiers": torch.tensor(identifier)}

@@ -1,0 +1,158 @@
+"""Specification of ARC training: one puzzle identifier per augmented version, trained sparsely; the test split's
+test outputs never reach training; a run ends in pass@1 / pass@2 and the competition's submission.json."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import load_example
+from transformers import TrainingArguments
+
+from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm.tasks.arc.arc_data import decode, encode, load_split
+from modeling_lstm_trm.tasks.arc.arc_dataset import ArcTrainingPairs, build_versions, training_pairs
+from modeling_lstm_trm.tasks.lstm_trm_recipe import optimizer_with_puzzle_embedding_group
+
+SHARED_ARC = Path(__file__).resolve().parents[2] / "shared" / "data" / "arc"
+
+
+def test_the_sparse_embedding_moves_only_the_rows_in_the_batch(tmp_path):
+    config = LSTMTRMConfig(vocab_size=12, seq_len=16, num_puzzle_identifiers=50, puzzle_emb_ndim=8, hidden_size=16,
+                           num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2, forward_dtype="float32")
+    model = LSTMTRMModel(config)
+    with torch.no_grad():
+        model.puzzle_emb.weight.normal_()
+    args = TrainingArguments(str(tmp_path), learning_rate=1e-3, weight_decay=0.1, report_to="none")
+    optimizer = optimizer_with_puzzle_embedding_group(model, args, lr=0.01, weight_decay=0.1, sparse=True)
+    table, network = model.puzzle_emb.weight.detach().clone(), model.lm_head.weight.detach().clone()
+    ids = torch.tensor([3, 7, 7, 41])
+    out = model(torch.randint(2, 12, (4, 16)), labels=torch.randint(2, 12, (4, 16)), puzzle_identifiers=ids)
+    out.loss.backward()
+    assert model.puzzle_emb.weight.grad is None  # taken away: clipping and the divergence check see the network only
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+
+    moved = (model.puzzle_emb.weight != table).any(-1)
+    assert moved.nonzero().flatten().tolist() == [3, 7, 41]
+    assert not torch.equal(model.lm_head.weight, network)
+    # TRM's sign update: w (1 - lr wd) - lr sign(g), so every moved coordinate moved by about lr
+    step = (model.puzzle_emb.weight[moved] - table[moved] * (1 - 0.01 * 0.1)).abs()
+    assert torch.allclose(step[step > 0], torch.tensor(0.01), atol=1e-6)
+    assert model.puzzle_emb.weight not in optimizer.state  # no moments: the checkpoint holds the table once
+
+
+TINY = {  # three tasks: recolour 1 -> 2, flip left-right, keep
+    "t_recolour": {"train": [{"input": [[1, 0], [0, 1]], "output": [[2, 0], [0, 2]]},
+                             {"input": [[1, 1, 0]], "output": [[2, 2, 0]]}],
+                   "test": [{"input": [[0, 1, 1]]}]},
+    "t_flip": {"train": [{"input": [[1, 2, 3]], "output": [[3, 2, 1]]}, {"input": [[4, 0]], "output": [[0, 4]]}],
+               "test": [{"input": [[5, 6]]}, {"input": [[7, 8, 9]]}]},
+    "t_keep": {"train": [{"input": [[3, 3], [0, 3]], "output": [[3, 3], [0, 3]]}], "test": [{"input": [[6]]}]},
+}
+TINY_SOLUTIONS = {"t_recolour": [[[0, 2, 2]]], "t_flip": [[[6, 5]], [[9, 8, 7]]], "t_keep": [[[6]]]}
+
+
+def write_tiny(folder: Path, split: str = "training") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"arc-agi_{split}_challenges.json").write_text(json.dumps(TINY))
+    (folder / f"arc-agi_{split}_solutions.json").write_text(json.dumps(TINY_SOLUTIONS))
+    return folder
+
+
+def test_every_version_has_its_own_identifier_and_items_are_placed_alike_on_the_canvas(tmp_path):
+    tasks = load_split(write_tiny(tmp_path), "training")
+    versions = build_versions(tasks, 5, seed=0, progress=False)
+    identifiers = [i for t in tasks for i, _ in versions.versions(t)]
+    assert sorted(identifiers) == list(range(1, versions.num_identifiers))  # 0 stays the blank identifier
+    pairs = training_pairs(tasks, held_out={"t_flip"})
+    dataset = ArcTrainingPairs(versions, pairs, side=6, length=200, seed=1)
+    owner = {i: (t, aug) for t in tasks for i, aug in versions.versions(t)}
+    offsets = set()
+    for k in range(200):
+        item = dataset[k]
+        x, y = item["input_ids"].view(6, 6).numpy(), item["labels"].view(6, 6).numpy()
+        top, left = np.argwhere(x >= 2).min(0)
+        assert (np.argwhere(y >= 2).min(0) == (top, left)).all()  # input and output moved together
+        offsets.add((top, left))
+        question = decode(np.roll(x, (-top, -left), axis=(0, 1)))
+        answer = decode(np.roll(np.where(y < 0, 0, y), (-top, -left), axis=(0, 1)))
+        expected = encode(answer, top, left, 6).astype(np.int64)
+        assert np.array_equal(y, np.where(expected == 0, -100, expected))  # the loss ignores the padding only
+        task_id, aug = owner[int(item["puzzle_identifiers"])]
+        assert any(np.array_equal(aug.invert(question), q) and np.array_equal(aug.invert(answer), a)
+                   for q, a in pairs[task_id])
+    assert len(offsets) > 5
+    assert dataset[17]["input_ids"].equal(ArcTrainingPairs(versions, pairs, 6, 200, seed=1)[17]["input_ids"])
+
+
+def test_test_outputs_of_the_test_split_are_not_training_pairs_but_other_splits_test_pairs_are(tmp_path):
+    tasks = load_split(write_tiny(tmp_path), "training")
+    pairs = training_pairs(tasks, held_out={"t_flip", "t_keep"})
+    assert len(pairs["t_recolour"]) == 3  # its test pair is training data: its split is not scored
+    for task_id in ("t_flip", "t_keep"):
+        assert [id(a) for _, a in pairs[task_id]] == [id(a) for _, a in tasks[task_id].train]
+
+
+@pytest.mark.skipif(not SHARED_ARC.is_dir(), reason="the shared ARC files are not on this machine")
+def test_no_evaluation_test_output_reaches_training_on_the_real_files():
+    from modeling_lstm_trm.tasks.arc.recipe import ArcArguments, load_tasks
+
+    args = ArcArguments(data_dir=str(SHARED_ARC), train_splits=["training", "evaluation"], test_split="evaluation")
+    tasks, test_ids, _ = load_tasks(args, is_main=False)
+    assert len(test_ids) == 400 and len(tasks) == 800
+    pairs = training_pairs(tasks, held_out=set(test_ids))
+    held_outputs = {id(a) for t in test_ids for _, a in tasks[t].test}
+    taught = [a for task_pairs in pairs.values() for _, a in task_pairs]
+    assert not held_outputs & {id(a) for a in taught}
+    # nor a copy of one: no held-out test output is a training answer of its own task
+    for t in test_ids:
+        for _, truth in tasks[t].test:
+            assert not any(a.shape == truth.shape and np.array_equal(a, truth) for _, a in pairs[t]
+                           if not any(a is b for _, b in tasks[t].train))
+    assert sum(len(p) for p in pairs.values()) == sum(len(tasks[t].train) for t in tasks) + sum(
+        len(tasks[t].test) for t in tasks if t not in test_ids)
+
+
+def test_a_smoke_run_writes_the_submission_and_pass_at_k(tmp_path):
+    data = write_tiny(tmp_path / "arc")
+    out = tmp_path / "run"
+    load_example("train").main([
+        "--task", "arc", "--preset", "smoke", "--data_dir", str(data), "--output_dir", str(out),
+        "--canvas_size", "4", "--num_augmentations", "3", "--hidden_size", "16", "--puzzle_emb_ndim", "16",
+        "--max_steps", "60", "--eval_steps", "30", "--save_strategy", "no", "--disable_tqdm", "true",
+        "--max_minutes", "5", "--per_device_train_batch_size", "8"])
+    submission = json.loads((out / "submission.json").read_text())
+    assert sorted(submission) == sorted(TINY)
+    assert [sorted(entry) for entry in submission["t_flip"]] == [["attempt_1", "attempt_2"]] * 2
+    assert all(isinstance(g, list) and all(isinstance(r, list) for r in g)
+               for entries in submission.values() for e in entries for g in e.values())
+    results = json.loads((out / "eval_results.json").read_text())
+    assert {"pass@1", "pass@2"} <= set(results) and results["pass@2"] >= results["pass@1"]
+    assert results["held_out"]["tasks"] == 3
+    run = json.loads((out / "training_run.json").read_text())
+    tasks = load_split(data, "training")
+    assert run["data"]["puzzle_identifiers"] == build_versions(tasks, 3, seed=0, progress=False).num_identifiers
+    assert "eval_pass@2" in run["evaluations"][0]
+    assert "pass@2" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--train_splits", "training", "--test_split", "evaluation"], "must be one of --train_splits"),
+    (["--train_splits", "nope", "--test_split", "nope"], "no arc-agi_nope_challenges.json"),
+    (["--canvas_size", "31"], "--canvas_size must be in 1..30"),
+])
+def test_bad_arc_flags_are_one_line_errors_before_training(tmp_path, flags, message, capsys):
+    data = write_tiny(tmp_path / "arc")
+    with pytest.raises(SystemExit) as exit_info:
+        load_example("train").main(["--task", "arc", "--data_dir", str(data), "--output_dir",
+                                    str(tmp_path / "out"), *flags])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_arc_without_data_dir_says_which_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_example("train").main(["--task", "arc", "--output_dir", str(tmp_path / "out")])
+    assert "--data_dir is required" in capsys.readouterr().err
