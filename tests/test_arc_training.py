@@ -12,7 +12,7 @@ from transformers import TrainingArguments
 
 from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from modeling_lstm_trm.tasks.arc.arc_data import decode, encode, load_split
-from modeling_lstm_trm.tasks.arc.arc_dataset import ArcTrainingPairs, build_versions, training_pairs
+from modeling_lstm_trm.tasks.arc.arc_dataset import ArcTrainingPairs, build_versions, load_versions, training_pairs
 from modeling_lstm_trm.tasks.lstm_trm_recipe import optimizer_with_puzzle_embedding_group
 
 SHARED_ARC = Path(__file__).resolve().parents[2] / "shared" / "data" / "arc"
@@ -115,14 +115,21 @@ def test_no_evaluation_test_output_reaches_training_on_the_real_files():
         len(tasks[t].test) for t in tasks if t not in test_ids)
 
 
-def test_a_smoke_run_writes_the_submission_and_pass_at_k(tmp_path):
-    data = write_tiny(tmp_path / "arc")
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def arc_run(tmp_path_factory):
+    """A tiny run through examples/train.py --task arc on the three toy tasks (4x4 canvas, 3 versions each)."""
+    data = write_tiny(tmp_path_factory.mktemp("arc") / "data")
+    out = data.parent / "run"
     load_example("train").main([
         "--task", "arc", "--preset", "smoke", "--data_dir", str(data), "--output_dir", str(out),
         "--canvas_size", "4", "--num_augmentations", "3", "--hidden_size", "16", "--puzzle_emb_ndim", "16",
         "--max_steps", "60", "--eval_steps", "30", "--save_strategy", "no", "--disable_tqdm", "true",
         "--max_minutes", "5", "--per_device_train_batch_size", "8"])
+    return data, out
+
+
+def test_a_run_writes_the_submission_pass_at_k_and_the_versions(arc_run):
+    data, out = arc_run
     submission = json.loads((out / "submission.json").read_text())
     assert sorted(submission) == sorted(TINY)
     assert [sorted(entry) for entry in submission["t_flip"]] == [["attempt_1", "attempt_2"]] * 2
@@ -133,9 +140,24 @@ def test_a_smoke_run_writes_the_submission_and_pass_at_k(tmp_path):
     assert results["held_out"]["tasks"] == 3
     run = json.loads((out / "training_run.json").read_text())
     tasks = load_split(data, "training")
-    assert run["data"]["puzzle_identifiers"] == build_versions(tasks, 3, seed=0, progress=False).num_identifiers
+    expected = build_versions({t: tasks[t] for t in sorted(tasks)}, 3, seed=0, progress=False)  # the run's order
+    assert run["data"]["puzzle_identifiers"] == expected.num_identifiers
+    versions, side = load_versions(out, load_split(data, "training"))
+    assert side == 4 and versions.augmentations == expected.augmentations
     assert "eval_pass@2" in run["evaluations"][0]
     assert "pass@2" in (out / "README.md").read_text()
+
+
+def test_solve_votes_over_the_versions_and_draws_input_attempts_and_truth(arc_run, tmp_path, capsys):
+    data, out = arc_run
+    png = tmp_path / "arc.png"
+    reports = load_example("solve").main(["--model", str(out), "t_flip", "t_keep", "--png", str(png)])
+    assert [(r["task"], r["test_input"]) for r in reports] == [("t_flip", 0), ("t_flip", 1), ("t_keep", 0)]
+    assert all(isinstance(r["solved"], bool) and len(r["attempts"]) == 2 for r in reports)
+    assert png.stat().st_size > 5000 and "versions voted" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load_example("solve").main(["--model", str(out), "not_a_task"])
+    assert "was not trained on task not_a_task" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags, message", [
