@@ -22,6 +22,10 @@ every puzzle ran `halt_max_steps` supervision steps, and beside them the same at
 (a valid grid that keeps the givens). Prints a table, writes `eval_<name>.json` and a chart `eval_<name>.png`
 (into --output_dir, default the model folder).
 
+ARC: `--task arc --data_dir D --split S` scores a split whose tasks the model trained on, as the competition does
+(voted over every version; pass@1, pass@2) and writes `submission.json`; a split without solutions (a hidden test)
+gets the submission alone.
+
 Either way the last line printed is the JSON object.
 """
 
@@ -78,7 +82,7 @@ def sudoku_chart(results: dict, title: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["lm", "sudoku", "maze"],
+    parser.add_argument("--task", choices=["lm", "sudoku", "maze", "arc"],
                         help="default: from the model's folder (its config and training_run.json)")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -87,7 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
     source.add_argument("--grid_size", type=int, help="evaluate on generated puzzles of this size (Sudoku: 4, 6, 9; "
                                                                   "mazes: any side up to the model's canvas)")
     source.add_argument("--dataset_name", help="Sudoku: a Sudoku-Extreme-shaped Hub dataset or local folder (test.csv)")
-    source.add_argument("--data_dir", help="Sudoku: a TRM prebuilt folder (its test split)")
+    source.add_argument("--data_dir", help="Sudoku: a TRM prebuilt folder (its test split); ARC: the folder of the "
+                                           "ARC Prize files")
+    parser.add_argument("--split", help="ARC: the split to score (default: the training run's test split); without "
+                                        "its solutions file, only submission.json is written")
     parser.add_argument("--num_puzzles", type=int, default=1000)
     parser.add_argument("--givens", type=int, help="givens of generated puzzles (default 6 / 14 / 30)")
     parser.add_argument("--min_path_length", type=int, default=8, help="maze: shortest path of generated mazes")
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
         return evaluate_lm(args, parser)
     if task == "maze":
         return evaluate_maze(args, parser)
+    if task == "arc":
+        return evaluate_arc_split(args, parser)
     return evaluate_sudoku(args, parser)
 
 
@@ -131,6 +140,41 @@ def model_task(model: str) -> str:
         return "lm"
     run = Path(model) / "training_run.json"
     return json.loads(run.read_text()).get("task", "sudoku") if run.is_file() else "sudoku"
+
+
+def evaluate_arc_split(args, parser) -> dict:
+    """pass@1 / pass@2 of an ARC model on a split whose tasks it trained on (their demonstration pairs), voted over
+    every version it knows, and the competition's submission.json."""
+    from modeling_lstm_trm.tasks.arc.arc_data import load_split
+    from modeling_lstm_trm.tasks.arc.arc_dataset import load_versions
+    from modeling_lstm_trm.tasks.arc.evaluation import evaluate_arc
+    from modeling_lstm_trm.tasks.arc.voting import write_submission
+
+    run = Path(args.model) / "training_run.json"
+    data = (json.loads(run.read_text()).get("data") or {}) if run.is_file() else {}
+    data_dir, split = args.data_dir, args.split or data.get("test_split")
+    if not data_dir or not split:
+        parser.error("--task arc needs --data_dir and --split (the model folder does not name a split)")
+    try:
+        tasks = load_split(data_dir, split, need_solutions=False)
+        versions, side = load_versions(args.model, tasks)
+    except ValueError as error:
+        parser.error(str(error))
+    unknown = sorted(set(tasks) - set(versions.tasks))
+    if unknown:
+        parser.error(f"the model was not trained on {len(unknown)} of the {len(tasks)} tasks of {split} (first: "
+                     f"{unknown[0]}): it knows a task only through its demonstration pairs")
+    model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    results, submission = evaluate_arc(model, versions, sorted(tasks), side, args.batch_size)
+    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
+    out.mkdir(parents=True, exist_ok=True)
+    path = write_submission(submission, out)
+    summary = {key: value for key, value in results.items() if key != "per_task"}
+    (out / f"eval_arc_{split}.json").write_text(json.dumps(finite_json(results), indent=2))
+    print(f"{split}: pass@1 {results['pass@1']:.4f}, pass@2 {results['pass@2']:.4f} over {results['tasks']} scored "
+          f"tasks; {path} holds both attempts for all {len(tasks)}")
+    print(json.dumps(finite_json(summary)))
+    return summary
 
 
 def evaluate_maze(args, parser) -> dict:

@@ -160,6 +160,19 @@ def test_solve_votes_over_the_versions_and_draws_input_attempts_and_truth(arc_ru
     assert "was not trained on task not_a_task" in capsys.readouterr().err
 
 
+def test_evaluate_scores_a_split_and_writes_the_submission(arc_run, tmp_path, capsys):
+    data, out = arc_run
+    last = load_example("evaluate_model").main(["--model", str(out), "--data_dir", str(data), "--output_dir",
+                                                str(tmp_path)])
+    assert last["tasks"] == 3 and last == json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "submission.json").read_text()).keys() == TINY.keys()
+    blind = write_tiny(tmp_path / "blind")
+    (blind / "arc-agi_training_solutions.json").unlink()  # a hidden test: inputs only
+    last = load_example("evaluate_model").main(["--model", str(out), "--data_dir", str(blind), "--split", "training",
+                                                "--output_dir", str(tmp_path / "b")])
+    assert last["tasks"] == 0 and (tmp_path / "b" / "submission.json").is_file()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--train_splits", "training", "--test_split", "evaluation"], "must be one of --train_splits"),
     (["--train_splits", "nope", "--test_split", "nope"], "no arc-agi_nope_challenges.json"),

@@ -131,6 +131,21 @@ def test_walls_around_a_maze_leave_it_the_same_maze():
         pad_to_canvas(questions, 5)
 
 
+def test_a_model_reads_mazes_on_its_canvas_and_a_conv_model_reads_any_side_as_it_is():
+    from modeling_lstm_trm import LSTMTRMConfig
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
+
+    mazes = MazeSet(*generate_mazes(3, 7, 6, seed=2))
+    mlp, conv = (LSTMTRMConfig(vocab_size=6, seq_len=81, mixer=mixer, puzzle_emb_ndim=0) for mixer in ("mlp", "conv"))
+    assert mazes.for_model(mlp).size == 9 and np.array_equal(mazes.for_model(mlp).questions, pad_to_canvas(
+        mazes.questions, 9))
+    assert mazes.for_model(conv) is mazes
+    larger = MazeSet(*generate_mazes(2, 11, 10, seed=2))
+    assert larger.for_model(conv) is larger
+    with pytest.raises(ValueError, match="reads 9x9 grids"):
+        larger.for_model(mlp)
+
+
 # ----- Maze-Hard's CSV shape and TRM's folders ----------------------------------------------------------------------
 
 def test_csv_files_and_trm_folders_load_through_the_real_loaders(tmp_path):
