@@ -190,6 +190,9 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
     values = dict(size=size, source=source, title=title, T_cycles=config.get("T_cycles"),
                   n_cycles=config.get("n_cycles"), halt_max_steps=config.get("halt_max_steps"),
                   example_puzzle=example, training_rows=training_rows, result_rows=result_rows,
+                  grid_note=("its conv mixer reads square grids of any side (accuracy away from the trained side is "
+                             "not promised)" if config.get("mixer") == "conv"
+                             else f"it takes only grids of {size * size} cells"),
                   first_label=first_label, second_label=second_label, input_hint=task["input_hint"],
                   limitations=task["limitations"])
     return card_data, "lstm_trm.md", values

@@ -48,6 +48,8 @@ class ArcArguments:
                 "are left out, and counted."})
     num_augmentations: int | None = field(default=None, metadata={
         "help": "Augmented versions per task besides the original (TRM: 1000), each with its own puzzle identifier."})
+    translate: bool = field(default=True, metadata={
+        "help": "Place training pairs at a random offset on the canvas (TRM's translation augmentation)."})
     puzzle_emb_lr: float | None = field(default=None, metadata={"help": "Learning rate of the puzzle embeddings."})
     puzzle_emb_weight_decay: float | None = field(default=None, metadata={"help": "Their weight decay."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
@@ -146,7 +148,8 @@ def run(arc_args: ArcArguments, model_args: ModelArguments, training_args: Train
                 "minutes": round((time.monotonic() - started) / 60, 2)}
 
     trainer = train_and_save(
-        model, training_args, train_dataset=ArcTrainingPairs(versions, pairs, side, length, seed=training_args.seed),
+        model, training_args, train_dataset=ArcTrainingPairs(versions, pairs, side, length, seed=training_args.seed,
+                                                     translate=arc_args.translate),
         eval_dataset=test_ids, evaluate_fn=evaluate, tokenizer=build_arc_tokenizer(side),
         ema_decay=arc_args.ema_decay, max_minutes=arc_args.max_minutes, optimizer=optimizer)
     output_dir = Path(training_args.output_dir)
