@@ -146,18 +146,13 @@ def evaluate_arc_split(args, parser) -> dict:
     """pass@1 / pass@2 of an ARC model on a split whose tasks it trained on (their demonstration pairs), voted over
     every version it knows, and the competition's submission.json."""
     from modeling_lstm_trm.tasks.arc.arc_data import load_split
-    from modeling_lstm_trm.tasks.arc.arc_dataset import load_versions
+    from modeling_lstm_trm.tasks.arc.arc_dataset import trained_versions
     from modeling_lstm_trm.tasks.arc.evaluation import evaluate_arc
     from modeling_lstm_trm.tasks.arc.voting import write_submission
 
-    run = Path(args.model) / "training_run.json"
-    data = (json.loads(run.read_text()).get("data") or {}) if run.is_file() else {}
-    data_dir, split = args.data_dir, args.split or data.get("test_split")
-    if not data_dir or not split:
-        parser.error("--task arc needs --data_dir and --split (the model folder does not name a split)")
     try:
-        tasks = load_split(data_dir, split, need_solutions=False)
-        versions, side = load_versions(args.model, tasks)
+        versions, side, split = trained_versions(args.model, args.data_dir, args.split)
+        tasks = load_split(args.data_dir, split, need_solutions=False)
     except ValueError as error:
         parser.error(str(error))
     unknown = sorted(set(tasks) - set(versions.tasks))

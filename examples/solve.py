@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     trained_on = json.loads(run.read_text()) if run.is_file() else {}
     task = args.task or trained_on.get("task", "sudoku")
     if task == "arc":
-        return solve_arc(args, parser, trained_on.get("data") or {})
+        return solve_arc(args, parser)
     if not args.puzzles and not args.file:
         parser.error("give a puzzle or --file")
     if args.file and not Path(args.file).is_file():
@@ -294,22 +294,17 @@ def draw_arc(rows: list[tuple[str, list[tuple[str, np.ndarray | None]]]], path: 
     plt.close(fig)
 
 
-def solve_arc(args, parser, data: dict) -> list[dict]:
+def solve_arc(args, parser) -> list[dict]:
     """ARC task ids: each test input under every version of its task the model knows, voted; prints the two attempts
     and, where the truth is known, whether one is right; --png draws them."""
-    from modeling_lstm_trm.tasks.arc.arc_data import load_split
-    from modeling_lstm_trm.tasks.arc.arc_dataset import load_versions
+    from modeling_lstm_trm.tasks.arc.arc_dataset import trained_versions
     from modeling_lstm_trm.tasks.arc.evaluation import predict_test_inputs
     from modeling_lstm_trm.tasks.arc.voting import vote
 
-    data_dir, split = args.data_dir or data.get("source_dir"), args.split or data.get("test_split")
-    if not data_dir or not split:
-        parser.error("--task arc needs --data_dir and --split (the model folder does not name them)")
     if not args.puzzles:
         parser.error("give the ids of the ARC tasks to solve")
     try:
-        tasks = load_split(data_dir, split, need_solutions=False)
-        versions, side = load_versions(args.model, tasks)
+        versions, side, split = trained_versions(args.model, args.data_dir, args.split)
     except ValueError as error:
         parser.error(str(error))
     unknown = [t for t in args.puzzles if t not in versions.tasks]

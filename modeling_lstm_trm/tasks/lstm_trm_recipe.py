@@ -4,7 +4,9 @@ task modules import it, never each other."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from transformers import TrainingArguments
@@ -35,6 +37,14 @@ class ModelArguments:
         "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
     halt_exploration_prob: float | None = None
 
+
+
+def read_preset(path: Path, output_dir: str) -> dict:
+    """A preset file as flag defaults: its "_comment"-like keys dropped, an "auto" dtype resolved for this machine, and
+    the run's default --output_dir."""
+    preset = json.loads(Path(path).read_text())
+    preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
+    return {"output_dir": output_dir, **{key: value for key, value in preset.items() if not key.startswith("_")}}
 
 
 def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments, vocab_size: int, seq_len: int,

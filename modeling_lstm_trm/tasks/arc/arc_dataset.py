@@ -61,6 +61,21 @@ def load_versions(folder, tasks: dict[str, ArcTask]) -> tuple[ArcVersions, int]:
     return versions, saved["canvas_size"]
 
 
+def trained_versions(model_dir, data_dir: str | None, split: str | None) -> tuple[ArcVersions, int, str]:
+    """The versions a trained model knows of the tasks of `split` in `data_dir` (both default to its run's), its
+    canvas side, and the split; the split's test outputs are read where its solutions file exists."""
+    from .arc_data import load_split
+
+    run = Path(model_dir) / "training_run.json"
+    data = (json.loads(run.read_text()).get("data") or {}) if run.is_file() else {}
+    data_dir, split = data_dir or data.get("source_dir"), split or data.get("test_split")
+    if not data_dir or not split:
+        raise ValueError("--task arc needs --data_dir and --split (the model folder does not name them)")
+    tasks = load_split(data_dir, split, need_solutions=False)
+    versions, side = load_versions(model_dir, tasks)
+    return versions, side, split
+
+
 def build_versions(tasks: dict[str, ArcTask], num_augmentations: int, seed: int, progress: bool = True) -> ArcVersions:
     """Up to `num_augmentations` de-duplicated versions per task besides the original, from a generator seeded by
     `seed` (the same seed gives the same versions and identifiers on every process)."""

@@ -9,7 +9,6 @@ pass@1 / pass@2 on the test split's test inputs, voted over the versions, and th
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,15 @@ from transformers import TrainingArguments, set_seed
 
 from ...tokenization import build_arc_tokenizer
 from ...tokenization.grid import ARC_CHARSET
-from ...training.runs import Panel, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.runs import Panel, check_max_minutes, finish_run, set_threads
 from ...training.safety import after_training
-from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, optimizer_with_puzzle_embedding_group, train_and_save
+from ..lstm_trm_recipe import (
+    ModelArguments,
+    build_lstm_trm,
+    optimizer_with_puzzle_embedding_group,
+    read_preset,
+    train_and_save,
+)
 from .arc_data import MAX_SIDE, VOCAB_SIZE, ArcTask, encode, load_split, max_side
 from .arc_dataset import ArcTrainingPairs, ArcVersions, build_versions, save_versions, training_pairs
 from .evaluation import demonstration_accuracy, evaluate_arc
@@ -63,10 +68,7 @@ ARGUMENTS = (ArcArguments, ModelArguments)
 def preset_defaults(arc_args: ArcArguments, model_args: ModelArguments) -> dict:
     if arc_args.preset not in PRESET_NAMES:
         raise ValueError(f"--preset must be one of {', '.join(PRESET_NAMES)}, got {arc_args.preset}")
-    preset = json.loads((PRESETS / f"{arc_args.preset}.json").read_text())
-    preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
-    return {"output_dir": f"outputs/lstm-trm-arc-{arc_args.preset}",
-            **{key: value for key, value in preset.items() if not key.startswith("_")}}
+    return read_preset(PRESETS / f"{arc_args.preset}.json", f"outputs/lstm-trm-arc-{arc_args.preset}")
 
 
 def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:

@@ -10,7 +10,6 @@ convention) and at the Q head's halt.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,9 @@ from pathlib import Path
 from transformers import TrainingArguments, set_seed
 
 from ...tokenization import build_maze_tokenizer
-from ...training.runs import Panel, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.runs import Panel, check_max_minutes, finish_run, set_threads
 from ...training.safety import after_training
-from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, train_and_save
+from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, read_preset, train_and_save
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
 from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, to_text
 
@@ -58,10 +57,7 @@ ARGUMENTS = (MazeArguments, ModelArguments)
 def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dict:
     if maze_args.recipe not in RECIPES:
         raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {maze_args.recipe}")
-    preset = json.loads((PRESETS / f"{maze_args.recipe}.json").read_text())
-    preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
-    return {"output_dir": f"outputs/lstm-trm-maze-{maze_args.recipe}",
-            **{key: value for key, value in preset.items() if not key.startswith("_")}}
+    return read_preset(PRESETS / f"{maze_args.recipe}.json", f"outputs/lstm-trm-maze-{maze_args.recipe}")
 
 
 def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:

@@ -3,7 +3,6 @@ presets (`presets/<n>x<n>.json`, chosen by --grid_size or --recipe), and the run
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,9 +12,15 @@ from transformers import TrainingArguments, set_seed
 
 from ...tokenization import build_grid_tokenizer
 from ...training import StatefulTrainer
-from ...training.runs import Panel, check_max_minutes, finish_run, resolve_dtype, set_threads
+from ...training.runs import Panel, check_max_minutes, finish_run, set_threads
 from ...training.safety import after_training
-from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, optimizer_with_puzzle_embedding_group, train_and_save
+from ..lstm_trm_recipe import (
+    ModelArguments,
+    build_lstm_trm,
+    optimizer_with_puzzle_embedding_group,
+    read_preset,
+    train_and_save,
+)
 from .hard_puzzles import generate_hard_puzzles
 from .puzzles import (
     BOXES,
@@ -96,11 +101,9 @@ def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) ->
         raise ValueError(f"--recipe must be one of {', '.join(recipes)}, got {sudoku_args.recipe}")
     size = sudoku_args.size
     recipe = sudoku_args.recipe or str(size)
-    preset = json.loads((PRESETS / (f"{recipe}x{recipe}.json" if recipe.isdigit() else f"{recipe}.json")).read_text())
-    preset["forward_dtype"] = resolve_dtype(preset["forward_dtype"])
     name = "hard" if recipe == "hard" else f"{size}x{size}"
-    return {"output_dir": f"outputs/lstm-trm-sudoku-{name}",
-            **{key: value for key, value in preset.items() if not key.startswith("_")}}
+    return read_preset(PRESETS / (f"{recipe}x{recipe}.json" if recipe.isdigit() else f"{recipe}.json"),
+                       f"outputs/lstm-trm-sudoku-{name}")
 
 
 def default_eval_files(size: int) -> list[Path]:
