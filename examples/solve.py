@@ -328,9 +328,9 @@ def solve_arc(args, parser) -> list[dict]:
                                             " / ".join("".join(map(str, row)) for row in grid)))
             reports.append({"task": task_id, "test_input": index, "solved": right,
                             "attempts": [None if g is None else g.tolist() for g in attempts]})
-            rows.append((f"{task_id} #{index + 1}" + ("" if right is None else f"\n{verdict}"), [("input", question), ("attempt 1", attempts[0]),
-                                                     ("attempt 2", attempts[1])] +
-                         ([] if truth is None else [("truth", truth)])))
+            panels = [("input", question), ("attempt 1", attempts[0]), ("attempt 2", attempts[1])]
+            rows.append((f"{task_id} #{index + 1}" + ("" if right is None else f"\n{verdict}"),
+                         panels + ([] if truth is None else [("truth", truth)])))
     if args.png:
         draw_arc(rows, args.png)
         print(f"\nanswers drawn in {args.png}")
