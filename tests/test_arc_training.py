@@ -191,3 +191,49 @@ def test_arc_without_data_dir_says_which_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         load_example("train").main(["--task", "arc", "--output_dir", str(tmp_path / "out")])
     assert "--data_dir is required" in capsys.readouterr().err
+
+
+def _sparse_steps(rank: int, world: int, port: int, folder: str) -> None:
+    """Two steps of AdamWWithSparseRows on an embedding + linear toy, each process on its half of a fixed batch."""
+    import torch.distributed as dist
+
+    from modeling_lstm_trm.training.sparse_rows import AdamWWithSparseRows
+
+    if world > 1:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    table, head = torch.nn.Embedding(20, 4, sparse=True), torch.nn.Linear(4, 1)
+    optimizer = AdamWWithSparseRows([{"params": list(head.parameters())},
+                                     {"params": [table.weight], "lr": 0.1, "weight_decay": 0.1, "sparse_rows": True}])
+    ids = torch.tensor([[1, 2, 3, 4], [5, 6, 2, 9]])
+    for _ in range(2):
+        rows = ids.view(world, -1)[rank]
+        head(table(rows)).square().sum().backward()
+        if world > 1:  # what DDP does for the dense parameters (summed, as one process's sum over the whole batch)
+            for p in head.parameters():
+                dist.all_reduce(p.grad)
+        optimizer.step()
+        optimizer.zero_grad()
+    torch.save(table.weight.detach(), f"{folder}/table-{world}-{rank}.pt")
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def test_sparse_rows_move_alike_on_every_process_and_as_on_one(tmp_path):
+    """Under several processes the batch's rows are gathered from all of them: every process's table ends the same,
+    and the same as one process that saw the whole batch (the sign update ignores the gradient's scale)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_sparse_steps, args=(2, port, str(tmp_path)), nprocs=2)
+    _sparse_steps(0, 1, port, str(tmp_path))
+    tables = [torch.load(tmp_path / name) for name in ("table-2-0.pt", "table-2-1.pt", "table-1-0.pt")]
+    assert torch.equal(tables[0], tables[1]) and torch.allclose(tables[0], tables[2])
+    torch.manual_seed(0)
+    untouched = torch.nn.Embedding(20, 4).weight.detach()
+    moved = (tables[0] != untouched).any(-1).nonzero().flatten().tolist()
+    assert moved == [1, 2, 3, 4, 5, 6, 9]
