@@ -92,6 +92,22 @@ def test_puzzle_embeddings_get_their_own_learning_rate_and_weight_decay(tmp_path
 
 # --- examples/train.py ------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("task, preset, hidden_size", [("sudoku", "hard", 64), ("maze", "maze-hard", 512),
+                                                       ("arc", "arc-agi-1", 512)])
+def test_every_task_takes_its_preset_as_preset_or_recipe(tmp_path, task, preset, hidden_size):
+    for split in ("training", "evaluation"):  # the ARC files the arc-agi-1 preset names (only their presence counts)
+        for kind in ("challenges", "solutions"):
+            (tmp_path / f"arc-agi_{split}_{kind}.json").write_text("{}")
+    chosen = []
+    for flag in ("--preset", "--recipe"):
+        extra = ["--data_dir", str(tmp_path)] if task == "arc" else []
+        _, (task_args, model_args), training_args, _ = load_example("train").parse(
+            ["--task", task, flag, preset, "--output_dir", str(tmp_path / flag[2:])] + extra)
+        chosen.append((getattr(task_args, "preset", None) or task_args.recipe, model_args.hidden_size,
+                       training_args.learning_rate))
+    assert chosen[0] == chosen[1] and chosen[0][:2] == (preset, hidden_size)
+
+
 @pytest.fixture(scope="module")
 def trained_4x4(tmp_path_factory):
     out = tmp_path_factory.mktemp("sudoku4")

@@ -38,6 +38,7 @@ PRESET_NAMES = ("smoke", "arc-agi-1")
 @dataclass
 class ArcArguments:
     preset: str = field(default="smoke", metadata={
+        "aliases": ["--recipe"],
         "help": "smoke (a few small tasks, a tiny model: the whole path on a CPU in minutes) or arc-agi-1 (TRM's "
                 "setting, for GPUs)."})
     data_dir: str | None = field(default=None, metadata={

@@ -30,6 +30,7 @@ RECIPES = ("cpu", "maze-hard")
 @dataclass
 class MazeArguments:
     recipe: str = field(default="cpu", metadata={
+        "aliases": ["--preset"],
         "help": "cpu (small generated mazes that learn on 2 cores) or maze-hard (TRM's 30x30 setting, for a GPU)."})
     maze_size: int | None = field(default=None, metadata={"help": "Side of generated mazes."})
     min_path_length: int | None = field(default=None, metadata={

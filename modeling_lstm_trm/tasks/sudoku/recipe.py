@@ -46,6 +46,7 @@ class SudokuArguments:
     grid_size: int | None = field(default=None, metadata={
         "help": "4, 6 or 9: picks the preset (presets/<n>x<n>.json); default 6, or 9 with a dataset or --recipe hard."})
     recipe: str | None = field(default=None, metadata={
+        "aliases": ["--preset"],
         "help": "Train with another preset: a grid size (e.g. --grid_size 9 --recipe 6: the 6x6 CPU recipe on 9x9) "
                 "or `hard` (9x9 minimal puzzles rated by backtracks: generated, or from the dataset flags)."})
     dataset_name: str | None = field(default=None, metadata={
