@@ -291,16 +291,9 @@ def held_out_4x4():
     return torch.from_numpy(data.puzzles.reshape(512, -1)), torch.from_numpy(data.solutions.reshape(512, -1))
 
 
-@pytest.fixture(scope="module")
-def trained_lstm_mlp():
-    # 900 steps: at 600, one CPU's float32 kernels gave a model whose accuracy sank from 0.955 at step 1 to 0.928 at
-    # step 6 (other seeds held); "solved stays solved" is a property of a trained cell, not of a half-trained one.
-    # The 4x4 preset's model (EMA of 700 steps) is such a half-trained one: 0.988 at step 2, 0.967 at step 6.
-    return train_on_4x4("lstm", "mlp", steps=900)
-
-
 def test_trm_recurrence_learns_4x4_sudoku(held_out_4x4):
-    """Guessing 10 blanks of 4 digits solves about one puzzle in a million."""
+    """Guessing 10 blanks of 4 digits solves about one puzzle in a million. (The lstm recurrence learns it in
+    test_sudoku_training.py, through the 4x4 preset of examples/train.py.)"""
     model = train_on_4x4("trm", "mlp", 400)  # 0.957 measured (2026-11-23)
     puzzles, solutions = held_out_4x4
     exact = (model.solve(puzzles).predictions == solutions).all(-1).float().mean().item()
@@ -317,24 +310,6 @@ def test_the_attention_mixer_learns_4x4_sudoku(held_out_4x4):
     blank = puzzles == 0
     cells = (model.solve(puzzles).predictions == solutions)[blank].float().mean().item()
     assert cells >= 0.4, f"lstm/attention: {cells:.3f} of blank cells right on held-out 4x4 puzzles"
-
-
-def test_lstm_recurrence_learns_4x4_sudoku(trained_lstm_mlp, held_out_4x4):
-    puzzles, solutions = held_out_4x4
-    result = trained_lstm_mlp.solve(puzzles)
-    exact = (result.predictions == solutions).all(-1).float().mean().item()
-    assert exact >= 0.9, exact
-    assert result.halted_at.float().mean() < trained_lstm_mlp.config.halt_max_steps  # the Q head learned to halt
-
-
-def test_a_solved_answer_stays_solved(trained_lstm_mlp, held_out_4x4):
-    puzzles, solutions = held_out_4x4
-    max_steps = trained_lstm_mlp.config.halt_max_steps
-    result = trained_lstm_mlp.solve(puzzles, return_trace=True, run_to_max=True)
-    assert result.trace.shape == (max_steps, 512, 16)
-    per_step = (result.trace == solutions).all(-1).float().mean(-1)
-    assert per_step[-1] >= per_step.max() - 0.01, per_step.tolist()
-    assert torch.equal(result.final_predictions, result.trace[-1])
 
 
 def test_solve_returns_predictions_halting_steps_and_a_trace():

@@ -123,6 +123,21 @@ def test_the_4x4_preset_solves_held_out_puzzles(trained_4x4):
     assert 1 <= held["mean_steps"] <= 6
 
 
+def test_the_trained_cell_keeps_a_solved_answer_solved(trained_4x4):
+    """Run to halt_max_steps, the answer of a trained cell does not drift once it is right (TRM's convention scores
+    after the last step); the Q head halts well before it."""
+    out, _ = trained_4x4
+    model = LSTMTRMModel.from_pretrained(out).eval()
+    data = generate_puzzles(512, (2, 2), givens=6, seed=12345)
+    puzzles, solutions = (torch.from_numpy(grids.reshape(512, -1)) for grids in (data.puzzles, data.solutions))
+    result = model.solve(puzzles, return_trace=True, run_to_max=True)
+    assert result.trace.shape == (model.config.halt_max_steps, 512, 16)
+    per_step = (result.trace == solutions).all(-1).float().mean(-1)
+    assert per_step[-1] >= 0.9 and per_step[-1] >= per_step.max() - 0.01, per_step.tolist()
+    assert torch.equal(result.final_predictions, result.trace[-1])
+    assert result.halted_at.float().mean() < model.config.halt_max_steps / 2
+
+
 def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
     out, results = trained_4x4
     for name in ["model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstm_trm.py",
