@@ -193,14 +193,12 @@ def test_arc_without_data_dir_says_which_flag(tmp_path, capsys):
     assert "--data_dir is required" in capsys.readouterr().err
 
 
-def _sparse_steps(rank: int, world: int, port: int, folder: str) -> None:
+def _sparse_steps(rank: int, world: int, folder: str) -> None:
     """Two steps of AdamWWithSparseRows on an embedding + linear toy, each process on its half of a fixed batch."""
     import torch.distributed as dist
 
     from modeling_lstm_trm.training.sparse_rows import AdamWWithSparseRows
 
-    if world > 1:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     torch.manual_seed(0)
     table, head = torch.nn.Embedding(20, 4, sparse=True), torch.nn.Linear(4, 1)
     optimizer = AdamWWithSparseRows([{"params": list(head.parameters())},
@@ -215,25 +213,80 @@ def _sparse_steps(rank: int, world: int, port: int, folder: str) -> None:
         optimizer.step()
         optimizer.zero_grad()
     torch.save(table.weight.detach(), f"{folder}/table-{world}-{rank}.pt")
+
+
+def _evaluate_tiny(rank: int, world: int, folder: str) -> None:
+    """The ARC evaluation of an untrained model on the toy tasks (3 versions each, 2 inputs a batch)."""
+    from modeling_lstm_trm.tasks.arc.arc_data import VOCAB_SIZE
+    from modeling_lstm_trm.tasks.arc.evaluation import demonstration_accuracy, predict_test_inputs
+
+    tasks = load_split(folder, "training")
+    versions = build_versions(tasks, 3, seed=0, progress=False)
+    torch.manual_seed(0)
+    config = LSTMTRMConfig(vocab_size=VOCAB_SIZE, seq_len=16, num_puzzle_identifiers=versions.num_identifiers,
+                           puzzle_emb_ndim=16, hidden_size=16, num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2,
+                           forward_dtype="float32")
+    model = LSTMTRMModel(config).eval()
+    with torch.no_grad():  # random everywhere (the Q head starts at a constant): every item answers differently
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.5)
+    candidates = predict_test_inputs(model, versions, sorted(tasks), side=4, batch_size=2, progress=False)
+    demo = demonstration_accuracy(model, versions, sorted(tasks), side=4, batch_size=2, progress=False)
+    torch.save((candidates, demo), f"{folder}/evaluation-{world}-{rank}.pt")
+
+
+def _in_processes(rank: int, world: int, port: int, folder: str) -> None:
+    import torch.distributed as dist
+
+    if world > 1:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    _sparse_steps(rank, world, folder)
+    _evaluate_tiny(rank, world, folder)
     if world > 1:
         dist.destroy_process_group()
 
 
-def test_sparse_rows_move_alike_on_every_process_and_as_on_one(tmp_path):
-    """Under several processes the batch's rows are gathered from all of them: every process's table ends the same,
-    and the same as one process that saw the whole batch (the sign update ignores the gradient's scale)."""
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """The folder where two processes (gloo) and then one wrote what they computed."""
     import socket
 
     import torch.multiprocessing as mp
 
+    folder = write_tiny(tmp_path_factory.mktemp("processes"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_sparse_steps, args=(2, port, str(tmp_path)), nprocs=2)
-    _sparse_steps(0, 1, port, str(tmp_path))
-    tables = [torch.load(tmp_path / name) for name in ("table-2-0.pt", "table-2-1.pt", "table-1-0.pt")]
+    mp.spawn(_in_processes, args=(2, port, str(folder)), nprocs=2)
+    _in_processes(0, 1, port, str(folder))
+    return folder
+
+
+def test_sparse_rows_move_alike_on_every_process_and_as_on_one(two_processes):
+    """Under several processes the batch's rows are gathered from all of them: every process's table ends the same,
+    and the same as one process that saw the whole batch (the sign update ignores the gradient's scale)."""
+    tables = [torch.load(two_processes / name) for name in ("table-2-0.pt", "table-2-1.pt", "table-1-0.pt")]
     assert torch.equal(tables[0], tables[1]) and torch.allclose(tables[0], tables[2])
     torch.manual_seed(0)
     untouched = torch.nn.Embedding(20, 4).weight.detach()
     moved = (tables[0] != untouched).any(-1).nonzero().flatten().tolist()
     assert moved == [1, 2, 3, 4, 5, 6, 9]
+
+
+def test_processes_share_the_evaluation_and_all_get_what_one_process_gets(two_processes):
+    """Each process solves its share of the (version, test input) items; gathered, every process holds every
+    candidate in the order one process makes them, so the votes, and the submission, are the same."""
+    runs = [torch.load(two_processes / f"evaluation-{name}.pt", weights_only=False)
+            for name in ("2-0", "2-1", "1-0")]
+    (one, one_demo), count = runs[2], 0
+    for candidates, demo in runs[:2]:
+        assert list(candidates) == list(one) and demo == pytest.approx(one_demo)
+        for key in one:
+            assert len(candidates[key]) == len(one[key]) == 4  # the task as it is and 3 versions
+            for (grid, confidence), (grid_one, confidence_one) in zip(candidates[key], one[key]):
+                assert (grid is None) == (grid_one is None) and (grid is None or np.array_equal(grid, grid_one))
+                assert confidence == pytest.approx(confidence_one, abs=1e-6)
+                count += grid is not None
+    assert count > 0  # some answers decode to a grid, so grids are compared too
+    confidences = [c for key in one for _, c in one[key]]
+    assert len(set(confidences)) > len(confidences) // 2  # the items are told apart, so their order is checked

@@ -1,6 +1,6 @@
 """What every training run shares, whatever its task: machine settings, a wall-clock budget with a progress bar that
-shows it, the learning-curve plot, and the files a finished run leaves beside its model (results, run description,
-plot, model card)."""
+shows it, work shared out among processes, the learning-curve plot, and the files a finished run leaves beside its
+model (results, run description, plot, model card)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from transformers import TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
@@ -79,6 +80,31 @@ def set_threads(training_args: TrainingArguments, num_threads: int | None) -> No
     if training_args.device.type == "cpu":
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
         torch.set_num_threads(num_threads or max(1, (os.cpu_count() or 1) // local_processes))
+
+
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) under torch.distributed, (0, 1) without it."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def process_share(count: int) -> range:
+    """This process's contiguous share of `count` work items (all of them in a single process): shares taken in rank
+    order and passed to `gather_in_order` give back the items' order."""
+    rank, world = _process_group()
+    per_process = -(-count // world)
+    return range(min(rank * per_process, count), min((rank + 1) * per_process, count))
+
+
+def gather_in_order(part: list) -> list:
+    """Every process's `part` (picklable objects), concatenated in rank order; every process gets the whole list."""
+    rank, world = _process_group()
+    if world == 1:
+        return part
+    parts = [None] * world
+    dist.all_gather_object(parts, part)
+    return [item for process_part in parts for item in process_part]
 
 
 class TimeBudget(ProgressCallback):

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from .runs import gather_in_order
+
 
 class AdamWWithSparseRows(torch.optim.AdamW):
     """`torch.optim.AdamW` where param groups marked `sparse_rows=True` get the sign update above instead.
@@ -73,8 +75,7 @@ def _gather(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     rows, values = grad.indices()[0], grad.values()
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return rows, values
-    parts = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, (rows.cpu(), values.cpu()))
+    parts = gather_in_order([(rows.cpu(), values.cpu())])
     rows = torch.cat([r for r, _ in parts]).to(grad.device)
     values = torch.cat([v for _, v in parts]).to(grad.device)
     summed = torch.sparse_coo_tensor(rows.unsqueeze(0), values, grad.shape).coalesce()
