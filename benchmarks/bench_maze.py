@@ -65,7 +65,7 @@ def sizes(args) -> list[dict]:
     """Each trained model on generated mazes of each side, padded to its canvas."""
     from modeling_lstm_trm import LSTMTRMModel
     from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
-    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import canvas_for, evaluate_mazes, generate_mazes
 
     rows = []
     for recurrence in RECURRENCES:
@@ -75,7 +75,9 @@ def sizes(args) -> list[dict]:
         run = json.loads((folder / "training_run.json").read_text())
         trained = run.get("data", {}).get("maze_size", canvas)
         for side in args.sizes:
-            if side > canvas and model.config.mixer != "conv":
+            try:
+                canvas_for(model.config, side)
+            except ValueError:  # larger than an MLP or attention model's canvas: it cannot read them
                 continue
             try:
                 mazes = MazeSet(*generate_mazes(args.num_mazes, side, path_length(side), seed=args.seed + side))

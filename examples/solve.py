@@ -221,10 +221,9 @@ def solve_mazes(args, parser) -> list[dict]:
     """Mazes from --file (Maze-Hard's CSV shape) or the arguments (N*N characters of `# SGo`): the path found, whether
     it is a shortest path, and the halting step; --png draws the first maze after every supervision step."""
     from modeling_lstm_trm.tasks.maze.maze_hard import load_csv_splits as load_maze_csv
-    from modeling_lstm_trm.tasks.maze.mazes import pad_to_canvas, path_problem, to_text, to_tokens
+    from modeling_lstm_trm.tasks.maze.mazes import canvas_for, pad_to_canvas, path_problem, to_text, to_tokens
 
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
-    canvas = round(model.config.seq_len ** 0.5)
     try:
         if args.file:
             questions = load_maze_csv({"test": args.file})["test"].questions
@@ -232,13 +231,10 @@ def solve_mazes(args, parser) -> list[dict]:
             side = round(len(args.puzzles[0]) ** 0.5)
             questions = np.stack([to_tokens(text, side, f"maze {k + 1}", "maze")
                                   for k, text in enumerate(args.puzzles)])
+        size = questions.shape[-1]
+        canvas = canvas_for(model.config, size)
     except ValueError as error:
         parser.error(str(error))
-    size = questions.shape[-1]
-    if model.config.mixer == "conv":  # a local mixer reads mazes of any side as they are
-        canvas = size
-    if size > canvas:
-        parser.error(f"the model reads mazes up to {canvas}x{canvas}, these are {size}x{size}")
     padded = pad_to_canvas(questions, canvas)  # walls around a smaller maze: the model's canvas holds it
     reports = []
     for begin in range(0, len(questions), args.batch_size):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..puzzle_csv import read_puzzle_csv, write_puzzle_csv
-from .mazes import pad_to_canvas, path_problem, to_text, to_tokens
+from .mazes import canvas_for, pad_to_canvas, path_problem, to_text, to_tokens
 
 HUB_DATASET = "sapientinc/maze-30x30-hard-1k"
 
@@ -42,13 +42,8 @@ class MazeSet:
     def for_model(self, config) -> MazeSet:
         """The mazes as a model of this config reads them: as they are for the conv mixer (any side), padded with
         walls to the model's canvas otherwise; ValueError where they are larger than that canvas."""
-        canvas = round(config.seq_len ** 0.5)
-        if config.mixer == "conv" or self.size == canvas:
-            return self
-        if self.size > canvas or canvas * canvas != config.seq_len:
-            raise ValueError(f"the model reads {canvas}x{canvas} grids ({config.seq_len} cells), these mazes are "
-                             f"{self.size}x{self.size}")
-        return self.on_canvas(canvas)
+        canvas = canvas_for(config, self.size)
+        return self if canvas == self.size else self.on_canvas(canvas)
 
 
 def write_csv(path, data: MazeSet, source: str) -> None:

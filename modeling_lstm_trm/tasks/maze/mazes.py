@@ -132,6 +132,18 @@ def canonical_form(grid: np.ndarray) -> bytes:
     return min(np.ascontiguousarray(dihedral(grid, k)).astype(np.uint8).tobytes() for k in range(8))
 
 
+def canvas_for(config, size: int) -> int:
+    """The side on which a model of this config reads mazes of side `size`: their own for the conv mixer (any side),
+    the model's canvas otherwise (smaller mazes padded with walls); ValueError where they are larger than that."""
+    canvas = round(config.seq_len ** 0.5)
+    if config.mixer == "conv" or size == canvas:
+        return size
+    if size > canvas or canvas * canvas != config.seq_len:
+        raise ValueError(f"the model reads {canvas}x{canvas} grids ({config.seq_len} cells), these mazes are "
+                         f"{size}x{size}")
+    return canvas
+
+
 def pad_to_canvas(grids: np.ndarray, canvas: int) -> np.ndarray:
     """(count, N, N) mazes on a (count, canvas, canvas) grid of walls, top-left aligned: still valid mazes with the
     same answers, so a model of one sequence length reads mazes of every size up to `canvas`."""
