@@ -28,15 +28,21 @@ def build_grid_tokenizer(size: int) -> PreTrainedTokenizerFast:
 MAZE_CHARSET = "# SGo"  # TRM's maze charset; ids 1..5 in this order, 0 is padding
 
 
+def _cell_tokenizer(vocab: dict[str, int], pad_token: str, cells: int) -> PreTrainedTokenizerFast:
+    """One token per character of `vocab` (anything else `[UNK]`, added last); line breaks are dropped, so a grid may
+    be written row by row."""
+    tokenizer = Tokenizer(WordLevel({**vocab, "[UNK]": len(vocab)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Replace(Regex(r"[\r\n]"), "")
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token=pad_token,
+                                   model_max_length=cells)
+
+
 def build_maze_tokenizer(size: int) -> PreTrainedTokenizerFast:
     """A tokenizer for N x N mazes: `#` wall 1, space (open) 2, `S` 3, `G` 4, `o` (path) 5, as TRM numbers them.
     Line breaks are dropped, so a maze may be written row by row; every other character is one cell."""
-    vocab = {"[PAD]": 0, **{ch: k + 1 for k, ch in enumerate(MAZE_CHARSET)}, "[UNK]": len(MAZE_CHARSET) + 1}
-    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Replace(Regex(r"[\r\n]"), "")
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   model_max_length=size * size)
+    vocab = {"[PAD]": 0, **{ch: k + 1 for k, ch in enumerate(MAZE_CHARSET)}}
+    return _cell_tokenizer(vocab, "[PAD]", size * size)
 
 
 ARC_CHARSET = ".|0123456789"  # TRM's ARC tokens: padding 0, end-of-grid marker 1, colours 0-9 as 2-11
@@ -45,10 +51,4 @@ ARC_CHARSET = ".|0123456789"  # TRM's ARC tokens: padding 0, end-of-grid marker 
 def build_arc_tokenizer(side: int) -> PreTrainedTokenizerFast:
     """A tokenizer for ARC canvases of `side` x `side` cells: `.` padding, `|` the end-of-grid marker, digits the
     colours (ids 0, 1, 2-11, as TRM numbers them). Line breaks are dropped, so a canvas may be written row by row."""
-    vocab = {ch: k for k, ch in enumerate(ARC_CHARSET)}
-    vocab["[UNK]"] = len(ARC_CHARSET)
-    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Replace(Regex(r"[\r\n]"), "")
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token=".",
-                                   model_max_length=side * side)
+    return _cell_tokenizer({ch: k for k, ch in enumerate(ARC_CHARSET)}, ".", side * side)
