@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...models.lstm_trm.modeling_lstm_trm import IGNORE_INDEX
-from .arc_data import PAD, ArcTask, Augmentation, augmentations_of, encode
+from .arc_data import PAD, ArcTask, Augmentation, augmentations_of, encode, load_split
 
 BLANK_IDENTIFIER = 0
 
@@ -32,9 +32,12 @@ class ArcVersions:
     first_identifier: dict[str, int]
     num_identifiers: int
 
+    def version(self, task_id: str, k: int) -> tuple[int, Augmentation]:
+        """Version k of the task: its puzzle identifier and augmentation."""
+        return self.first_identifier[task_id] + k, self.augmentations[task_id][k]
+
     def versions(self, task_id: str) -> list[tuple[int, Augmentation]]:
-        first = self.first_identifier[task_id]
-        return [(first + k, aug) for k, aug in enumerate(self.augmentations[task_id])]
+        return [self.version(task_id, k) for k in range(len(self.augmentations[task_id]))]
 
 
 VERSIONS_FILE = "arc_versions.json"
@@ -64,8 +67,6 @@ def load_versions(folder, tasks: dict[str, ArcTask]) -> tuple[ArcVersions, int]:
 def trained_versions(model_dir, data_dir: str | None, split: str | None) -> tuple[ArcVersions, int, str]:
     """The versions a trained model knows of the tasks of `split` in `data_dir` (both default to its run's), its
     canvas side, and the split; the split's test outputs are read where its solutions file exists."""
-    from .arc_data import load_split
-
     run = Path(model_dir) / "training_run.json"
     data = (json.loads(run.read_text()).get("data") or {}) if run.is_file() else {}
     data_dir, split = data_dir or data.get("source_dir"), split or data.get("test_split")
@@ -129,7 +130,7 @@ class ArcTrainingPairs:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, index])
         task_id = self.task_ids[int(rng.integers(len(self.task_ids)))]
-        identifier, aug = self.versions.versions(task_id)[int(rng.integers(len(self.versions.augmentations[task_id])))]
+        identifier, aug = self.versions.version(task_id, int(rng.integers(len(self.versions.augmentations[task_id]))))
         question, answer = self.pairs[task_id][int(rng.integers(len(self.pairs[task_id])))]
         question, answer = aug.apply(question), aug.apply(answer)
         top = left = 0

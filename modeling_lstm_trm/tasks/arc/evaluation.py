@@ -62,16 +62,15 @@ def predict_test_inputs(model, versions: ArcVersions, task_ids: list[str], side:
 def demonstration_accuracy(model, versions: ArcVersions, task_ids: list[str], side: int, batch_size: int = 256,
                            progress: bool = True) -> dict[str, float]:
     """Exact and cell accuracy on the demonstration pairs of the tasks as they are (version 0, top-left)."""
-    items = [(versions.first_identifier[task_id], question, answer) for task_id in task_ids
-             for question, answer in versions.tasks[task_id].train]
+    items = [(versions.first_identifier[task_id], *encode_pair(question, answer, side)) for task_id in task_ids
+             for question, answer in versions.tasks[task_id].train]  # a few per task: encoded once, up front
 
     def prepare(item):
-        identifier, question, answer = item
-        return encode_pair(question, answer, side)[0], identifier
+        identifier, input_ids, _ = item
+        return input_ids, identifier
 
     def finish(item, prediction, _):
-        _, question, answer = item
-        labels = encode_pair(question, answer, side)[1]
+        labels = item[2]
         known = labels >= 0
         right = (prediction == labels) & known
         return right.sum() == known.sum(), int(right.sum()), int(known.sum())

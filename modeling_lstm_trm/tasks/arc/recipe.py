@@ -92,10 +92,10 @@ def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: Tra
                 raise ValueError(f"--data_dir {arc_args.data_dir}: no {path.name} (split {split!r})")
     if arc_args.canvas_size is not None and not 1 <= arc_args.canvas_size <= MAX_SIDE:
         raise ValueError(f"--canvas_size must be in 1..{MAX_SIDE}, got {arc_args.canvas_size}")
-    for flag in ("max_tasks", "num_augmentations"):
+    for flag, least in (("max_tasks", 1), ("num_augmentations", 0)):
         value = getattr(arc_args, flag)
-        if value is not None and value < (1 if flag == "max_tasks" else 0):
-            raise ValueError(f"--{flag} must be at least {1 if flag == 'max_tasks' else 0}, got {value}")
+        if value is not None and value < least:
+            raise ValueError(f"--{flag} must be at least {least}, got {value}")
     if model_args.mixer == "conv":
         raise ValueError("--mixer conv reads the canvas without the puzzle's identity rows in its grid; use mlp or "
                          "attention for ARC")
@@ -176,7 +176,7 @@ def _finish(trainer, results, submission, arc_args, versions: ArcVersions, count
         data = {"source": f"ARC Prize files in {arc_args.data_dir}",
                 "source_dir": str(Path(arc_args.data_dir).resolve()),
                 "train_splits": arc_args.train_splits,
-                "test_split": arc_args.test_split, "canvas_size": arc_args.canvas_size or MAX_SIDE,
+                "test_split": arc_args.test_split, "canvas_size": side,
                 "num_augmentations": arc_args.num_augmentations, "puzzle_identifiers": versions.num_identifiers,
                 "splits": counts}
         example = "".join(ARC_CHARSET[t] for t in encode(versions.tasks[test_ids[0]].test[0][0], side=side).ravel())
