@@ -232,7 +232,18 @@ def _evaluate_tiny(rank: int, world: int, folder: str) -> None:
             parameter.normal_(0, 0.5)
     candidates = predict_test_inputs(model, versions, sorted(tasks), side=4, batch_size=2, progress=False)
     demo = demonstration_accuracy(model, versions, sorted(tasks), side=4, batch_size=2, progress=False)
-    torch.save((candidates, demo), f"{folder}/evaluation-{world}-{rank}.pt")
+    saved = [[task_id, index, [[None if grid is None else grid.tolist(), confidence] for grid, confidence in entries]]
+             for (task_id, index), entries in candidates.items()]
+    Path(f"{folder}/evaluation-{world}-{rank}.json").write_text(json.dumps({"candidates": saved, "demo": demo}))
+
+
+def _load_evaluation(path: Path) -> tuple[dict, dict]:
+    """What `_evaluate_tiny` wrote: the candidates (grids back as arrays) in their order, and the demo accuracy."""
+    saved = json.loads(path.read_text())
+    candidates = {(task_id, index): [(None if grid is None else np.array(grid), confidence)
+                                     for grid, confidence in entries]
+                  for task_id, index, entries in saved["candidates"]}
+    return candidates, saved["demo"]
 
 
 def _in_processes(rank: int, world: int, port: int, folder: str) -> None:
@@ -265,7 +276,7 @@ def two_processes(tmp_path_factory):
 def test_sparse_rows_move_alike_on_every_process_and_as_on_one(two_processes):
     """Under several processes the batch's rows are gathered from all of them: every process's table ends the same,
     and the same as one process that saw the whole batch (the sign update ignores the gradient's scale)."""
-    tables = [torch.load(two_processes / name) for name in ("table-2-0.pt", "table-2-1.pt", "table-1-0.pt")]
+    tables = [torch.load(two_processes / f"table-{name}.pt", weights_only=True) for name in ("2-0", "2-1", "1-0")]
     assert torch.equal(tables[0], tables[1]) and torch.allclose(tables[0], tables[2])
     torch.manual_seed(0)
     untouched = torch.nn.Embedding(20, 4).weight.detach()
@@ -276,8 +287,7 @@ def test_sparse_rows_move_alike_on_every_process_and_as_on_one(two_processes):
 def test_processes_share_the_evaluation_and_all_get_what_one_process_gets(two_processes):
     """Each process solves its share of the (version, test input) items; gathered, every process holds every
     candidate in the order one process makes them, so the votes, and the submission, are the same."""
-    runs = [torch.load(two_processes / f"evaluation-{name}.pt", weights_only=False)
-            for name in ("2-0", "2-1", "1-0")]
+    runs = [_load_evaluation(two_processes / f"evaluation-{name}.json") for name in ("2-0", "2-1", "1-0")]
     (one, one_demo), count = runs[2], 0
     for candidates, demo in runs[:2]:
         assert list(candidates) == list(one) and demo == pytest.approx(one_demo)
