@@ -82,12 +82,12 @@ def overhead(steps: int, rounds: int) -> None:
                 start = time.perf_counter()
             if step == warm + steps:
                 break
-            out = model(**inputs, past_key_values=state)
+            out = model(**inputs, cache=state)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad()
-            state = out.past_key_values.detach()
+            state = out.cache.detach()
         return steps * batch * block / (time.perf_counter() - start)
 
     def trainer_loop() -> float:

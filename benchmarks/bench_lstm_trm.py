@@ -41,8 +41,8 @@ def steps_per_second(settings, dtype, device, rounds=5, steps=3):
         state = {"carry": None}
 
         def step(model=model, optimizer=optimizer, x=x, y=y, state=state):
-            out = model(x, labels=y, past_key_values=state["carry"])
-            state["carry"] = out.past_key_values
+            out = model(x, labels=y, cache=state["carry"])
+            state["carry"] = out.cache
             out.loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -56,8 +56,8 @@ def train_throughput(batch=32, seq=128, hidden=256, vocab=65, rounds=7, steps=4)
             if isinstance(model, PlainLSTMLM):
                 loss = model(x, y)
             else:
-                out = model(x, past_key_values=state, shift_labels=y)
-                loss, state = out.loss, out.past_key_values.detach()
+                out = model(x, cache=state, shift_labels=y)
+                loss, state = out.loss, out.cache.detach()
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -1,4 +1,5 @@
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -6,11 +7,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from transformers import GenerationMixin
 
 # Tests never reach the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+# The name `generate` gives the carried state, in its keyword arguments and in `return_dict_in_generate` outputs:
+# `cache` from transformers 5.24 on, `past_key_values` before.
+GENERATE_STATE = ("cache" if "cache" in inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
+                  else "past_key_values")
 
 _BLOCK_PACKAGE = """
 import sys

@@ -139,13 +139,13 @@ def test_the_trainer_feeds_each_batch_the_detached_state_of_the_previous_one(tmp
     seen = []
     trainer.model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(dict(kwargs)), with_kwargs=True)
     trainer.train()
-    assert seen[0]["past_key_values"] is None  # a fresh state at the start of the epoch
+    assert seen[0]["cache"] is None  # a fresh state at the start of the epoch
     for step in range(1, 4):
-        state = seen[step]["past_key_values"]
+        state = seen[step]["cache"]
         assert isinstance(state, NestedLSTMState) and not state.h[0].requires_grad and state.batch_size == 2
-        inputs = {k: seen[step - 1][k] for k in ("input_ids", "reset_mask", "past_key_values")}
+        inputs = {k: seen[step - 1][k] for k in ("input_ids", "reset_mask", "cache")}
         with torch.no_grad():
-            replay = trainer.model(**inputs).past_key_values
+            replay = trainer.model(**inputs).cache
         torch.testing.assert_close(replay.h[0], state.h[0])
         torch.testing.assert_close(replay.c[0], state.c[0])
 
@@ -190,8 +190,8 @@ def test_surprise_is_the_step_mean_nll_over_its_micro_batches(tmp_path):
     with torch.no_grad():
         for batch in range(2):
             inputs = collate([data[2 * batch], data[2 * batch + 1]])
-            out = reference(**inputs, past_key_values=state)
-            state, total = out.past_key_values, total + float(out.loss)
+            out = reference(**inputs, cache=state)
+            state, total = out.cache, total + float(out.loss)
     assert optimizer.running_surprise == pytest.approx(total / 2, rel=1e-5)
 
 

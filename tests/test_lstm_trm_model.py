@@ -66,7 +66,7 @@ def test_the_conv_mixer_is_local_and_reads_square_grids_of_any_side():
     with pytest.raises(ValueError, match="side"):
         model(torch.randint(0, 5, (2, 20)))
     with pytest.raises(ValueError, match="carries grids of 16 cells"):
-        model(torch.randint(0, 5, (2, 36)), past_key_values=model(x).past_key_values)
+        model(torch.randint(0, 5, (2, 36)), cache=model(x).cache)
 
 
 def test_config_round_trips(tmp_path):
@@ -120,7 +120,7 @@ def test_gradients_flow_only_through_the_last_recursion():
     per_recursion = 2 + 1  # n updates of h, one of c
     assert grad_modes == [False] * (2 * per_recursion) + [True] * per_recursion
     out.loss.backward()
-    assert not out.past_key_values.h.requires_grad and not out.past_key_values.c.requires_grad
+    assert not out.cache.h.requires_grad and not out.cache.c.requires_grad
     assert model.cell.blocks[0].channel_mlp.down_proj.weight.grad.abs().sum() > 0
 
 
@@ -140,7 +140,7 @@ def test_no_grad_recursions_leave_the_gradient_unchanged():
         for _ in range(2):
             h, c = model.cell(emb, h, c)
     start = LSTMTRMCarry(h, c, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.bool), x, y)
-    short(x, labels=y, past_key_values=start).loss.backward()
+    short(x, labels=y, cache=start).loss.backward()
     for name, param in short.named_parameters():
         if name in expected:
             torch.testing.assert_close(param.grad, expected[name], atol=1e-5, rtol=1e-4)
@@ -154,9 +154,9 @@ def test_continuing_a_carry_equals_one_longer_run():
     four.load_state_dict(two.state_dict())
     x, _ = grids(3)
     first = two(x)
-    second = two(x, past_key_values=first.past_key_values)
+    second = two(x, cache=first.cache)
     torch.testing.assert_close(second.logits, four(x).logits, atol=1e-5, rtol=0)
-    assert second.past_key_values.steps.tolist() == [2, 2, 2]
+    assert second.cache.steps.tolist() == [2, 2, 2]
 
 
 def test_halted_rows_restart_on_the_new_puzzle_and_the_others_continue():
@@ -164,16 +164,16 @@ def test_halted_rows_restart_on_the_new_puzzle_and_the_others_continue():
     old_x, old_y = grids(3, seed=1)
     new_x, new_y = grids(3, seed=2)
     first = model(old_x, labels=old_y, puzzle_identifiers=torch.tensor([0, 1, 2]))
-    carry = first.past_key_values
+    carry = first.cache
     carry.halted = torch.tensor([True, False, True])
-    out = model(new_x, labels=new_y, puzzle_identifiers=torch.tensor([2, 2, 2]), past_key_values=carry)
+    out = model(new_x, labels=new_y, puzzle_identifiers=torch.tensor([2, 2, 2]), cache=carry)
     fresh = model(new_x, labels=new_y, puzzle_identifiers=torch.tensor([2, 2, 2]))
     continued = model(old_x, labels=old_y, puzzle_identifiers=torch.tensor([0, 1, 2]),
-                      past_key_values=first.past_key_values.__class__(**{**vars(carry), "halted":
+                      cache=first.cache.__class__(**{**vars(carry), "halted":
                                                                          torch.zeros(3, dtype=torch.bool)}))
     torch.testing.assert_close(out.logits[[0, 2]], fresh.logits[[0, 2]], atol=1e-6, rtol=0)
     torch.testing.assert_close(out.logits[1], continued.logits[1], atol=1e-6, rtol=0)
-    new_carry = out.past_key_values
+    new_carry = out.cache
     assert new_carry.steps.tolist() == [1, 2, 1]
     assert torch.equal(new_carry.inputs[1], old_x[1]) and torch.equal(new_carry.inputs[0], new_x[0])
     assert torch.equal(new_carry.labels[1], old_y[1]) and new_carry.puzzle_identifiers.tolist() == [2, 1, 2]
@@ -184,14 +184,14 @@ def test_training_halts_on_q_and_max_steps_evaluation_runs_to_max():
     with torch.no_grad():
         model.q_head.bias[0] = 10.0  # q_halt > 0 everywhere
     x, y = grids(4)
-    assert model.train()(x, labels=y).past_key_values.halted.all()
+    assert model.train()(x, labels=y).cache.halted.all()
     carry = None
     model.eval()
     for step in range(1, 4):
-        carry = model(x, past_key_values=carry).past_key_values
+        carry = model(x, cache=carry).cache
         assert carry.halted.all() == (step == 3)
     model.config.eval_early_halt = True
-    assert model(x).past_key_values.halted.all()
+    assert model(x).cache.halted.all()
 
 
 def test_exploration_delays_halting():
@@ -200,7 +200,7 @@ def test_exploration_delays_halting():
         model.q_head.bias[0] = 10.0
     torch.manual_seed(0)
     x, y = grids(64)
-    halted = model(x, labels=y).past_key_values.halted
+    halted = model(x, labels=y).cache.halted
     assert not halted.any()  # every row drew a minimum of at least 2 steps
 
 
@@ -226,7 +226,7 @@ def test_output_holds_loss_logits_q_carry_and_metrics(loss_type):
     out = model(x, labels=y)
     assert out.logits.shape == (4, 16, 5) and out.q_halt_logits.shape == (4,) and out.q_continue_logits.shape == (4,)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
-    assert isinstance(out.past_key_values, LSTMTRMCarry)
+    assert isinstance(out.cache, LSTMTRMCarry)
     metrics = out.metrics  # (sum, count) pairs over the rows that halted: all 4 at halt_max_steps = 1
     assert all(count == 4 for _, count in metrics.values())
     assert metrics["steps"][0] == 4  # each row ran one step
@@ -277,8 +277,8 @@ def train_on_4x4(recurrence, mixer, steps, seed=0, lr=3e-3, batch=64):
         idx = rng.integers(0, len(data), batch)
         puzzles, solutions = augment_pair(data.puzzles[idx], data.solutions[idx], (2, 2), rng)
         out = model(torch.from_numpy(puzzles.reshape(batch, -1)), labels=torch.from_numpy(solutions.reshape(batch, -1)),
-                    past_key_values=carry)
-        carry = out.past_key_values
+                    cache=carry)
+        carry = out.cache
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -378,11 +378,11 @@ def test_bad_inputs_raise_value_errors_naming_the_problem():
     with pytest.raises(ValueError, match="puzzle_identifiers"):
         model(x, puzzle_identifiers=torch.tensor([0]))
     with pytest.raises(ValueError, match="batch size 2"):
-        model(grids(3)[0], past_key_values=model(x).past_key_values)
+        model(grids(3)[0], cache=model(x).cache)
     with pytest.raises(ValueError, match="labels"):
         model(x, labels=y[:, :4])
     with pytest.raises(ValueError, match="LSTMTRMCarry"):
-        model(x, past_key_values=(torch.zeros(1),))
+        model(x, cache=(torch.zeros(1),))
 
 
 # --- test-time trajectories -----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import GENERATE_STATE
 
 from modeling_lstm_trm import NestedLSTMConfig, NestedLSTMForCausalLM, NestedLSTMModel, NestedLSTMState
 
@@ -73,8 +74,8 @@ def test_every_config_field_changes_the_model():
     x = ids(2, 10)
     train = tiny_model(dropout=0.5).train()
     assert not torch.equal(train(x).logits, train(x).logits)  # dropout is live in training
-    assert tiny_model(use_cache=False)(x).past_key_values is None
-    assert tiny_model()(x).past_key_values is not None
+    assert tiny_model(use_cache=False)(x).cache is None
+    assert tiny_model()(x).cache is not None
     weights = tiny_model(initializer_range=0.5).model.embed_tokens.weight
     assert 0.3 < weights.std() < 0.7
 
@@ -89,8 +90,8 @@ def test_chunked_calls_with_carried_state_equal_one_call(levels, num_chunks):
     full = model(x).logits
     state, pieces = None, []
     for chunk in x.tensor_split(num_chunks, dim=1):
-        out = model(chunk, past_key_values=state)
-        state = out.past_key_values
+        out = model(chunk, cache=state)
+        state = out.cache
         pieces.append(out.logits)
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
     assert isinstance(state, NestedLSTMState) and state.get_seq_length() == 23
@@ -98,9 +99,9 @@ def test_chunked_calls_with_carried_state_equal_one_call(levels, num_chunks):
 
 def test_forward_does_not_mutate_the_state_it_is_given():
     model = tiny_model()
-    state = model(ids(2, 5)).past_key_values
+    state = model(ids(2, 5)).cache
     h = state.h.clone()
-    model(ids(2, 5, seed=3), past_key_values=state)
+    model(ids(2, 5, seed=3), cache=state)
     assert torch.equal(state.h, h)
 
 
@@ -108,13 +109,13 @@ def test_forward_does_not_mutate_the_state_it_is_given():
 def test_reset_mask_equals_a_fresh_state_for_the_rest_of_the_row(t):
     model = tiny_model()
     x = ids(3, 17)
-    warm = model(ids(3, 6, seed=7)).past_key_values
+    warm = model(ids(3, 6, seed=7)).cache
     reset = torch.zeros(3, 17, dtype=torch.bool)
     reset[1, t] = True
-    out = model(x, past_key_values=warm, reset_mask=reset)
+    out = model(x, cache=warm, reset_mask=reset)
     fresh = model(x[1:2, t:]).logits  # the rest of row 1, from zeros
     torch.testing.assert_close(out.logits[1:2, t:], fresh, atol=1e-5, rtol=0)
-    untouched = model(x, past_key_values=warm)
+    untouched = model(x, cache=warm)
     torch.testing.assert_close(out.logits[[0, 2]], untouched.logits[[0, 2]], atol=1e-5, rtol=0)
     torch.testing.assert_close(out.logits[1:2, :t], untouched.logits[1:2, :t], atol=1e-5, rtol=0)
 
@@ -137,24 +138,24 @@ def test_masked_positions_leave_the_state_untouched():
     mask = torch.ones(2, 12, dtype=torch.long)
     mask[0, 3:6] = 0  # a hole in the middle of row 0
     mask[1, :12] = 0  # row 1 entirely masked
-    warm = model(ids(2, 4, seed=5)).past_key_values
-    out = model(x, past_key_values=warm, attention_mask=mask)
+    warm = model(ids(2, 4, seed=5)).cache
+    out = model(x, cache=warm, attention_mask=mask)
     kept = torch.cat([x[0:1, :3], x[0:1, 6:]], dim=1)
-    alone = model(kept, past_key_values=NestedLSTMState(warm.h[:, :1], warm.c[:, :1]))
+    alone = model(kept, cache=NestedLSTMState(warm.h[:, :1], warm.c[:, :1]))
     torch.testing.assert_close(out.logits[0:1, 6:], alone.logits[:, 3:], atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.past_key_values.h[:, 0], alone.past_key_values.h[:, 0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.past_key_values.h[:, 1], warm.h[:, 1])
-    torch.testing.assert_close(out.past_key_values.c[:, 1], warm.c[:, 1])
+    torch.testing.assert_close(out.cache.h[:, 0], alone.cache.h[:, 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.cache.h[:, 1], warm.h[:, 1])
+    torch.testing.assert_close(out.cache.c[:, 1], warm.c[:, 1])
 
 
 def test_detach_cuts_the_graph_and_truncates_backprop():
     model = tiny_model().train()
     first = model(ids(2, 6))
-    state = first.past_key_values
+    state = first.cache
     assert state.h.requires_grad
     detached = state.detach()
     assert not detached.h.requires_grad and torch.equal(detached.h, state.h)
-    out = model(ids(2, 6, seed=2), past_key_values=detached, labels=ids(2, 6, seed=2))
+    out = model(ids(2, 6, seed=2), cache=detached, labels=ids(2, 6, seed=2))
     out.loss.backward()  # would fail with "backward through the graph a second time" if still connected
     first.logits.sum().backward()
 
@@ -214,14 +215,15 @@ def test_generation_continues_from_a_returned_state():
     prompt = ids(2, 6)
     first = model.generate(prompt, max_new_tokens=5, min_new_tokens=5, do_sample=False,
                            return_dict_in_generate=True)
-    assert isinstance(first.past_key_values, NestedLSTMState)
+    state = first[GENERATE_STATE]
+    assert isinstance(state, NestedLSTMState)
     follow_up = torch.cat([first.sequences, ids(2, 3, seed=4)], dim=1)
     lengths, handle = record_input_lengths(model)
-    continued = model.generate(follow_up, past_key_values=first.past_key_values, max_new_tokens=4,
-                               min_new_tokens=4, do_sample=False)
+    continued = model.generate(follow_up, max_new_tokens=4, min_new_tokens=4, do_sample=False,
+                               **{GENERATE_STATE: state})
     handle.remove()
     # The state already holds all but the last generated token, so the new prefill reads only the unseen tokens.
-    assert lengths[0] == follow_up.shape[1] - first.past_key_values.get_seq_length()
+    assert lengths[0] == follow_up.shape[1] - state.get_seq_length()
     from_scratch = model.generate(follow_up, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert torch.equal(continued, from_scratch)
 
@@ -247,7 +249,7 @@ def test_no_dynamic_cache_is_ever_built():
     model = tiny_model()
     seen = []
     handle = model.register_forward_pre_hook(
-        lambda module, args, kwargs: seen.append(type(kwargs.get("past_key_values"))), with_kwargs=True)
+        lambda module, args, kwargs: seen.append(type(kwargs.get("cache"))), with_kwargs=True)
     model.generate(ids(1, 4), max_new_tokens=3, do_sample=False)
     handle.remove()
     assert DynamicCache not in seen and seen[0] is type(None) and seen[1] is NestedLSTMState
@@ -324,12 +326,12 @@ def test_token_ids_outside_the_vocabulary_raise_value_error(bad_ids, message):
 def test_mismatched_state_raises_value_error(h_shape, message):
     state = NestedLSTMState(torch.zeros(h_shape), torch.zeros(h_shape))
     with pytest.raises(ValueError, match=message):
-        tiny_model()(ids(2, 4), past_key_values=state)
+        tiny_model()(ids(2, 4), cache=state)
 
 
 def test_wrong_state_type_raises_value_error():
     with pytest.raises(ValueError, match="NestedLSTMState"):
-        tiny_model()(ids(2, 4), past_key_values=(torch.zeros(2, 2, 16), torch.zeros(2, 2, 16)))
+        tiny_model()(ids(2, 4), cache=(torch.zeros(2, 2, 16), torch.zeros(2, 2, 16)))
 
 
 @pytest.mark.parametrize("name, mask", [

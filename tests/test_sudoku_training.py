@@ -34,7 +34,7 @@ def test_the_trainer_carries_a_detached_state_between_steps(tmp_path):
     trainer = tiny_trainer(tmp_path)
     seen = []
     trainer.model.register_forward_pre_hook(
-        lambda module, args, kwargs: seen.append(kwargs.get("past_key_values")), with_kwargs=True)
+        lambda module, args, kwargs: seen.append(kwargs.get("cache")), with_kwargs=True)
     trainer.train()
     assert seen[0] is None  # a fresh state at the start of the epoch
     assert all(isinstance(s, LSTMTRMCarry) and not s.h.requires_grad for s in seen[1:])

@@ -27,14 +27,14 @@ from modeling_lstm_trm.training.runs import TimeBudget
 
 def nested_state():
     model = NestedLSTMForCausalLM(NestedLSTMConfig(vocab_size=11, hidden_size=8, num_lstm_layers=2))
-    return model(torch.randint(0, 11, (3, 5))).past_key_values
+    return model(torch.randint(0, 11, (3, 5))).cache
 
 
 def trm_carry():
     torch.manual_seed(0)
     model = LSTMTRMModel(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1,
                                        n_cycles=1, halt_max_steps=4, forward_dtype="float32"))
-    return model(torch.randint(0, 5, (3, 16)), labels=torch.randint(1, 5, (3, 16))).past_key_values
+    return model(torch.randint(0, 5, (3, 16)), labels=torch.randint(1, 5, (3, 16))).cache
 
 
 @pytest.mark.parametrize("make", [nested_state, trm_carry], ids=["NestedLSTMState", "LSTMTRMCarry"])
@@ -65,14 +65,14 @@ def test_a_reset_trm_row_restarts_on_the_next_puzzle_exactly_as_a_fresh_one():
     model = LSTMTRMModel(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1,
                                        n_cycles=1, halt_max_steps=8, forward_dtype="float32")).eval()
     old, new = torch.randint(0, 5, (3, 16)), torch.randint(0, 5, (3, 16))
-    carry = model(old).past_key_values
+    carry = model(old).cache
     assert not carry.halted.any()
     carry.reset(torch.tensor([False, True, False])).reset([2])
     assert carry.halted.tolist() == [False, True, True]
-    out, fresh = model(new, past_key_values=carry), model(new)
+    out, fresh = model(new, cache=carry), model(new)
     torch.testing.assert_close(out.logits[1:], fresh.logits[1:], atol=1e-6, rtol=0)
-    assert out.past_key_values.steps.tolist() == [2, 1, 1]
-    assert torch.equal(out.past_key_values.inputs[0], old[0])  # row 0 kept its own puzzle
+    assert out.cache.steps.tolist() == [2, 1, 1]
+    assert torch.equal(out.cache.inputs[0], old[0])  # row 0 kept its own puzzle
 
 
 def test_refill_restarts_only_halted_rows():
@@ -126,11 +126,11 @@ class RunningTotalModel(torch.nn.Module):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.tensor(0.5))
 
-    def forward(self, x, labels, past_key_values=None):
-        previous = past_key_values.total if past_key_values is not None else torch.zeros(len(x), 1)
+    def forward(self, x, labels, cache=None):
+        previous = cache.total if cache is not None else torch.zeros(len(x), 1)
         total = previous + x.sum(-1, keepdim=True)
         error = (self.scale * 2 * total - labels).abs()
-        return {"loss": error.square().mean(), "past_key_values": RunningTotal(total),
+        return {"loss": error.square().mean(), "cache": RunningTotal(total),
                 "metrics": {"absolute_error": (error.detach().sum(), torch.tensor(float(len(x))))}}
 
 
@@ -157,7 +157,7 @@ def test_a_new_task_trains_with_its_own_state_and_metrics_without_changing_the_t
     trainer = toy_trainer(tmp_path)
     seen, errors = [], []
     trainer.model.register_forward_pre_hook(
-        lambda module, args, kwargs: seen.append(kwargs["past_key_values"]), with_kwargs=True)
+        lambda module, args, kwargs: seen.append(kwargs["cache"]), with_kwargs=True)
     trainer.model.register_forward_hook(
         lambda module, args, output: errors.append(output["metrics"]["absolute_error"][0].item()))
     trainer.train()
@@ -177,7 +177,7 @@ def test_a_new_task_trains_with_its_own_state_and_metrics_without_changing_the_t
     resumed = toy_trainer(tmp_path)
     first = []
     resumed.model.register_forward_pre_hook(
-        lambda module, args, kwargs: first.append(kwargs["past_key_values"]), with_kwargs=True)
+        lambda module, args, kwargs: first.append(kwargs["cache"]), with_kwargs=True)
     resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-3"))
     assert first[0].total[:, 0].tolist() == [9.0, 9.0]  # the checkpoint's state, not a fresh one
 
@@ -187,7 +187,7 @@ def test_carry_state_false_starts_every_batch_fresh(tmp_path):
     trainer.carry_state = False
     seen = []
     trainer.model.register_forward_pre_hook(
-        lambda module, args, kwargs: seen.append(kwargs["past_key_values"]), with_kwargs=True)
+        lambda module, args, kwargs: seen.append(kwargs["cache"]), with_kwargs=True)
     trainer.train()
     assert seen == [None] * 6
 

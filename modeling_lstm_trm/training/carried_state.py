@@ -1,7 +1,8 @@
 """The carried-state protocol: what `StatefulTrainer` needs of a model's recurrent state, and nothing more.
 
-A stateful model takes its state as `past_key_values` and returns the next one in `outputs.past_key_values`, like a
-KV cache, and names the state's class in `state_class` (so a checkpoint can be turned back into a state). The state:
+A stateful model takes its state as `cache` and returns the next one in `outputs.cache`, as transformers' own models
+carry a KV cache (since transformers 5.24; our models also accept the older name `past_key_values`), and names the
+state's class in `state_class` (so a checkpoint can be turned back into a state). The state:
 
 - `batch_size`: the number of rows it carries;
 - `detach()`: a copy cut from the autograd graph (truncated backpropagation: the next step backpropagates no

@@ -2,7 +2,7 @@
 
 The state is anything that satisfies the `CarriedState` protocol (`carried_state.py`): the nested LM's
 `NestedLSTMState` across chunks of a stream, LSTM-TRM's `LSTMTRMCarry` across deep-supervision steps. The trainer
-passes it in as `past_key_values`, keeps the one that comes out, detached (truncated backpropagation), starts afresh
+passes it in as `cache` (transformers' name for a carried state), keeps the one that comes out, detached (truncated backpropagation), starts afresh
 at every epoch and every evaluation, and saves it in every checkpoint so that `resume_from_checkpoint` continues
 exactly. It also keeps an optional EMA of the weights, evaluates on it and saves it as the final model.
 
@@ -87,10 +87,10 @@ class StatefulTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
-        inputs = {**inputs, **self._state_kwargs, "past_key_values": self.carried_state[mode]}
+        inputs = {**inputs, **self._state_kwargs, "cache": self.carried_state[mode]}
         # Trainer's own loss handling (num_items_in_batch, scaling across processes), with the state passed in.
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        state = outputs.get("past_key_values")
+        state = outputs.get("cache")
         self.carried_state[mode] = state.detach() if state is not None and self.carry_state else None
         if outputs.get("metrics"):
             self.metric_sums[mode].add(outputs["metrics"])

@@ -50,7 +50,7 @@ class LSTMTRMConfig(PretrainedConfig):
     """
 
     model_type = "lstm_trm"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the carried state (its name before transformers 5.24)
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ Per deep-supervision step (one `forward` call), with x the embedded puzzle:
 `net` is one trunk (token mixing + SwiGLU channel MLP blocks, post-norm) shared by both updates: the same network
 through different gates. `recurrence="trm"` replaces the gated update by TRM's reference c <- net(c + h), so the
 two recursions can be compared on equal terms. The carry (h, c, steps, halted and the rows' current puzzles) travels
-between supervision steps as `past_key_values`.
+between supervision steps as `cache` (its older name `past_key_values` works too), as transformers carries a KV cache.
 """
 
 from __future__ import annotations
@@ -28,6 +28,44 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_lstm_trm import LSTMTRMConfig
+
+
+# ----- the carried state's name (a copy of this block stands in each modeling file; tests check they are equal) -----
+# transformers >= 5.24 calls a model's carried state `cache`, in `forward` and in its outputs, and maps the older name
+# `past_key_values` onto it. 5.3-5.23 know only `past_key_values`: there, this base gives our outputs the same mapping,
+# so that those releases' `generate` (which looks the state up under the old name) and older callers find it.
+if hasattr(ModelOutput, "past_key_values"):
+    CarriedStateOutput = ModelOutput
+else:
+    class CarriedStateOutput(ModelOutput):
+        """A model output whose `cache` also answers to `past_key_values`."""
+
+        @staticmethod
+        def _current_name(key):
+            return "cache" if key == "past_key_values" else key
+
+        @property
+        def past_key_values(self):
+            return self.cache
+
+        def __getitem__(self, key):
+            return super().__getitem__(self._current_name(key) if isinstance(key, str) else key)
+
+        def __contains__(self, key):
+            return super().__contains__(self._current_name(key))
+
+        def get(self, key, default=None):
+            return super().get(self._current_name(key), default)
+
+
+def carried_state_argument(cache, past_key_values):
+    """The carried state, passed as `cache` or under its older name `past_key_values` (one of them at most)."""
+    if past_key_values is None:
+        return cache
+    if cache is not None:
+        raise ValueError("Pass the carried state as `cache` or as `past_key_values`, not both")
+    return past_key_values
+# ----- end of the copied block ----------------------------------------------------------------------------------------
 
 IGNORE_INDEX = -100
 
@@ -66,7 +104,7 @@ def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
 
 @dataclass
 class LSTMTRMCarry:
-    """What persists across deep-supervision steps, like `past_key_values`.
+    """What persists across deep-supervision steps, like a KV cache (`cache` in, `outputs.cache` out).
 
     h, c: (batch, positions, hidden) recurrent states, detached. steps: supervision steps each row has run.
     halted: rows that finished; the next call restarts them (`refill`) on the batch's new puzzle.
@@ -136,7 +174,7 @@ class LSTMTRMCarry:
 
 
 @dataclass
-class LSTMTRMOutput(ModelOutput):
+class LSTMTRMOutput(CarriedStateOutput):
     """One deep-supervision step.
 
     metrics: `{name: (sum, count)}` tensors, present when labels are known: cell_accuracy, exact_accuracy,
@@ -148,7 +186,7 @@ class LSTMTRMOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     q_halt_logits: torch.FloatTensor | None = None
     q_continue_logits: torch.FloatTensor | None = None
-    past_key_values: LSTMTRMCarry | None = None
+    cache: LSTMTRMCarry | None = None
     metrics: dict[str, torch.Tensor] | None = None
 
 
@@ -394,11 +432,11 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                                  f"{int(puzzle_identifiers.max())}]")
         if carry is not None:
             if not isinstance(carry, LSTMTRMCarry):
-                raise ValueError(f"`past_key_values` must be an LSTMTRMCarry, got {type(carry).__name__}")
+                raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
             if carry.batch_size != batch:
-                raise ValueError(f"`past_key_values` carries batch size {carry.batch_size}, but this call has {batch}")
+                raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
             if carry.inputs.shape[1] != input_ids.shape[1]:
-                raise ValueError(f"`past_key_values` carries grids of {carry.inputs.shape[1]} cells, but this call "
+                raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
                                  f"has {input_ids.shape[1]}")
 
     def initial_carry(self, input_ids, labels=None, puzzle_identifiers=None) -> LSTMTRMCarry:
@@ -433,19 +471,22 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         input_ids: torch.LongTensor,
         labels: torch.LongTensor | None = None,
         puzzle_identifiers: torch.LongTensor | None = None,
-        past_key_values: LSTMTRMCarry | None = None,
+        cache: LSTMTRMCarry | None = None,
         return_dict: bool | None = None,
+        past_key_values: LSTMTRMCarry | None = None,
         **kwargs,
     ) -> LSTMTRMOutput | tuple:
         """One deep-supervision step.
 
-        Rows that halted in `past_key_values` (all rows when it is None) restart from the initial h, c with their
-        puzzle (`input_ids`, `labels`, `puzzle_identifiers`) taken from this batch; the others continue their own.
+        Rows that halted in `cache` (all rows when it is None) restart from the initial h, c with their puzzle
+        (`input_ids`, `labels`, `puzzle_identifiers`) taken from this batch; the others continue their own.
+        `past_key_values` is the carry's older name (transformers < 5.24), accepted alike.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        self._check_inputs(input_ids, labels, puzzle_identifiers, past_key_values)
-        carry = past_key_values if past_key_values is not None else self.initial_carry(input_ids, labels,
-                                                                                       puzzle_identifiers)
+        carry = carried_state_argument(cache, past_key_values)
+        self._check_inputs(input_ids, labels, puzzle_identifiers, carry)
+        if carry is None:
+            carry = self.initial_carry(input_ids, labels, puzzle_identifiers)
         carry = carry.refill(self.h_init, self.c_init, input_ids, labels, puzzle_identifiers)
         h, c, inputs, labels, puzzle_ids = carry.h, carry.c, carry.inputs, carry.labels, carry.puzzle_identifiers
 
@@ -479,7 +520,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         if not return_dict:
             return tuple(v for v in (loss, logits, q_halt, q_continue, new_carry, metrics) if v is not None)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
-                             past_key_values=new_carry, metrics=metrics)
+                             cache=new_carry, metrics=metrics)
 
     def _loss_and_metrics(self, logits, q_halt, labels, halted, steps):
         valid = labels != IGNORE_INDEX
@@ -594,7 +635,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         predictions = q_at_halt = None
         trace, q_trace = [], []
         for step in range(1, max_steps + 1):
-            out = self(input_ids, puzzle_identifiers=puzzle_identifiers, past_key_values=carry)
+            out = self(input_ids, puzzle_identifiers=puzzle_identifiers, cache=carry)
             answer, q = out.logits.argmax(-1), out.q_halt_logits
             if predictions is None:
                 predictions, q_at_halt = answer.clone(), q.clone()
@@ -606,7 +647,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                 q_trace.append(q)
             if done.all() and not run_to_max:
                 break
-            carry = replace(out.past_key_values, halted=torch.zeros_like(done))  # keep every row going
+            carry = replace(out.cache, halted=torch.zeros_like(done))  # keep every row going
         stacked = (torch.stack(trace), torch.stack(q_trace)) if keep_trace else (None, None)
         return predictions, halted_at, answer, *stacked, q_at_halt
 

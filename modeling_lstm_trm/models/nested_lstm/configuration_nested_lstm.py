@@ -30,14 +30,14 @@ class NestedLSTMConfig(PretrainedConfig):
         tie_word_embeddings (`bool`): Share the input embedding matrix with the LM head.
         initializer_range (`float`): Standard deviation of the normal initialization of embeddings and linear layers.
         layer_norm_eps (`float`): Epsilon of the layer norms.
-        use_cache (`bool`): Return the carried state (`past_key_values`) from `forward` by default.
+        use_cache (`bool`): Return the carried state (`cache`) from `forward` by default.
         surprise_weighting (`bool`): Weight each optimizer step's contribution to the slow levels' accumulated
             gradients by how surprising its batch was (mean negative log-likelihood over its running mean, bounded
             to [0.5, 2]); read by `MultiTimescaleOptimizer.from_model` and `StatefulTrainer`.
     """
 
     model_type = "nested_lstm"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the carried state (its name before transformers 5.24)
 
     def __init__(
         self,

@@ -1,8 +1,9 @@
 """Nested persistent-state LSTM language model.
 
 Level 1 is an LSTM whose (h, c) state is carried from call to call in a `NestedLSTMState`, exposed like a KV cache
-(`past_key_values` in, `outputs.past_key_values` out). Levels 2.. are residual feed-forward blocks whose parameters
-update on slower clocks (see `MultiTimescaleOptimizer`); at inference they are ordinary position-wise layers.
+(`cache` in, `outputs.cache` out; its older name `past_key_values` works too). Levels 2.. are residual feed-forward
+blocks whose parameters update on slower clocks (see `MultiTimescaleOptimizer`); at inference they are ordinary
+position-wise layers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,44 @@ from transformers.utils import ModelOutput
 from .configuration_nested_lstm import NestedLSTMConfig
 
 
+# ----- the carried state's name (a copy of this block stands in each modeling file; tests check they are equal) -----
+# transformers >= 5.24 calls a model's carried state `cache`, in `forward` and in its outputs, and maps the older name
+# `past_key_values` onto it. 5.3-5.23 know only `past_key_values`: there, this base gives our outputs the same mapping,
+# so that those releases' `generate` (which looks the state up under the old name) and older callers find it.
+if hasattr(ModelOutput, "past_key_values"):
+    CarriedStateOutput = ModelOutput
+else:
+    class CarriedStateOutput(ModelOutput):
+        """A model output whose `cache` also answers to `past_key_values`."""
+
+        @staticmethod
+        def _current_name(key):
+            return "cache" if key == "past_key_values" else key
+
+        @property
+        def past_key_values(self):
+            return self.cache
+
+        def __getitem__(self, key):
+            return super().__getitem__(self._current_name(key) if isinstance(key, str) else key)
+
+        def __contains__(self, key):
+            return super().__contains__(self._current_name(key))
+
+        def get(self, key, default=None):
+            return super().get(self._current_name(key), default)
+
+
+def carried_state_argument(cache, past_key_values):
+    """The carried state, passed as `cache` or under its older name `past_key_values` (one of them at most)."""
+    if past_key_values is None:
+        return cache
+    if cache is not None:
+        raise ValueError("Pass the carried state as `cache` or as `past_key_values`, not both")
+    return past_key_values
+# ----- end of the copied block ----------------------------------------------------------------------------------------
+
+
 def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
     """Integer `rows` are row indices; a 0/1 integer mask of the batch's length (repeated values, so not a list of
     distinct rows) would silently reset rows 0 and 1: it must be passed as a bool mask."""
@@ -31,13 +70,15 @@ def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
 class NestedLSTMState:
     """The carried recurrent state: (h, c) of every LSTM layer, each of shape (num_layers, batch, hidden).
 
-    It plays the role of a KV cache: pass it as `past_key_values` and read the next one from
-    `outputs.past_key_values`. `forward` never mutates the state it is given; `reset`, `reorder_cache` and
+    It plays the role of a KV cache: pass it as `cache` and read the next one from `outputs.cache`. `forward` never mutates the state it is given; `reset`, `reorder_cache` and
     `detach_` change it in place, `detach` returns a detached copy (truncated BPTT).
     """
 
     is_compileable = False
     is_croppable = False
+    # transformers >= 5.24 slices a continued prompt by `get_seq_length()` unless every layer is "linear" (a state
+    # that cannot say how many tokens it holds); this one counts them, so no layer reports itself as such.
+    is_linear = property(lambda self: [False] * self.num_layers)
 
     def __init__(self, h: torch.Tensor, c: torch.Tensor, seen_tokens: int = 0):
         if h.shape != c.shape or h.dim() != 3:
@@ -119,16 +160,16 @@ class NestedLSTMState:
 
 
 @dataclass
-class NestedLSTMModelOutput(ModelOutput):
+class NestedLSTMModelOutput(CarriedStateOutput):
     """Output of [`NestedLSTMModel`]: the top level's hidden states and the carried state."""
 
     last_hidden_state: torch.FloatTensor | None = None
-    past_key_values: NestedLSTMState | None = None
+    cache: NestedLSTMState | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
-class NestedLSTMCausalLMOutput(ModelOutput):
+class NestedLSTMCausalLMOutput(CarriedStateOutput):
     """Output of [`NestedLSTMForCausalLM`].
 
     surprise: per-token negative log-likelihood (nats) of the targets, (batch, time), with 0 where there is no
@@ -137,7 +178,7 @@ class NestedLSTMCausalLMOutput(ModelOutput):
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
-    past_key_values: NestedLSTMState | None = None
+    cache: NestedLSTMState | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     surprise: torch.FloatTensor | None = None
 
@@ -226,19 +267,21 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
-        past_key_values: NestedLSTMState | None = None,
+        cache: NestedLSTMState | None = None,
         attention_mask: torch.Tensor | None = None,
         reset_mask: torch.Tensor | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: NestedLSTMState | None = None,
         **kwargs,
     ) -> NestedLSTMModelOutput | tuple:
         """
         Args:
             input_ids: (batch, time) token ids in [0, vocab_size).
-            past_key_values: the `NestedLSTMState` returned by the previous call; None starts from zeros.
+            cache: the `NestedLSTMState` returned by the previous call; None starts from zeros. `past_key_values` is
+                its older name (transformers < 5.24), accepted alike.
             attention_mask: (batch, time), or (batch, past + time) as `generate` passes it. Positions with 0 are
                 skipped: they leave the state untouched (left padding).
             reset_mask: (batch, time) bool. True at (b, t): a document starts at t in row b, so that row's state
@@ -272,7 +315,7 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
                     f"got {tuple(inputs_embeds.shape)}"
                 )
             batch_size, seq_len = inputs_embeds.shape[:2]
-        state = self._check_state(past_key_values, batch_size)
+        state = self._check_state(carried_state_argument(cache, past_key_values), batch_size)
         past_length = 0 if state is None else state.get_seq_length()
         attention_mask = self._check_attention_mask(attention_mask, batch_size, seq_len, past_length)
         if reset_mask is not None and tuple(reset_mask.shape) != (batch_size, seq_len):
@@ -297,17 +340,17 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
         new_state = NestedLSTMState(h, c, past_length + seq_len) if use_cache else None
         if not return_dict:
             return tuple(v for v in (hidden, new_state, all_hidden) if v is not None)
-        return NestedLSTMModelOutput(last_hidden_state=hidden, past_key_values=new_state, hidden_states=all_hidden)
+        return NestedLSTMModelOutput(last_hidden_state=hidden, cache=new_state, hidden_states=all_hidden)
 
     def _check_state(self, state: NestedLSTMState | None, batch_size: int) -> NestedLSTMState | None:
         if state is None:
             return None
         if not isinstance(state, NestedLSTMState):
-            raise ValueError(f"`past_key_values` must be a NestedLSTMState, got {type(state).__name__}")
+            raise ValueError(f"`cache` must be a NestedLSTMState, got {type(state).__name__}")
         expected = (self.config.num_lstm_layers, batch_size, self.config.hidden_size)
         for what, got, want in zip(("layer count", "batch size", "hidden size"), state.h.shape, expected):
             if got != want:
-                raise ValueError(f"`past_key_values` has {what} {got}, but this call needs {want}")
+                raise ValueError(f"`cache` has {what} {got}, but this call needs {want}")
         return state
 
     @staticmethod
@@ -399,15 +442,17 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
         self,
         input_ids: torch.LongTensor,
         next_sequence_length: int | None = None,
-        past_key_values: NestedLSTMState | None = None,
+        cache: NestedLSTMState | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         is_first_iteration: bool | None = False,
         use_cache: bool | None = None,
+        past_key_values: NestedLSTMState | None = None,
         **kwargs,
     ) -> dict:
-        """After the prompt, only the newest token goes in: the state already holds everything before it."""
-        model_inputs = {"past_key_values": past_key_values, "use_cache": use_cache}
+        """After the prompt, only the newest token goes in: the state already holds everything before it.
+        (`generate` hands the state over as `cache` from transformers 5.24 on, as `past_key_values` before.)"""
+        model_inputs = {"cache": carried_state_argument(cache, past_key_values), "use_cache": use_cache}
         if inputs_embeds is not None and is_first_iteration:
             model_inputs["inputs_embeds"] = inputs_embeds
             seq_len = inputs_embeds.shape[1]
@@ -425,7 +470,7 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
-        past_key_values: NestedLSTMState | None = None,
+        cache: NestedLSTMState | None = None,
         attention_mask: torch.Tensor | None = None,
         reset_mask: torch.Tensor | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
@@ -436,6 +481,7 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
         return_dict: bool | None = None,
         compute_surprise: bool = False,
         logits_to_keep: int = 0,
+        past_key_values: NestedLSTMState | None = None,
         **kwargs,
     ) -> NestedLSTMCausalLMOutput | tuple:
         """
@@ -451,7 +497,7 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.model(
             input_ids=input_ids,
-            past_key_values=past_key_values,
+            cache=carried_state_argument(cache, past_key_values),
             attention_mask=attention_mask,
             reset_mask=reset_mask,
             inputs_embeds=inputs_embeds,
@@ -482,12 +528,12 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
             raise ValueError("`compute_surprise=True` needs `labels` or `shift_labels`.")
 
         if not return_dict:
-            out = (loss, logits, outputs.past_key_values, outputs.hidden_states, surprise)
+            out = (loss, logits, outputs.cache, outputs.hidden_states, surprise)
             return tuple(v for v in out if v is not None)
         return NestedLSTMCausalLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             surprise=surprise,
         )

@@ -287,16 +287,16 @@ def evaluate_stream(model, tokens: np.ndarray, doc_starts: np.ndarray, chunk_len
             online.start_document()
         with torch.set_grad_enabled(online is not None):
             out = reader(input_ids=inputs[:, start:end], shift_labels=targets[:, start:end],
-                         reset_mask=resets[:, start:end], past_key_values=state, use_cache=True,
+                         reset_mask=resets[:, start:end], cache=state, use_cache=True,
                          compute_surprise=want_surprise)
         total += float(out.loss.detach()) * (end - start)
         if return_token_losses:
             token_losses.append(out.surprise.reshape(-1).cpu())
         if online is not None:
             online.learn(out.loss, out.surprise if online.wants_surprise else None, end - start)
-            state = out.past_key_values.detach()
+            state = out.cache.detach()
         else:
-            state = out.past_key_values
+            state = out.cache
     loss = total / count
     seconds = time.perf_counter() - began
     results = {"loss": loss, **language_model_metrics(loss, characters_per_token), "tokens": count,
@@ -317,8 +317,8 @@ def evaluate_token_streams(model, streams: TokenStreams) -> dict[str, float]:
         batch = collate([streams[chunk * streams.num_streams + s] for s in range(streams.num_streams)])
         targets = batch["shift_labels"].to(device)
         out = model(input_ids=batch["input_ids"].to(device), shift_labels=targets,
-                    reset_mask=batch["reset_mask"].to(device), past_key_values=state, use_cache=True)
-        state = out.past_key_values
+                    reset_mask=batch["reset_mask"].to(device), cache=state, use_cache=True)
+        state = out.cache
         tokens = int((targets != -100).sum())
         total, count = total + float(out.loss) * tokens, count + tokens
     loss = total / max(count, 1)
