@@ -2,9 +2,10 @@
 
 The state is anything that satisfies the `CarriedState` protocol (`carried_state.py`): the nested LM's
 `NestedLSTMState` across chunks of a stream, LSTM-TRM's `LSTMTRMCarry` across deep-supervision steps. The trainer
-passes it in as `cache` (transformers' name for a carried state), keeps the one that comes out, detached (truncated backpropagation), starts afresh
-at every epoch and every evaluation, and saves it in every checkpoint so that `resume_from_checkpoint` continues
-exactly. It also keeps an optional EMA of the weights, evaluates on it and saves it as the final model.
+passes it in as `cache` (transformers' name for a carried state), keeps the one that comes out, detached (truncated
+backpropagation), starts afresh at every epoch and every evaluation, and saves it in every checkpoint so that
+`resume_from_checkpoint` continues exactly. It also keeps an optional EMA of the weights, evaluates on it and saves
+it as the final model.
 
 Metrics: a model may return `outputs.metrics = {name: (sum, count)}`; the trainer adds the pairs up over the
 logging window (and over processes) and logs `train_<name>` = sum / count, and likewise `eval_<name>` in the

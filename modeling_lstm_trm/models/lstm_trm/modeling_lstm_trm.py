@@ -29,11 +29,10 @@ from transformers.utils import ModelOutput
 
 from .configuration_lstm_trm import LSTMTRMConfig
 
-
 # ----- the carried state's name (a copy of this block stands in each modeling file; tests check they are equal) -----
 # transformers >= 5.24 calls a model's carried state `cache`, in `forward` and in its outputs, and maps the older name
-# `past_key_values` onto it. 5.3-5.23 know only `past_key_values`: there, this base gives our outputs the same mapping,
-# so that those releases' `generate` (which looks the state up under the old name) and older callers find it.
+# `past_key_values` onto it. Earlier releases know only `past_key_values`: there, this base gives our outputs the same
+# mapping, so that those releases' `generate` (which looks the state up under the old name) and older callers find it.
 if hasattr(ModelOutput, "past_key_values"):
     CarriedStateOutput = ModelOutput
 else:

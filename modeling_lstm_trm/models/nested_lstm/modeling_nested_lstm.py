@@ -20,11 +20,10 @@ from transformers.utils import ModelOutput
 
 from .configuration_nested_lstm import NestedLSTMConfig
 
-
 # ----- the carried state's name (a copy of this block stands in each modeling file; tests check they are equal) -----
 # transformers >= 5.24 calls a model's carried state `cache`, in `forward` and in its outputs, and maps the older name
-# `past_key_values` onto it. 5.3-5.23 know only `past_key_values`: there, this base gives our outputs the same mapping,
-# so that those releases' `generate` (which looks the state up under the old name) and older callers find it.
+# `past_key_values` onto it. Earlier releases know only `past_key_values`: there, this base gives our outputs the same
+# mapping, so that those releases' `generate` (which looks the state up under the old name) and older callers find it.
 if hasattr(ModelOutput, "past_key_values"):
     CarriedStateOutput = ModelOutput
 else:
@@ -70,8 +69,9 @@ def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
 class NestedLSTMState:
     """The carried recurrent state: (h, c) of every LSTM layer, each of shape (num_layers, batch, hidden).
 
-    It plays the role of a KV cache: pass it as `cache` and read the next one from `outputs.cache`. `forward` never mutates the state it is given; `reset`, `reorder_cache` and
-    `detach_` change it in place, `detach` returns a detached copy (truncated BPTT).
+    It plays the role of a KV cache: pass it as `cache` and read the next one from `outputs.cache`. `forward` never
+    mutates the state it is given; `reset`, `reorder_cache` and `detach_` change it in place, `detach` returns a
+    detached copy (truncated BPTT).
     """
 
     is_compileable = False
