@@ -23,8 +23,9 @@ every puzzle ran `halt_max_steps` supervision steps, and beside them the same at
 (into --output_dir, default the model folder).
 
 ARC: `--task arc --data_dir D --split S` scores a split whose tasks the model trained on, as the competition does
-(voted over every version; pass@1, pass@2) and writes `submission.json`; a split without solutions (a hidden test)
-gets the submission alone.
+(voted over every version; pass@1, pass@2) and writes `eval_arc_<split>.json` and `submission_<split>.json` (the
+training run's own `submission.json` stays as it is); a split without solutions (a hidden test) gets the submission
+alone.
 
 Either way the last line printed is the JSON object.
 """
@@ -33,10 +34,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
-from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config
+from modeling_lstm_trm.hub import EVAL_FILE, RUN_FILE
+from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config, trained_task
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
 from modeling_lstm_trm.tasks.sudoku.recipe import EVAL_SUBSAMPLE_SEED
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits, load_trm_folder
@@ -120,7 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
     for flag in ("num_puzzles", "batch_size", "block_size"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
-    task = args.task or model_task(args.model)
+    known = trained_task(args.model)
+    if args.task and known and args.task != known:
+        parser.error(f"--task {args.task}: {args.model} is a model for {known}")
+    task = args.task or known or "sudoku"
     if task == "lm":
         if args.dataset_name or args.data_dir:
             parser.error("evaluating a language model needs --file (--dataset_name and --data_dir are Sudoku data)")
@@ -134,12 +140,16 @@ def main(argv: list[str] | None = None) -> dict:
     return evaluate_sudoku(args, parser)
 
 
-def model_task(model: str) -> str:
-    """lm for the nested LM; for LSTM-TRM the task its training run recorded (Sudoku when none is known)."""
-    if read_config(model).get("model_type") == "nested_lstm":
-        return "lm"
-    run = Path(model) / "training_run.json"
-    return json.loads(run.read_text()).get("task", "sudoku") if run.is_file() else "sudoku"
+def output_file(args, name: str, suffix: str, parser) -> Path:
+    """`eval_<name><suffix>` in --output_dir (default: the model folder), created if need be; never one of the files
+    the training run wrote, which its card and the Hub upload read."""
+    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
+    path = out / f"eval_{name}{suffix}"
+    if path.name == EVAL_FILE and (out / RUN_FILE).is_file():
+        parser.error(f"these results would go to {path}, which holds the training run's own results: pass "
+                     "--output_dir, or give the data file another name")
+    out.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def evaluate_arc_split(args, parser) -> dict:
@@ -159,13 +169,12 @@ def evaluate_arc_split(args, parser) -> dict:
     if unknown:
         parser.error(f"the model was not trained on {len(unknown)} of the {len(tasks)} tasks of {split} (first: "
                      f"{unknown[0]}): it knows a task only through its demonstration pairs")
+    scores = output_file(args, f"arc_{split}", ".json", parser)
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     results, submission = evaluate_arc(model, versions, sorted(tasks), side, args.batch_size)
-    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
-    out.mkdir(parents=True, exist_ok=True)
-    path = write_submission(submission, out)
+    path = write_submission(submission, scores.parent, f"submission_{split}.json")  # the run's submission.json stays
     summary = {key: value for key, value in results.items() if key != "per_task"}
-    (out / f"eval_arc_{split}.json").write_text(json.dumps(finite_json(results), indent=2))
+    scores.write_text(json.dumps(finite_json(results), indent=2))
     print(f"{split}: pass@1 {results['pass@1']:.4f}, pass@2 {results['pass@2']:.4f} over {results['tasks']} scored "
           f"tasks; {path} holds both attempts for all {len(tasks)}")
     print(json.dumps(finite_json(summary)))
@@ -180,6 +189,11 @@ def evaluate_maze(args, parser) -> dict:
     from modeling_lstm_trm.tasks.maze.maze_hard import load_trm_folder as load_maze_folder
     from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, generate_mazes
 
+    if len(args.max_steps or []) > 1 or args.num_trajectories != 1:
+        parser.error("maze evaluation scores one depth with one trajectory: give --max_steps once and no "
+                     "--num_trajectories")
+    if args.max_steps and args.max_steps[0] < 1:
+        parser.error("--max_steps must be at least 1")
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     try:
         if args.data_dir:
@@ -204,11 +218,10 @@ def evaluate_maze(args, parser) -> dict:
     if read.size != data.size:
         print(f"{data.size}x{data.size} mazes padded with walls to the model's {read.size}x{read.size} canvas")
     data = read
+    path = output_file(args, name, ".json", parser)
     results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
                              max_steps=(args.max_steps or [None])[0])
-    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"eval_{name}.json").write_text(json.dumps(finite_json(results), indent=2))
+    path.write_text(json.dumps(finite_json(results), indent=2))
     print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
           f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
     print(json.dumps(finite_json(results)))
@@ -259,8 +272,11 @@ def sudoku_data(args):
 def evaluate_sudoku(args, parser) -> dict:
     if args.grid_size is not None and args.grid_size not in BOXES:
         parser.error(f"--grid_size must be one of {sorted(BOXES)} for Sudoku, got {args.grid_size}")
-    if args.num_trajectories < 1 or args.noise_scale < 0 or any(d < 1 for d in args.max_steps or []):
-        parser.error("--num_trajectories and --max_steps must be at least 1, --noise_scale at least 0")
+    if args.num_trajectories < 1 or not 0 <= args.noise_scale < math.inf or any(d < 1 for d in args.max_steps or []):
+        parser.error("--num_trajectories and --max_steps must be at least 1, --noise_scale a finite number >= 0")
+    if args.min_rating is not None and not (args.dataset_name or (args.file or "").endswith(".csv")):
+        parser.error("--min_rating filters rated CSV data (--file X.csv or --dataset_name): these puzzles have no "
+                     "rating")
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     try:
         data, name = sudoku_data(args)
@@ -268,12 +284,12 @@ def evaluate_sudoku(args, parser) -> dict:
         parser.error(str(error))
     if data.size ** 2 != model.config.seq_len:
         parser.error(f"the model solves grids of {model.config.seq_len} cells, these have {data.size ** 2}")
+    path = output_file(args, name, ".json", parser)
+    out = path.parent
     results = evaluate_model(model, data, batch_size=args.batch_size, max_steps=args.max_steps,
                              num_trajectories=args.num_trajectories, noise_scale=args.noise_scale, seed=args.seed,
                              progress=True)
-    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"eval_{name}.json").write_text(json.dumps(finite_json(results), indent=2))
+    path.write_text(json.dumps(finite_json(results), indent=2))
     sudoku_chart(results, name, out / f"eval_{name}.png")
     print(f"\n{name}, {results['puzzles']} puzzles: exact-puzzle accuracy by supervision steps")
     print("| steps | exact (all steps run) | exact at the Q head's halt | mean halting step | blank cells |")

@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--num_puzzles and --num_workers must be at least 1")
     if args.min_rating < 0:
         parser.error("--min_rating must be at least 0")
+    if args.task == "sudoku" and args.exclude:
+        parser.error("--exclude leaves out mazes (--task maze); generated Sudoku puzzles are minimal and random")
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         parser.error(f"--output {output} exists (--overwrite replaces it)")
@@ -56,8 +58,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.task == "maze":
         return make_mazes(args, parser, output)
     started = time.monotonic()
-    puzzles, solutions, ratings = generate_hard_puzzles(args.num_puzzles, args.min_rating, seed=args.seed,
-                                                        num_workers=args.num_workers, progress=True)
+    try:
+        puzzles, solutions, ratings = generate_hard_puzzles(args.num_puzzles, args.min_rating, seed=args.seed,
+                                                            num_workers=args.num_workers, progress=True)
+    except ValueError as error:  # a rating it cannot reach: nothing is written
+        parser.error(str(error))
     minutes = (time.monotonic() - started) / 60
     write_csv(output, puzzles, solutions, ratings, source=f"lstm-trm-generated-seed{args.seed}")
     summary = {

@@ -22,14 +22,14 @@ prints the pick among trajectories whose answer is a valid grid keeping the give
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
-from modeling_lstm_trm.loading import load_model
+from modeling_lstm_trm.loading import load_model, trained_task
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, answer_checker, is_valid_solution, parse_puzzles
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits
 
@@ -112,19 +112,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--data_dir", help="--task arc: the folder of the ARC Prize files")
     parser.add_argument("--split", help="--task arc: the split the task ids belong to (default: the run's test split)")
     args = parser.parse_args(argv)
-    run = Path(args.model) / "training_run.json"
-    trained_on = json.loads(run.read_text()) if run.is_file() else {}
-    task = args.task or trained_on.get("task", "sudoku")
+    if args.batch_size < 1 or args.num_trajectories < 1 or (args.max_steps is not None and args.max_steps < 1):
+        parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
+    if not 0 <= args.noise_scale < math.inf:
+        parser.error(f"--noise_scale must be a finite number >= 0, got {args.noise_scale}")
+    known = trained_task(args.model)
+    if known == "lm" or (args.task and known and args.task != known):
+        parser.error(f"{args.model} is a model for {known}: it does not solve {args.task or 'puzzles'}")
+    task = args.task or known or "sudoku"
     if task == "arc":
         return solve_arc(args, parser)
     if not args.puzzles and not args.file:
         parser.error("give a puzzle or --file")
     if args.file and not Path(args.file).is_file():
         parser.error(f"--file: no such file: {args.file}")
-    if args.batch_size < 1 or args.num_trajectories < 1 or (args.max_steps is not None and args.max_steps < 1):
-        parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
-    if args.noise_scale < 0:
-        parser.error("--noise_scale must be at least 0")
     if task == "maze":
         return solve_mazes(args, parser)
 

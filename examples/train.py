@@ -31,7 +31,12 @@ from transformers import TrainingArguments
 from modeling_lstm_trm.cli import ArgumentParserForTraining, run_cli
 from modeling_lstm_trm.hub import HubError, check_login, check_repo_id, push_checkpoint
 from modeling_lstm_trm.tasks import TASKS
-from modeling_lstm_trm.training.runs import check_output_dir, launcher_defaults
+from modeling_lstm_trm.training.runs import (
+    check_output_dir,
+    check_training_arguments,
+    launcher_defaults,
+    release_folders,
+)
 from modeling_lstm_trm.training.safety import after_training
 
 
@@ -60,9 +65,10 @@ def parse(argv: list[str]):
     parser.set_defaults(**launcher_defaults(), **defaults)
     launcher, *task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     try:
+        check_training_arguments(training_args)
         task.check(*task_args, training_args)
-        check_output_dir(training_args, launcher.overwrite_output_dir)
         push = claim_push(training_args)
+        check_output_dir(training_args, launcher.overwrite_output_dir)  # last: it may remove an earlier run's files
     except (ValueError, HubError) as error:
         parser.error(str(error))
     return task, task_args, training_args, push
@@ -85,13 +91,16 @@ def claim_push(training_args: TrainingArguments) -> tuple[str, str | None] | Non
 
 def main(argv: list[str] | None = None) -> dict:
     task, task_args, training_args, push = parse(list(sys.argv[1:] if argv is None else argv))
-    results = task.run(*task_args, training_args)
-    if push and training_args.process_index == 0:
-        repo_id, token = push
-        with after_training("the upload to the Hub", training_args.output_dir):
-            url = push_checkpoint(training_args.output_dir, repo_id, private=bool(training_args.hub_private_repo),
-                                  revision=training_args.hub_revision, token=token)
-        print(f"Pushed to the Hub: {url}", flush=True)
+    try:
+        results = task.run(*task_args, training_args)
+        if push and training_args.process_index == 0:
+            repo_id, token = push
+            with after_training("the upload to the Hub", training_args.output_dir):
+                url = push_checkpoint(training_args.output_dir, repo_id, private=bool(training_args.hub_private_repo),
+                                      revision=training_args.hub_revision, token=token)
+            print(f"Pushed to the Hub: {url}", flush=True)
+    finally:
+        release_folders()  # the output folder, claimed by parse
     return results
 
 

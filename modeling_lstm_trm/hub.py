@@ -265,6 +265,11 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
     if not any(w.suffix == ".safetensors" for w in weights):
         raise HubError(f"{checkpoint} has no safetensors weights (model.safetensors): was training finished and the "
                        "model saved?")
+    if not (checkpoint / "tokenizer.json").is_file():
+        kind = ("a training checkpoint (weights and optimizer state)" if checkpoint.name.startswith("checkpoint-")
+                else "not a finished run's folder")
+        raise HubError(f"{checkpoint} has no tokenizer.json: it is {kind}; give the --output_dir of a finished "
+                       "examples/train.py run, which holds the tokenizer, results and card as well")
     config = json.loads((checkpoint / "config.json").read_text())
     _check_weights_finite(weights)
     model_type = config.get("model_type")

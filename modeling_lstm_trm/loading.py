@@ -52,6 +52,15 @@ def read_config(name_or_path: str) -> dict:
         raise LoadError(f"{file} is not valid JSON ({first_line(error)})") from None
 
 
+def trained_task(name_or_path: str) -> str | None:
+    """The task a model was trained for: "lm" for the nested LM, else the task its training run recorded
+    (training_run.json beside a local model), None where nothing says."""
+    if read_config(name_or_path).get("model_type") == "nested_lstm":
+        return "lm"
+    run = Path(name_or_path) / "training_run.json"
+    return json.loads(run.read_text()).get("task") if run.is_file() else None
+
+
 def load_model(name_or_path: str, causal_lm: bool = False, trust_remote_code: bool = False) -> torch.nn.Module:
     """The model in eval mode. `causal_lm`: with its language-model head (`AutoModelForCausalLM`)."""
     model_type = read_config(name_or_path).get("model_type")

@@ -115,3 +115,43 @@ def trained(tmp_path_factory):
         "--eval_puzzles", "10", "--eval_steps", "1000", "--save_strategy", "no", "--eval_files", "none",
         "--disable_tqdm", "true"])
     return {"lm": lm, "sudoku": sudoku}
+
+
+# ----- the command lines, run as a user runs them -------------------------------------------------------------------
+
+PUZZLE_4X4 = "1.....2..3.....4"
+
+
+def run_example(name: str, argv: list, capsys) -> tuple[int, str]:
+    """Run an example as its command line does; returns the exit code and what it printed on stderr."""
+    from modeling_lstm_trm.cli import run_cli
+
+    module = load_example(name)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: module.main([str(a) for a in argv]))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def assert_one_line(err: str, code: int, expected_code: int, fragment: str) -> None:
+    """The command ended with `expected_code`, and its last line on stderr (warnings aside) holds `fragment`."""
+    lines = [line for line in err.splitlines() if line.strip() and "Warning" not in line and "warn(" not in line]
+    assert code == expected_code, err
+    assert fragment in lines[-1], err
+    assert "Traceback" not in err, err
+
+
+def lm_args(folder: Path, out: Path, *extra) -> list:
+    """examples/train.py flags of a tiny character-level LM run on a small text written into `folder`."""
+    text = folder / "corpus.txt"
+    if not text.exists():
+        text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
+    return ["--task", "lm", "--train_file", text, "--tokenizer", "char", "--output_dir", out, "--hidden_size", 16,
+            "--level_update_every", 1, 4, "--block_size", 16, "--per_device_train_batch_size", 4,
+            "--disable_tqdm", "true", "--eval_strategy", "no", *extra]
+
+
+def sudoku_args(out: Path, *extra) -> list:
+    """examples/train.py flags of a tiny 4x4 Sudoku run."""
+    return ["--grid_size", 4, "--output_dir", out, "--train_puzzles", 50, "--eval_puzzles", 10, "--eval_files",
+            "none", "--disable_tqdm", "true", *extra]

@@ -2,6 +2,7 @@
 test outputs never reach training; a run ends in pass@1 / pass@2 and the competition's submission.json."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -165,12 +166,22 @@ def test_evaluate_scores_a_split_and_writes_the_submission(arc_run, tmp_path, ca
     last = load_example("evaluate_model").main(["--model", str(out), "--data_dir", str(data), "--output_dir",
                                                 str(tmp_path)])
     assert last["tasks"] == 3 and last == json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert json.loads((tmp_path / "submission.json").read_text()).keys() == TINY.keys()
+    assert json.loads((tmp_path / "submission_training.json").read_text()).keys() == TINY.keys()
+    assert (tmp_path / "eval_arc_training.json").is_file()
     blind = write_tiny(tmp_path / "blind")
     (blind / "arc-agi_training_solutions.json").unlink()  # a hidden test: inputs only
     last = load_example("evaluate_model").main(["--model", str(out), "--data_dir", str(blind), "--split", "training",
                                                 "--output_dir", str(tmp_path / "b")])
-    assert last["tasks"] == 0 and (tmp_path / "b" / "submission.json").is_file()
+    assert last["tasks"] == 0 and (tmp_path / "b" / "submission_training.json").is_file()
+
+
+def test_evaluating_in_the_model_folder_keeps_the_runs_own_submission(arc_run, tmp_path):
+    data, out = arc_run
+    model = tmp_path / "model"
+    shutil.copytree(out, model)
+    before = (model / "submission.json").read_bytes()
+    load_example("evaluate_model").main(["--model", str(model), "--data_dir", str(data)])
+    assert (model / "submission.json").read_bytes() == before and (model / "submission_training.json").is_file()
 
 
 @pytest.mark.parametrize("flags, message", [

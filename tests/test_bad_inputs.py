@@ -11,34 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import load_example, train_tiny_lm
+from conftest import PUZZLE_4X4, assert_one_line, lm_args, load_example, run_example, sudoku_args, train_tiny_lm
 from safetensors.torch import load_file, save_file
 
 from modeling_lstm_trm import LSTMTRMCarry, NestedLSTMForCausalLM, NestedLSTMState
-from modeling_lstm_trm.cli import run_cli
 from modeling_lstm_trm.tasks.text.streams import encode_corpus
 from modeling_lstm_trm.tokenization import build_text_tokenizer
 from modeling_lstm_trm.training import StatefulTrainer
 from modeling_lstm_trm.training.safety import finite_json
 
-PUZZLE_4X4 = "1.....2..3.....4"
 UNSOLVABLE_4X4 = "...14.2.......4."  # no two givens clash, yet no solution exists
-
-
-def run_example(name: str, argv: list[str], capsys) -> tuple[int, str]:
-    """Run an example as its command line does; returns the exit code and what it printed on stderr."""
-    module = load_example(name)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: module.main([str(a) for a in argv]))
-    return exit_info.value.code, capsys.readouterr().err
-
-
-def assert_one_line(err: str, code: int, expected_code: int, fragment: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip() and "Warning" not in line and "warn(" not in line]
-    assert code == expected_code, err
-    assert fragment in lines[-1], err
-    assert "Traceback" not in err, err
 
 
 # ----- model folders: each mutation of a good folder, and the one line it must give ---------------------------------
@@ -131,20 +113,6 @@ def test_solve_batches_a_long_file_and_answers_every_puzzle(trained, tmp_path, c
 
 # ----- training: what is checked before any work, and what a run that ends early leaves ------------------------------
 
-def _lm_args(tmp_path: Path, out: Path, *extra) -> list:
-    text = tmp_path / "corpus.txt"
-    if not text.exists():
-        text.write_text("".join(f"the old king {i % 7} sailed the sea.\n" for i in range(300)))
-    return ["--task", "lm", "--train_file", text, "--tokenizer", "char", "--output_dir", out, "--hidden_size", 16,
-            "--level_update_every", 1, 4, "--block_size", 16, "--per_device_train_batch_size", 4,
-            "--disable_tqdm", "true", "--eval_strategy", "no", *extra]
-
-
-def _sudoku_args(out: Path, *extra) -> list:
-    return ["--grid_size", 4, "--output_dir", out, "--train_puzzles", 50, "--eval_puzzles", 10, "--eval_files",
-            "none", "--disable_tqdm", "true", *extra]
-
-
 def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
     """Each of these is refused at once, before data is read or a file written."""
     nine = tmp_path / "nine.txt"
@@ -156,18 +124,18 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr("modeling_lstm_trm.hub.get_token", lambda: None)
     cases = [
-        (_sudoku_args(new, "--eval_files", tmp_path / "missing.txt"), "--eval_files: no such file"),
-        (_sudoku_args(new, "--eval_files", nine), "does not hold 4x4 puzzles"),
-        (_sudoku_args(used), "is not empty"),
-        (_sudoku_args(new, "--max_minutes", 0), "--max_minutes must be positive"),
-        (_sudoku_args(new, "--push_to_hub", "true", "--hub_model_id", "someone/x"), "not logged in to the Hub"),
-        (_sudoku_args(new, "--push_to_hub", "true"), "--push_to_hub needs --hub_model_id"),
-        (_sudoku_args(new, "--resume_from_checkpoint", "true"), "holds no checkpoint-N folder"),
-        (_sudoku_args(new, "--grid_size", 5), "--grid_size must be one of"),
-        (_sudoku_args(new, "--no_such_flag", 1), "--no_such_flag"),
-        (_lm_args(tmp_path, new, "--block_size", 0), "--block_size must be at least 1"),
-        (_lm_args(tmp_path, new, "--max_minutes", -1), "--max_minutes must be positive"),
-        (_lm_args(tmp_path, new, "--train_file", tmp_path), "no such file"),
+        (sudoku_args(new, "--eval_files", tmp_path / "missing.txt"), "--eval_files: no such file"),
+        (sudoku_args(new, "--eval_files", nine), "does not hold 4x4 puzzles"),
+        (sudoku_args(used), "is not empty"),
+        (sudoku_args(new, "--max_minutes", 0), "--max_minutes must be positive"),
+        (sudoku_args(new, "--push_to_hub", "true", "--hub_model_id", "someone/x"), "not logged in to the Hub"),
+        (sudoku_args(new, "--push_to_hub", "true"), "--push_to_hub needs --hub_model_id"),
+        (sudoku_args(new, "--resume_from_checkpoint", "true"), "holds no checkpoint-N folder"),
+        (sudoku_args(new, "--grid_size", 5), "--grid_size must be one of"),
+        (sudoku_args(new, "--no_such_flag", 1), "--no_such_flag"),
+        (lm_args(tmp_path, new, "--block_size", 0), "--block_size must be at least 1"),
+        (lm_args(tmp_path, new, "--max_minutes", -1), "--max_minutes must be positive"),
+        (lm_args(tmp_path, new, "--train_file", tmp_path), "no such file"),
         (["--task", "maze", "--maze_size", 9, "--canvas_size", 7, "--output_dir", new], "--canvas_size 7 is smaller"),
         (["--task", "maze", "--recipe", "big", "--output_dir", new], "--recipe must be one of cpu, maze-hard"),
     ]
@@ -180,7 +148,7 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
 
 def test_a_block_size_too_long_for_the_text_writes_no_tokenizer(tmp_path, capsys):
     out = tmp_path / "lm"
-    code, err = run_example("train", _lm_args(tmp_path, out, "--block_size", 100000), capsys)
+    code, err = run_example("train", lm_args(tmp_path, out, "--block_size", 100000), capsys)
     assert_one_line(err, code, 2, "lower --block_size")
     assert not (out / "tokenizer.json").exists()
 
@@ -188,7 +156,7 @@ def test_a_block_size_too_long_for_the_text_writes_no_tokenizer(tmp_path, capsys
 @pytest.mark.parametrize("task", ["lm", "sudoku"])
 def test_divergence_stops_training_and_saves_no_broken_model(task, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = (_lm_args(tmp_path, out) if task == "lm" else _sudoku_args(out)) + [
+    argv = (lm_args(tmp_path, out) if task == "lm" else sudoku_args(out)) + [
         "--learning_rate", "1e6", "--max_steps", 30, "--save_steps", 2]
     code, err = run_example("train", argv, capsys)
     assert_one_line(err, code, 1, "training diverged at step")
@@ -202,7 +170,7 @@ def test_a_failure_after_training_keeps_the_saved_model(tmp_path, capsys):
     unsolvable = tmp_path / "unsolvable.txt"
     unsolvable.write_text(UNSOLVABLE_4X4 + "\n")
     out = tmp_path / "run"
-    code, err = run_example("train", _sudoku_args(out, "--max_steps", 3, "--save_strategy", "no", "--eval_files",
+    code, err = run_example("train", sudoku_args(out, "--max_steps", 3, "--save_strategy", "no", "--eval_files",
                                                   unsolvable), capsys)
     assert_one_line(err, code, 1, f"the trained model is saved in {out.resolve()}")
     assert "evaluation failed after training" in err
@@ -225,7 +193,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, monk
 
     monkeypatch.setattr(StatefulTrainer, "__init__", with_ctrl_c)
     out = tmp_path / "run"
-    code, err = run_example("train", _lm_args(tmp_path, out, "--max_steps", 10, "--save_steps", 100), capsys)
+    code, err = run_example("train", lm_args(tmp_path, out, "--max_steps", 10, "--save_steps", 100), capsys)
     assert_one_line(err, code, 1, f"--resume_from_checkpoint {out / 'checkpoint-4'}")
     assert (out / "checkpoint-4" / "model.safetensors").exists()
     assert (out / "checkpoint-4" / "carried_state-rank0.safetensors").exists()
@@ -233,16 +201,16 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, monk
 
 def test_resume_refuses_a_checkpoint_that_is_corrupted_or_lacks_its_state(tmp_path, capsys):
     out = tmp_path / "run"
-    load_example("train").main([str(a) for a in _lm_args(tmp_path, out, "--max_steps", 4, "--save_steps", 2)])
+    load_example("train").main([str(a) for a in lm_args(tmp_path, out, "--max_steps", 4, "--save_steps", 2)])
     checkpoint = out / "checkpoint-2"
     broken = tmp_path / "broken"
     shutil.copytree(checkpoint, broken)
     (broken / "optimizer.pt").write_bytes((broken / "optimizer.pt").read_bytes()[:100])
-    code, err = run_example("train", _lm_args(tmp_path, out, "--max_steps", 6, "--resume_from_checkpoint", broken),
+    code, err = run_example("train", lm_args(tmp_path, out, "--max_steps", 6, "--resume_from_checkpoint", broken),
                             capsys)
     assert_one_line(err, code, 2, f"{broken / 'optimizer.pt'} is truncated or corrupted")
     (checkpoint / "carried_state-rank0.safetensors").unlink()
-    code, err = run_example("train", _lm_args(tmp_path, out, "--max_steps", 6, "--resume_from_checkpoint",
+    code, err = run_example("train", lm_args(tmp_path, out, "--max_steps", 6, "--resume_from_checkpoint",
                                               checkpoint), capsys)
     assert_one_line(err, code, 1, "carried_state-rank0.safetensors is missing")
 
@@ -305,3 +273,147 @@ def test_a_text_that_is_mostly_unknown_tokens_warns():
 def test_results_with_nan_are_written_as_valid_json():
     text = json.dumps(finite_json({"eval_loss": float("nan"), "scores": [1.0, float("inf")], "steps": 3}))
     assert json.loads(text) == {"eval_loss": None, "scores": [1.0, None], "steps": 3}
+
+
+# ----- round two: flags that were accepted and ignored, numbers that were not numbers, a model on another task -------
+
+def _without_run_file(trained, tmp_path):
+    """A copy of the Sudoku model whose folder does not say what it was trained on."""
+    model = tmp_path / "anonymous"
+    shutil.copytree(trained["sudoku"], model)
+    (model / "training_run.json").unlink()
+    return model
+
+
+ROUND_TWO_CASES = [
+    # (what the user does, example, argv with {lm} / {sudoku} / {anonymous} / {tmp} filled in, the line must contain)
+    ("maze evaluation at two depths", "evaluate_model",
+     ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--max_steps", 2, 4], "scores one depth"),
+    ("maze evaluation with trajectories", "evaluate_model",
+     ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--num_trajectories", 4], "one trajectory"),
+    ("--min_rating on a puzzle-per-line file", "evaluate_model",
+     ["--model", "{sudoku}", "--file", "{tmp}/p.txt", "--min_rating", 3], "these puzzles have no rating"),
+    ("evaluate: --noise_scale nan", "evaluate_model",
+     ["--model", "{sudoku}", "--grid_size", 4, "--num_puzzles", 2, "--noise_scale", "nan"], "a finite number"),
+    ("solve: --noise_scale nan", "solve", ["--model", "{sudoku}", "--noise_scale", "nan", PUZZLE_4X4],
+     "a finite number"),
+    ("solve: a Sudoku model asked to solve mazes", "solve", ["--model", "{sudoku}", "--task", "maze", "#" * 25],
+     "is a model for sudoku"),
+    ("evaluate: a Sudoku model asked for ARC", "evaluate_model",
+     ["--model", "{sudoku}", "--task", "arc", "--data_dir", "{tmp}"], "is a model for sudoku"),
+    ("solve: a language model asked to solve", "solve", ["--model", "{lm}", PUZZLE_4X4], "is a model for lm"),
+    ("generate: --online_lr inf", "generate", ["--model", "{lm}", "--online_levels", "all", "--online_lr", "inf"],
+     "online_lr must be a finite positive number"),
+    ("make_dataset: --exclude with Sudoku", "make_dataset",
+     ["--task", "sudoku", "--num_puzzles", 1, "--output", "{tmp}/out.csv", "--exclude", "{tmp}/p.txt"],
+     "--exclude leaves out mazes"),
+    ("push: a checkpoint-N folder", "push_to_hub",
+     ["--checkpoint", "{tmp}/checkpoint-2", "--repo-id", "a/b", "--dry-run", "{tmp}/repo"],
+     "it is a training checkpoint"),
+]
+
+
+@pytest.mark.parametrize("what, example, argv, fragment", ROUND_TWO_CASES, ids=[case[0] for case in ROUND_TWO_CASES])
+def test_a_flag_that_would_be_ignored_or_misread_is_refused(what, example, argv, fragment, trained, tmp_path, capsys):
+    (tmp_path / "p.txt").write_text(PUZZLE_4X4 + "\n")
+    checkpoint = tmp_path / "checkpoint-2"  # what Trainer leaves mid-run: weights and config, no tokenizer
+    shutil.copytree(trained["lm"], checkpoint, ignore=shutil.ignore_patterns("tokenizer*", "*.json", "README.md"))
+    shutil.copy(trained["lm"] / "config.json", checkpoint)
+    names = {"lm": trained["lm"], "sudoku": trained["sudoku"], "tmp": tmp_path,
+             "anonymous": _without_run_file(trained, tmp_path)}
+    code, err = run_example(example, [str(a).format(**names) for a in argv], capsys)
+    assert_one_line(err, code, 2, fragment)
+    assert not (tmp_path / "repo").exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_results_of_eval_files_never_replace_each_other_or_the_held_out_score(tmp_path, capsys):
+    new = tmp_path / "new"
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "easy.txt").write_text(PUZZLE_4X4 + "\n")
+    (tmp_path / "held_out.txt").write_text(PUZZLE_4X4 + "\n")
+    (tmp_path / "train.csv").write_text("source,question,answer,rating\n")
+    for flags, fragment in (
+            (["--eval_files", tmp_path / "held_out.txt"], "like the run's own 'held_out' result"),
+            (["--eval_files", tmp_path / "d1" / "easy.txt", tmp_path / "d2" / "easy.txt"],
+             f"like {tmp_path / 'd1' / 'easy.txt'}"),
+            (["--grid_size", 9, "--train_file", tmp_path / "train.csv", "--test_file", tmp_path / "train.csv"],
+             "the held-out score would be on training puzzles")):
+        code, err = run_example("train", sudoku_args(new, *flags), capsys)
+        assert_one_line(err, code, 2, fragment)
+        assert not new.exists() or not any(new.iterdir())
+
+
+def test_a_puzzle_with_several_solutions_is_reported(tmp_path, capsys):
+    from modeling_lstm_trm.tasks.sudoku.puzzles import solve_file
+
+    puzzles = tmp_path / "loose.txt"
+    puzzles.write_text(PUZZLE_4X4 + "\n" + "1" + "." * 15 + "\n")  # the second has many solutions
+    data = solve_file(puzzles)
+    assert len(data) == 2
+    assert "1 of 2 puzzles have more than one solution (first: puzzle 2)" in capsys.readouterr().err
+
+
+def test_an_arc_task_without_test_inputs_or_a_file_of_the_wrong_shape_is_refused(tmp_path):
+    from modeling_lstm_trm.tasks.arc.arc_data import load_split
+
+    pair = {"input": [[1]], "output": [[2]]}
+    for challenges, fragment in (({"t": {"train": [pair], "test": []}}, "task t: a task needs 'train' pairs and "
+                                                                         "'test' inputs"),
+                                 ([{"train": [pair]}], "must map task ids to tasks")):
+        (tmp_path / "arc-agi_x_challenges.json").write_text(json.dumps(challenges))
+        with pytest.raises(ValueError, match=fragment):
+            load_split(tmp_path, "x", need_solutions=False)
+
+
+@pytest.mark.parametrize("content, fragment", [(b"", "holds no text"), (b"  \n\n", "holds no text"),
+                                               (b"caf\xe9 au lait\n", "is not UTF-8 text (byte 3)"),
+                                               (b"text\x00\x01\x02 more", "holds NUL bytes")])
+def test_a_text_file_that_is_not_text_is_refused_before_training(content, fragment, tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    code, err = run_example("train", lm_args(tmp_path, tmp_path / "out", "--train_file", bad), capsys)
+    assert_one_line(err, code, 2, f"--train_file: {bad} {fragment}")
+
+
+def test_a_rating_too_large_for_an_integer_is_a_row_problem(tmp_path):
+    from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import _ratings
+
+    ratings, problems = _ratings([3, 1e30, "x"])
+    assert ratings[0] == 3 and "at most 19 digits" in problems[1] and problems[2]
+
+
+def test_the_python_api_speaks_in_our_words(tmp_path):
+    from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel, NestedLSTMConfig
+
+    with pytest.raises(ValueError, match="`gate_bias_init` must be a finite number"):
+        LSTMTRMConfig(gate_bias_init=float("nan"))
+    with pytest.raises(ValueError, match="`expansion` must be a finite number"):
+        LSTMTRMConfig(expansion=float("inf"))
+    config = dict(vocab_size=5, seq_len=16, puzzle_emb_ndim=0, num_layers=1, T_cycles=1, n_cycles=1,
+                  forward_dtype="float32")
+    torch.manual_seed(0)
+    model, other = LSTMTRMModel(LSTMTRMConfig(hidden_size=16, **config)), LSTMTRMModel(LSTMTRMConfig(hidden_size=8,
+                                                                                                     **config))
+    x = torch.randint(0, 5, (4, 16))
+    y = torch.randint(1, 5, (4, 16))
+    assert torch.equal(model(x.to(torch.int8), labels=y.int()).logits, model(x, labels=y).logits)
+    with pytest.raises(ValueError, match="`labels` must be integer token ids"):
+        model(x, labels=y.float())
+    with pytest.raises(ValueError, match="comes from another model"):
+        model(x, cache=other(x).cache)
+    with pytest.raises(ValueError, match="must index the batch of size 4"):
+        model(x).cache.reset([99])
+    with pytest.raises(ValueError, match="`max_steps` must be an integer"):
+        model.solve(x, max_steps=2.5)
+    with pytest.raises(ValueError, match="`noise_scale` must be a finite number"):
+        model.solve(x, num_trajectories=2, noise_scale=float("nan"))
+    lm = NestedLSTMForCausalLM(NestedLSTMConfig(vocab_size=11, hidden_size=8)).eval()
+    ids = torch.randint(0, 11, (2, 5))
+    assert torch.equal(lm(ids, labels=ids.int()).loss, lm(ids, labels=ids).loss)
+    with pytest.raises(ValueError, match="labels must be integer token ids"):
+        lm(ids, labels=ids.float())
+    (tmp_path / "a_file").write_text("not a folder")
+    for m in (model, lm):
+        with pytest.raises(ValueError, match="is a file, not a folder"):
+            m.save_pretrained(tmp_path / "a_file")

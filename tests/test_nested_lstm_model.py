@@ -8,6 +8,8 @@ from conftest import GENERATE_STATE
 
 from modeling_lstm_trm import NestedLSTMConfig, NestedLSTMForCausalLM, NestedLSTMModel, NestedLSTMState
 
+pytestmark = pytest.mark.floor  # also run on the oldest supported versions
+
 LEVELS = [[1], [1, 16], [1, 16, 256], [1, 2, 3, 4]]
 
 

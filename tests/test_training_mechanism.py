@@ -22,6 +22,8 @@ from modeling_lstm_trm import (
 )
 from modeling_lstm_trm.training.runs import TimeBudget
 
+pytestmark = pytest.mark.floor  # also run on the oldest supported versions
+
 # --- the protocol ------------------------------------------------------------------------------------------------
 
 

@@ -39,6 +39,12 @@ class ModelArguments:
 
 
 
+def check_distinct_files(train_file: str | None, test_file: str | None) -> None:
+    """A held-out score must come from puzzles the model did not train on: not from the training file itself."""
+    if train_file and test_file and Path(train_file).resolve() == Path(test_file).resolve():
+        raise ValueError(f"--test_file {test_file} is --train_file: the held-out score would be on training puzzles")
+
+
 def read_preset(path: Path, output_dir: str) -> dict:
     """A preset file as flag defaults: its "_comment"-like keys dropped, an "auto" dtype resolved for this machine, and
     the run's default --output_dir."""

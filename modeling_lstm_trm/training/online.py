@@ -13,6 +13,7 @@ changes.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -60,14 +61,15 @@ class OnlineSettings:
     def check(self, num_levels: int) -> None:
         """ValueError naming the setting for anything that cannot work."""
         self.chosen_levels(num_levels)
-        if not self.lr > 0:
-            raise ValueError(f"online_lr must be positive, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"online_lr must be a finite positive number, got {self.lr}")
         if self.periods is not None:
             if len(self.periods) != num_levels:
                 raise ValueError(f"online_periods needs one period per level ({num_levels}), got {self.periods}")
             if any(int(p) != p or p < 1 for p in self.periods):
                 raise ValueError(f"online_periods must be positive integers (chunks), got {self.periods}")
-        if self.lr_scale is not None and (len(self.lr_scale) != num_levels or any(s < 0 for s in self.lr_scale)):
+        if self.lr_scale is not None and (len(self.lr_scale) != num_levels
+                                          or not all(0 <= s < math.inf for s in self.lr_scale)):
             raise ValueError(f"online_lr_scale needs one non-negative scale per level ({num_levels}), "
                              f"got {self.lr_scale}")
         if self.optimizer not in ("sgd", "adam"):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ import torch
 import torch.distributed as dist
 from transformers import TrainingArguments
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..hub import EVAL_FILE, RUN_FILE, build_model_card
 from .safety import finite_json, last_checkpoint, verify_checkpoint
@@ -41,28 +44,91 @@ def bf16_supported() -> bool:
 
 
 def check_output_dir(training_args: TrainingArguments, overwrite: bool) -> None:
-    """Before any work: a non-empty --output_dir is only reused to resume from it or when the user says so, and a
-    checkpoint to resume from is read whole first. `--resume_from_checkpoint true` (or `last`) means the newest
-    checkpoint in --output_dir."""
+    """Before any work: the output folder is writable, no other run trains into it, and a non-empty one is only
+    reused to resume from one of its own checkpoints or when the user says so. A checkpoint to resume from is read
+    whole first; `--resume_from_checkpoint true` (or `last`) means the newest checkpoint in --output_dir. With
+    --overwrite_output_dir, the earlier run's checkpoints are removed, so that none of them is taken for this run's."""
     out = Path(training_args.output_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--output_dir {out} is a file, not a folder")
     resume = training_args.resume_from_checkpoint
+    if resume and resume.lower() in ("true", "last"):
+        resume = last_checkpoint(str(out))
+        if resume is None:
+            raise ValueError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: {out} holds no "
+                             "checkpoint-N folder")
+        training_args.resume_from_checkpoint = resume
     if resume:
-        if resume.lower() in ("true", "last"):
-            resume = last_checkpoint(str(out))
-            if resume is None:
-                raise ValueError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: {out} holds no "
-                                 "checkpoint-N folder")
-            training_args.resume_from_checkpoint = resume
         verify_checkpoint(resume)
+    if training_args.process_index != 0:  # the main process alone judges and claims the folder
         return
-    # The main process alone judges the folder: another may look after the main one has begun writing into it.
-    if training_args.process_index == 0 and out.is_dir() and any(out.iterdir()) and not overwrite:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise ValueError(f"--output_dir {out} is not writable ({error.strerror or error}): give another folder") \
+            from None
+    claim_folder(out, "--output_dir")
+    resuming_here = resume and Path(resume).resolve().parent == out.resolve()
+    leftovers = sorted(out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+    if any(out.iterdir()) and not resuming_here and not overwrite:
         last = last_checkpoint(str(out))
         hint = f"resume with --resume_from_checkpoint {last}, " if last else ""
         raise ValueError(f"--output_dir {out} is not empty: {hint}pass --overwrite_output_dir to train into it anyway "
-                         "(its old checkpoints may be rotated away), or give a new folder")
+                         "(the earlier run's checkpoints are then removed), or give a new folder")
+    if overwrite and not resuming_here and leftovers:
+        for folder in leftovers:
+            shutil.rmtree(folder)
+        print(f"--overwrite_output_dir: removed the earlier run's {len(leftovers)} checkpoint folder(s) from {out}",
+              flush=True)
+
+
+_CLAIMED: dict[Path, int] = {}  # folders this process writes, locked until it exits
+
+
+def claim_folder(folder: Path, flag: str) -> None:
+    """One run per folder: an exclusive lock on the folder itself (no file is written into it), which the operating
+    system releases when this process ends, however it ends. Where there is no `fcntl` (Windows), no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    folder = folder.resolve()
+    if folder in _CLAIMED:
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise ValueError(f"{flag} {folder} is in use by another run: wait for it to end, or give another folder") \
+            from None
+    _CLAIMED[folder] = descriptor
+
+
+def release_folders() -> None:
+    """Unlock the folders this process claimed (a run that ends in-process, so that the next may use them)."""
+    while _CLAIMED:
+        os.close(_CLAIMED.popitem()[1])
+
+
+def check_training_arguments(training_args: TrainingArguments) -> None:
+    """Trainer's own flags that would fail, or be silently ignored, only after training has begun."""
+    args = training_args
+    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise ValueError(f"--max_steps must be positive (or -1 to train --num_train_epochs), got {args.max_steps}")
+    if not args.max_steps > 0 and not args.num_train_epochs > 0:
+        raise ValueError(f"--num_train_epochs must be positive, got {args.num_train_epochs}")
+    for flag, strategy in (("save_steps", args.save_strategy), ("eval_steps", args.eval_strategy),
+                           ("logging_steps", args.logging_strategy)):
+        value = getattr(args, flag)
+        if str(strategy).split(".")[-1].lower() == "steps" and value is not None and not value > 0:
+            raise ValueError(f"--{flag} must be positive with the 'steps' strategy, got {value} (use "
+                             f"--{flag.replace('steps', 'strategy')} no to turn it off)")
 
 
 def check_max_minutes(max_minutes: float | None) -> None:

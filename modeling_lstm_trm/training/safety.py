@@ -2,8 +2,9 @@
 
 - `DivergenceGuard` stops training at the first non-finite gradient, before the optimizer step, so the weights stay
   the last finite ones; `StatefulTrainer` installs it.
-- `train_or_keep` runs `trainer.train` and turns a divergence or a Ctrl-C into a `RunError` whose one line says the
-  step, the checkpoint to resume from and what to try; a Ctrl-C first saves a checkpoint.
+- `train_or_keep` runs `trainer.train` and turns a divergence, a Ctrl-C, a SIGTERM or a failure into a `RunError`
+  whose one line says the step, the checkpoint to resume from and what to try; all but a divergence first save a
+  checkpoint.
 - `save_final_model` refuses to save non-finite weights; `after_training` turns a failure of what comes after the
   save (evaluation, card, upload) into a `RunError` that says where the trained model is.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import threading
 from pathlib import Path
 
 import torch
@@ -54,19 +57,49 @@ class DivergenceGuard(TrainerCallback):
                 f"{args.max_grad_norm:g}){low_precision}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, `kill`, schedulers and `docker stop` send) during training: handled as Ctrl-C is."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def train_or_keep(trainer, resume_from_checkpoint=None) -> None:
-    """`trainer.train`, where a divergence or a Ctrl-C ends in a one-line `RunError`; Ctrl-C saves a checkpoint first
-    and the message says how to resume from it."""
+    """`trainer.train`, where any way it ends early is a one-line `RunError`: a divergence says where the last good
+    checkpoint is; Ctrl-C, SIGTERM or a failure after the first step (an evaluation that raises, say) first save a
+    checkpoint of the last completed step and the message says how to resume from it."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
         trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    except KeyboardInterrupt:
+    except RunError:
+        raise
+    except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001  (whatever stopped it, keep the work)
+        what = ("terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
+                if isinstance(error, KeyboardInterrupt) else f"failed ({type(error).__name__}: {first_line(error)})")
         step = trainer.state.global_step
         if step == 0:
-            raise RunError("interrupted before the first optimizer step: nothing to save") from None
-        trainer._save_checkpoint(trainer.model, trial=None)
+            if isinstance(error, KeyboardInterrupt):
+                raise RunError(f"training {what} before the first optimizer step: nothing to save") from None
+            raise  # nothing to keep: the error as it is
         folder = Path(trainer.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
-        raise RunError(f"interrupted at step {step}: checkpoint saved in {folder}; resume with the same command and "
-                       f"--resume_from_checkpoint {folder}") from None
+        try:
+            trainer._save_checkpoint(trainer.model, trial=None)
+        except Exception as save_error:  # noqa: BLE001
+            kept = last_checkpoint(trainer.args.output_dir)
+            raise RunError(f"training {what} at step {step}, and saving a checkpoint failed too "
+                           f"({type(save_error).__name__}: {first_line(save_error)}); last checkpoint: {kept}") \
+                from error
+        fix = "" if isinstance(error, KeyboardInterrupt) else "fix the cause, then "
+        raise RunError(f"training {what} at step {step}: checkpoint saved in {folder}; {fix}resume with the same "
+                       f"command and --resume_from_checkpoint {folder}") from error
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def save_final_model(trainer, output_dir: str | Path) -> None:

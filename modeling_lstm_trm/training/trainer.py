@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import sys
 from collections.abc import Callable
 
 import torch
@@ -76,6 +77,9 @@ class StatefulTrainer(Trainer):
         accepts_use_cache = "use_cache" in inspect.signature(self.model.forward).parameters
         self._state_kwargs = {"use_cache": True} if accepts_use_cache else {}
         self.carried_state = {"train": None, "eval": None}
+        # The training state as of the last completed optimizer step: what a checkpoint saves, so that one saved
+        # in the middle of a step (Ctrl-C, SIGTERM, a failure) resumes exactly.
+        self.step_state = None
         self.metric_sums = {"train": MetricSums(), "eval": MetricSums()}
         self.evaluate_fn, self.carry_state = evaluate_fn, carry_state
         self.ema = ExponentialMovingAverage(self.model, ema_decay) if ema_decay else None
@@ -85,6 +89,8 @@ class StatefulTrainer(Trainer):
 
     def reset_state(self, mode: str = "train") -> None:
         self.carried_state[mode] = None
+        if mode == "train":
+            self.step_state = None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
@@ -150,7 +156,7 @@ class StatefulTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
         os.makedirs(folder, exist_ok=True)
-        state = self.carried_state["train"]
+        state = self.step_state
         if state is not None:
             save_file(state.to_tensors(), os.path.join(folder, STATE_FILE.format(rank=self.args.process_index)),
                       metadata={"class": type(state).__name__})
@@ -163,6 +169,7 @@ class StatefulTrainer(Trainer):
         if os.path.exists(path):
             state_class = self.accelerator.unwrap_model(self.model).state_class
             self.carried_state["train"] = state_class.from_tensors(load_file(path, device=str(self.args.device)))
+            self.step_state = self.carried_state["train"]
             self._restored_state = True
         elif self.carry_state:
             raise RunError(f"{path} is missing: the checkpoint has no carried state for process "
@@ -171,6 +178,9 @@ class StatefulTrainer(Trainer):
         ema_path = os.path.join(resume_from_checkpoint, EMA_FILE)
         if self.ema is not None and os.path.exists(ema_path):
             self.ema.load_state_dict(load_file(ema_path, device=str(self.args.device)))
+        elif self.ema is not None and self.args.should_save:
+            print(f"notice: {ema_path} is missing: the weights' moving average starts again from the checkpoint's "
+                  "weights, so the final model will differ from an uninterrupted run's", file=sys.stderr, flush=True)
 
 
 class _StateCallback(TrainerCallback):
@@ -186,5 +196,6 @@ class _StateCallback(TrainerCallback):
             self.trainer.reset_state("train")
 
     def on_step_end(self, args, state, control, **kwargs):
+        self.trainer.step_state = self.trainer.carried_state["train"]
         if self.trainer.ema is not None:
             self.trainer.ema.update(self.trainer.accelerator.unwrap_model(self.trainer.model))

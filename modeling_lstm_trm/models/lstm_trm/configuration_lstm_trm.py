@@ -91,6 +91,11 @@ class LSTMTRMConfig(PretrainedConfig):
             )
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}")
+        for name, value in (("expansion", expansion), ("halt_exploration_prob", halt_exploration_prob),
+                            ("rms_norm_eps", rms_norm_eps), ("rope_theta", rope_theta),
+                            ("q_loss_weight", q_loss_weight), ("gate_bias_init", gate_bias_init)):
+            if not math.isfinite(float(value)):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
         if not float(expansion) > 0:
             raise ValueError(f"`expansion` must be positive, got {expansion!r}")
         for name, value, allowed in (("mixer", mixer, MIXERS), ("recurrence", recurrence, RECURRENCES),

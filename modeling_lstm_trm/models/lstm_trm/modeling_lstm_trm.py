@@ -18,6 +18,8 @@ between supervision steps as `cache` (its older name `past_key_values` works too
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from dataclasses import dataclass, replace
 
 import torch
@@ -138,7 +140,10 @@ class LSTMTRMCarry:
                 raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
             self.halted = self.halted | rows
         else:
-            self.halted = self.halted.index_fill(0, rows.reshape(-1).long(), True)
+            rows = rows.reshape(-1).long()
+            if rows.numel() and (rows.min() < -self.batch_size or rows.max() >= self.batch_size):
+                raise ValueError(f"`rows` must index the batch of size {self.batch_size}, got {rows.tolist()}")
+            self.halted = self.halted.index_fill(0, rows, True)
         return self
 
     def refill(self, h_init: torch.Tensor, c_init: torch.Tensor, input_ids: torch.Tensor,
@@ -342,6 +347,11 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     _no_split_modules = ["LSTMTRMBlock"]
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        if os.path.isfile(save_directory):  # transformers would log this and return having saved nothing
+            raise ValueError(f"save_pretrained: {save_directory} is a file, not a folder")
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
         # LeCun-normal linears, unit-scale token embeddings, zero puzzle embeddings, Q head that starts at "continue".
@@ -418,6 +428,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
             if labels.shape != input_ids.shape:
                 raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
                                  f"got {tuple(labels.shape)}")
+            if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+                raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
             bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
             if bad.any():
                 raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
@@ -434,6 +446,9 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                 raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
             if carry.batch_size != batch:
                 raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
+            if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
+                raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
+                                 f"{config.hidden_size}: it comes from another model")
             if carry.inputs.shape[1] != input_ids.shape[1]:
                 raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
                                  f"has {input_ids.shape[1]}")
@@ -484,6 +499,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         carry = carried_state_argument(cache, past_key_values)
         self._check_inputs(input_ids, labels, puzzle_identifiers, carry)
+        input_ids = input_ids.long()  # any integer dtype of ids
+        labels = None if labels is None else labels.long()
         if carry is None:
             carry = self.initial_carry(input_ids, labels, puzzle_identifiers)
         carry = carry.refill(self.h_init, self.c_init, input_ids, labels, puzzle_identifiers)
@@ -572,12 +589,11 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         pick, among the trajectories whose answer passes it (the Q head's pick where none does).
         """
         max_steps = self.config.halt_max_steps if max_steps is None else max_steps
-        if max_steps < 1:
-            raise ValueError(f"`max_steps` must be at least 1, got {max_steps}")
-        if num_trajectories < 1:
-            raise ValueError(f"`num_trajectories` must be at least 1, got {num_trajectories}")
-        if noise_scale < 0:
-            raise ValueError(f"`noise_scale` must be at least 0, got {noise_scale}")
+        for name, value in (("max_steps", max_steps), ("num_trajectories", num_trajectories)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be an integer of at least 1, got {value!r}")
+        if not 0 <= noise_scale < math.inf:
+            raise ValueError(f"`noise_scale` must be a finite number >= 0, got {noise_scale}")
         batch, k = input_ids.shape[0], num_trajectories
         carry = None
         if k > 1:

@@ -78,10 +78,10 @@ class NestedLSTMConfig(PretrainedConfig):
             raise ValueError(f"`level_update_every` must be strictly increasing, got {periods!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
-        if not float(initializer_range) > 0:
-            raise ValueError(f"`initializer_range` must be positive, got {initializer_range!r}")
-        if not float(layer_norm_eps) > 0:
-            raise ValueError(f"`layer_norm_eps` must be positive, got {layer_norm_eps!r}")
+        if not 0 < float(initializer_range) < float("inf"):
+            raise ValueError(f"`initializer_range` must be a finite positive number, got {initializer_range!r}")
+        if not 0 < float(layer_norm_eps) < float("inf"):
+            raise ValueError(f"`layer_norm_eps` must be a finite positive number, got {layer_norm_eps!r}")
         for name, token_id in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
                                ("eos_token_id", eos_token_id)):
             if token_id is not None and not 0 <= token_id < vocab_size:

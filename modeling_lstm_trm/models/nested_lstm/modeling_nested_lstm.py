@@ -8,6 +8,7 @@ position-wise layers.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -204,6 +205,11 @@ class NestedLSTMPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     _no_split_modules = ["NestedLSTMFeedForwardLevel"]
     _is_stateful = True
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        if os.path.isfile(save_directory):  # transformers would log this and return having saved nothing
+            raise ValueError(f"save_pretrained: {save_directory} is a file, not a folder")
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -516,6 +522,9 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
                 shift_labels = F.pad(labels[:, 1:], (0, 1), value=-100)
             if shift_labels.shape != logits.shape[:2]:
                 raise ValueError(f"labels must have shape {tuple(logits.shape[:2])}, got {tuple(shift_labels.shape)}")
+            if shift_labels.is_floating_point() or shift_labels.is_complex() or shift_labels.dtype == torch.bool:
+                raise ValueError(f"labels must be integer token ids (or -100), got {shift_labels.dtype}")
+            shift_labels = shift_labels.long()  # any integer dtype
             token_nll = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), shift_labels.reshape(-1).to(logits.device), reduction="none"
             ).view_as(shift_labels)  # ignore_index -100 gives 0

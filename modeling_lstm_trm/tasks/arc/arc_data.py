@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...checks import check_name
+
 MAX_SIDE = 30
 PAD, END = 0, 1
 COLOUR_OFFSET = 2
@@ -50,7 +52,7 @@ def to_grid(value, where: str) -> np.ndarray:
 def parse_task(task_id: str, task: dict, solutions: list | None, where: str, need_solutions: bool = True) -> ArcTask:
     """One task from its JSON (`solutions`: its test outputs, or None to read them from the test pairs)."""
     place = f"{where}, task {task_id}"
-    if not isinstance(task, dict) or not task.get("train") or "test" not in task:
+    if not isinstance(task, dict) or not task.get("train") or not task.get("test"):
         raise ValueError(f"{place}: a task needs 'train' pairs and 'test' inputs")
     train = [(to_grid(pair.get("input"), f"{place}, train pair {k}"),
               to_grid(pair.get("output"), f"{place}, train pair {k} output")) for k, pair in enumerate(task["train"])]
@@ -70,12 +72,18 @@ def parse_task(task_id: str, task: dict, solutions: list | None, where: str, nee
 def load_split(data_dir, split: str, need_solutions: bool = True) -> dict[str, ArcTask]:
     """The tasks of `arc-agi_<split>_challenges.json` with their solutions from `arc-agi_<split>_solutions.json`.
     Without the solutions file (a competition's hidden test), `need_solutions=False` reads the inputs alone."""
+    check_name(split, "the ARC split")
     challenges = Path(data_dir) / f"arc-agi_{split}_challenges.json"
     if not challenges.is_file():
         raise ValueError(f"--data_dir {data_dir}: no {challenges.name} (split {split!r})")
     tasks = json.loads(challenges.read_text())
+    if not isinstance(tasks, dict):
+        raise ValueError(f"{challenges}: must map task ids to tasks (a JSON object), found a {type(tasks).__name__}")
     solutions_file = Path(data_dir) / f"arc-agi_{split}_solutions.json"
     solutions = json.loads(solutions_file.read_text()) if solutions_file.is_file() else None
+    if solutions is not None and not isinstance(solutions, dict):
+        raise ValueError(f"{solutions_file}: must map task ids to test outputs (a JSON object), found a "
+                         f"{type(solutions).__name__}")
     if solutions is None and need_solutions:
         raise ValueError(f"--data_dir {data_dir}: no {solutions_file.name}, so split {split!r} cannot be scored")
     out = {}

@@ -58,7 +58,7 @@ def score(tasks: dict[str, ArcTask], candidates: dict[tuple[str, int], list[tupl
     return results, submission
 
 
-def write_submission(submission: dict, output_dir) -> Path:
-    path = Path(output_dir) / "submission.json"
+def write_submission(submission: dict, output_dir, name: str = "submission.json") -> Path:
+    path = Path(output_dir) / name
     path.write_text(json.dumps(submission))
     return path

@@ -19,7 +19,7 @@ from transformers import TrainingArguments, set_seed
 from ...tokenization import build_maze_tokenizer
 from ...training.runs import Panel, check_max_minutes, finish_run, set_threads
 from ...training.safety import after_training
-from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, read_preset, train_and_save
+from ..lstm_trm_recipe import ModelArguments, build_lstm_trm, check_distinct_files, read_preset, train_and_save
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
 from .mazes import MazeDataset, canonical_form, evaluate_mazes, generate_mazes, to_text
 
@@ -81,6 +81,7 @@ def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: T
         path = getattr(maze_args, flag)
         if path and not (Path(path).is_dir() if flag == "data_dir" else Path(path).is_file()):
             raise ValueError(f"--{flag}: no such {'folder' if flag == 'data_dir' else 'file'}: {path}")
+    check_distinct_files(maze_args.train_file, maze_args.test_file)
 
 
 def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:

@@ -14,6 +14,7 @@ removed then cannot be removed from any smaller puzzle either: one pass leaves e
 
 from __future__ import annotations
 
+import contextlib
 import random
 from concurrent.futures import ProcessPoolExecutor
 
@@ -137,51 +138,54 @@ def minimal_puzzle(solution: list[int], rng: random.Random) -> list[int]:
     return puzzle
 
 
-def _make(args: tuple[int, int, int]) -> list[tuple[list[int], list[int], int]]:
-    """Worker: keep making minimal puzzles from seed `seed` until `count` rate at least `min_rating`."""
-    seed, count, min_rating = args
+def _make(args: tuple[int, int, int, int]) -> tuple[list[tuple[list[int], list[int], int]], int]:
+    """Worker: make minimal puzzles from seed `seed` until `count` rate at least `min_rating`, or `max_candidates`
+    have been made; the puzzles kept and the highest rating seen."""
+    seed, count, min_rating, max_candidates = args
     rng = random.Random(seed)
-    out = []
-    while len(out) < count:
+    out, highest = [], -1
+    for _ in range(max_candidates):
         solution = [int(v) for v in random_solution((3, 3), rng).reshape(-1)]
         puzzle = minimal_puzzle(solution, rng)
         rating = rate(puzzle)
+        highest = max(highest, rating)
         if rating >= min_rating:
             out.append((puzzle, solution, rating))
-    return out
+            if len(out) == count:
+                break
+    return out, highest
 
 
 def generate_hard_puzzles(num_puzzles: int, min_rating: int = 0, seed: int = 0, num_workers: int = 1,
-                          chunk: int = 8, progress: bool = False):
+                          chunk: int = 8, progress: bool = False, max_candidates_per_puzzle: int = 2000):
     """`num_puzzles` minimal 9x9 puzzles rated at least `min_rating`, as (puzzles, solutions, ratings) arrays of
     shapes (n, 9, 9), (n, 9, 9), (n,). Reproducible for a given seed and chunk whatever `num_workers` is: work is cut
-    into chunks of `chunk` puzzles, each with its own seed."""
+    into chunks of `chunk` puzzles, each with its own seed. The effort is bounded: a chunk gives up after
+    `max_candidates_per_puzzle` candidates per puzzle it owes, and then a ValueError says what was reached."""
     if num_puzzles < 1:
         raise ValueError(f"num_puzzles must be at least 1, got {num_puzzles}")
     if min_rating < 0:
         raise ValueError(f"min_rating must be at least 0, got {min_rating}")
-    jobs = [(seed * 1_000_003 + k, min(chunk, num_puzzles - start), min_rating)
-            for k, start in enumerate(range(0, num_puzzles, chunk))]
+    jobs = [(seed * 1_000_003 + k, size, min_rating, size * max_candidates_per_puzzle)
+            for k, start in enumerate(range(0, num_puzzles, chunk)) for size in [min(chunk, num_puzzles - start)]]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=num_puzzles, desc=f"puzzles rated >= {min_rating}", unit="puzzle")
-    results = []
-    if num_workers > 1:
-        with ProcessPoolExecutor(num_workers) as pool:
-            for part in pool.map(_make, jobs):
-                results.extend(part)
-                if bar is not None:
-                    bar.update(len(part))
-    else:
-        for job in jobs:
-            part = _make(job)
+    results, highest = [], -1
+    with ProcessPoolExecutor(num_workers) if num_workers > 1 else contextlib.nullcontext() as pool:
+        for part, part_highest in (pool.map(_make, jobs) if pool is not None else map(_make, jobs)):
             results.extend(part)
+            highest = max(highest, part_highest)
             if bar is not None:
                 bar.update(len(part))
     if bar is not None:
         bar.close()
+    if len(results) < num_puzzles:
+        raise ValueError(f"gave up after {max_candidates_per_puzzle} candidates per puzzle: {len(results)} of "
+                         f"{num_puzzles} puzzles rated >= {min_rating} (the highest rating seen: {highest}); ask for a "
+                         "lower --min_rating")
     puzzles = np.array([p for p, _, _ in results], dtype=np.int64).reshape(-1, SIZE, SIZE)
     solutions = np.array([s for _, s, _ in results], dtype=np.int64).reshape(-1, SIZE, SIZE)
     return puzzles, solutions, np.array([r for _, _, r in results], dtype=np.int64)

@@ -8,6 +8,7 @@ token of a cell is its digit (0 = blank) and the vocabulary is N + 1 tokens.
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,25 +104,26 @@ def _board(grid, box) -> _Board:
     return _Board(grid, box)
 
 
-def count_solutions(grid, box=(3, 3), limit: int = 2) -> int:
-    """Number of solutions, counted up to `limit` (2 answers "is it unique?")."""
+def find_solutions(grid, box=(3, 3), limit: int = 2) -> list[np.ndarray]:
+    """Up to `limit` solutions, in the solver's order (2 answers "is it unique?")."""
     board = _board(grid, box)
     if not board.valid:
-        return 0
+        return []
     found: list = []
     board.search(limit, None, found)
-    return len(found)
+    n = box[0] * box[1]
+    return [np.array(f, dtype=np.int64).reshape(n, n) for f in found]
+
+
+def count_solutions(grid, box=(3, 3), limit: int = 2) -> int:
+    """Number of solutions, counted up to `limit` (2 answers "is it unique?")."""
+    return len(find_solutions(grid, box, limit))
 
 
 def solve(grid, box=(3, 3)) -> np.ndarray | None:
     """The first solution found (the only one for a proper puzzle), or None if there is none."""
-    board = _board(grid, box)
-    if not board.valid:
-        return None
-    found: list = []
-    board.search(1, None, found)
-    n = box[0] * box[1]
-    return np.array(found[0], dtype=np.int64).reshape(n, n) if found else None
+    found = find_solutions(grid, box, 1)
+    return found[0] if found else None
 
 
 def is_valid_solution(solution, puzzle, box) -> bool:
@@ -396,13 +398,19 @@ def solve_file(path, size: int | None = None) -> SudokuSet:
     puzzles = parse_puzzles(path, size)
     n = puzzles.shape[-1]
     box = BOXES[n]
-    solutions = []
+    answers, several = [], []
     for k, puzzle in enumerate(puzzles):
-        solution = solve(puzzle, box)
-        if solution is None:
+        found = find_solutions(puzzle, box, 2)
+        if not found:
             raise ValueError(f"{path}: puzzle {k + 1} has no solution")
-        solutions.append(solution)
-    return SudokuSet(puzzles, np.stack(solutions), box)
+        if len(found) > 1:
+            several.append(k + 1)
+        answers.append(found[0])
+    if several:
+        print(f"notice: {path}: {len(several)} of {len(puzzles)} puzzles have more than one solution (first: puzzle "
+              f"{several[0]}); each is scored against the solver's first, so another valid answer counts as wrong",
+              file=sys.stderr, flush=True)
+    return SudokuSet(puzzles, np.stack(answers), box)
 
 
 def sudoku_metric():

@@ -17,6 +17,7 @@ from ...training.safety import after_training
 from ..lstm_trm_recipe import (
     ModelArguments,
     build_lstm_trm,
+    check_distinct_files,
     optimizer_with_puzzle_embedding_group,
     read_preset,
     train_and_save,
@@ -126,6 +127,7 @@ def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_arg
     for flag in ("train_puzzles", "eval_puzzles"):
         if getattr(sudoku_args, flag) is not None and getattr(sudoku_args, flag) < 1:
             raise ValueError(f"--{flag} must be at least 1, got {getattr(sudoku_args, flag)}")
+    filed_as: dict[str, str] = {}
     for name in sudoku_args.eval_files:
         if name == "none":
             continue
@@ -134,6 +136,11 @@ def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_arg
         if parse_puzzles(name).shape[-1] != sudoku_args.size:  # every line, now rather than after training
             raise ValueError(f"--eval_files: {name} does not hold {sudoku_args.size}x{sudoku_args.size} "
                              "puzzles (see --grid_size)")
+        key = Path(name).stem  # the file's results are filed under its name
+        if key in RESULT_KEYS or key in filed_as:
+            taken = f"the run's own '{key}' result" if key in RESULT_KEYS else filed_as[key]
+            raise ValueError(f"--eval_files: {name} would be reported as '{key}', like {taken}: rename the file")
+        filed_as[key] = name
     check_data_flags(sudoku_args)
 
 
@@ -158,6 +165,7 @@ def check_data_flags(args: SudokuArguments) -> None:
         path = getattr(args, flag)
         if path and not (Path(path).is_dir() if flag == "data_dir" else Path(path).is_file()):
             raise ValueError(f"--{flag}: no such {'folder' if flag == 'data_dir' else 'file'}: {path}")
+    check_distinct_files(args.train_file, args.test_file)
     if not args.uses_dataset() and (args.subsample_size or args.eval_subsample or args.drop_invalid):
         raise ValueError("--subsample_size, --eval_subsample and --drop_invalid select rows of a dataset "
                          "(--dataset_name, --train_file/--test_file or --data_dir); generated puzzles are set by "
@@ -266,6 +274,9 @@ def run(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args:
         print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)")
         print(f"Solve a held-out puzzle: python examples/solve.py --model {output_dir} --trace {example}", flush=True)
     return results
+
+
+RESULT_KEYS = ("held_out", "train_minutes", "train_steps")  # what a run reports besides its --eval_files
 
 
 def evaluate_on(trainer: StatefulTrainer, data) -> dict:

@@ -89,8 +89,8 @@ def _ratings(values: list) -> tuple[np.ndarray, list[str | None]]:
     for k, value in enumerate(values):
         try:
             out[k] = int(value)
-        except (TypeError, ValueError):
-            problems[k] = f"the rating must be an integer, got {value!r}"
+        except (TypeError, ValueError, OverflowError):
+            problems[k] = f"the rating must be an integer (of at most 19 digits), got {value!r}"
     return out, problems
 
 

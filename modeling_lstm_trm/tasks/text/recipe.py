@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 from dataclasses import dataclass, field
@@ -74,9 +75,9 @@ def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: Tra
         raise ValueError(f"--tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {lm_args.tokenizer!r}")
     if not (lm_args.train_file or lm_args.dataset_name):
         raise ValueError("--task lm needs --train_file FILE or --dataset_name NAME")
-    for path in (lm_args.train_file, lm_args.validation_file):
-        if path and not Path(path).is_file():
-            raise ValueError(f"no such file: {path}")
+    for flag, path in (("train_file", lm_args.train_file), ("validation_file", lm_args.validation_file)):
+        if path:
+            check_text_file(path, f"--{flag}")
     check_max_minutes(lm_args.max_minutes)
     if lm_args.block_size < 1:
         raise ValueError(f"--block_size must be at least 1, got {lm_args.block_size}")
@@ -86,6 +87,29 @@ def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: Tra
         raise ValueError("--schedule_by_time needs --max_minutes")
     if training_args.train_sampling_strategy != "sequential" or not training_args.dataloader_drop_last:
         raise ValueError("the LM's streams need --train_sampling_strategy sequential and --dataloader_drop_last true")
+
+
+def check_text_file(path: str, flag: str) -> None:
+    """A file to read as text: it exists, is UTF-8 and holds more than blanks (read in pieces, so any size will do)."""
+    if not Path(path).is_file():
+        raise ValueError(f"{flag}: no such file: {path}")
+    decoder, seen_text, offset = codecs.getincrementaldecoder("utf-8")(), False, 0
+    with open(path, "rb") as file:
+        while piece := file.read(1 << 20):
+            try:
+                text = decoder.decode(piece)
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{flag}: {path} is not UTF-8 text (byte {offset + error.start})") from None
+            if "\x00" in text:
+                raise ValueError(f"{flag}: {path} holds NUL bytes: a binary file, not text")
+            seen_text = seen_text or bool(text.strip())
+            offset += len(piece)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ValueError(f"{flag}: {path} is not UTF-8 text (it ends inside a character)") from None
+    if not seen_text:
+        raise ValueError(f"{flag}: {path} holds no text")
 
 
 def prepare_data(lm_args: LMArguments, training_args: TrainingArguments):
