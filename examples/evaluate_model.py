@@ -43,6 +43,7 @@ from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config, t
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
 from modeling_lstm_trm.tasks.sudoku.recipe import EVAL_SUBSAMPLE_SEED
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits, load_trm_folder
+from modeling_lstm_trm.tasks.text.recipe import check_text_file
 from modeling_lstm_trm.tasks.text.streams import auto_boundary, encode_corpus, evaluate_stream, rows_to_documents
 from modeling_lstm_trm.training.online import OnlineLearner, add_online_arguments, online_settings
 from modeling_lstm_trm.training.safety import finite_json
@@ -230,6 +231,7 @@ def evaluate_maze(args, parser) -> dict:
 
 def evaluate_lm(args, parser) -> dict:
     try:
+        check_text_file(args.file, "--file")
         settings = online_settings(args, read_config(args.model))
     except ValueError as error:
         parser.error(str(error))

@@ -302,6 +302,8 @@ ROUND_TWO_CASES = [
     ("evaluate: a Sudoku model asked for ARC", "evaluate_model",
      ["--model", "{sudoku}", "--task", "arc", "--data_dir", "{tmp}"], "is a model for sudoku"),
     ("solve: a language model asked to solve", "solve", ["--model", "{lm}", PUZZLE_4X4], "is a model for lm"),
+    ("evaluate: an empty text file", "evaluate_model", ["--model", "{lm}", "--file", "{tmp}/empty.txt"],
+     "empty.txt holds no text"),
     ("generate: --online_lr inf", "generate", ["--model", "{lm}", "--online_levels", "all", "--online_lr", "inf"],
      "online_lr must be a finite positive number"),
     ("make_dataset: --exclude with Sudoku", "make_dataset",
@@ -316,6 +318,7 @@ ROUND_TWO_CASES = [
 @pytest.mark.parametrize("what, example, argv, fragment", ROUND_TWO_CASES, ids=[case[0] for case in ROUND_TWO_CASES])
 def test_a_flag_that_would_be_ignored_or_misread_is_refused(what, example, argv, fragment, trained, tmp_path, capsys):
     (tmp_path / "p.txt").write_text(PUZZLE_4X4 + "\n")
+    (tmp_path / "empty.txt").write_text("")
     checkpoint = tmp_path / "checkpoint-2"  # what Trainer leaves mid-run: weights and config, no tokenizer
     shutil.copytree(trained["lm"], checkpoint, ignore=shutil.ignore_patterns("tokenizer*", "*.json", "README.md"))
     shutil.copy(trained["lm"] / "config.json", checkpoint)

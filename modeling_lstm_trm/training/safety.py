@@ -69,7 +69,8 @@ def train_or_keep(trainer, resume_from_checkpoint=None) -> None:
     """`trainer.train`, where any way it ends early is a one-line `RunError`: a divergence says where the last good
     checkpoint is; Ctrl-C, SIGTERM or a failure after the first step (an evaluation that raises, say) first save a
     checkpoint of the last completed step and the message says how to resume from it."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
+    handles_sigterm = threading.current_thread() is threading.main_thread()  # where Python delivers signals
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if handles_sigterm else None
     try:
         trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     except RunError:
@@ -94,12 +95,8 @@ def train_or_keep(trainer, resume_from_checkpoint=None) -> None:
         raise RunError(f"training {what} at step {step}: checkpoint saved in {folder}; {fix}resume with the same "
                        f"command and --resume_from_checkpoint {folder}") from error
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+        if handles_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def save_final_model(trainer, output_dir: str | Path) -> None:
