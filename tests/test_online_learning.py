@@ -93,7 +93,7 @@ def test_reset_at_documents_reads_each_document_as_if_alone():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(lr=-1.0), "online_lr must be positive"),
+    (dict(lr=-1.0), "online_lr must be a finite positive number"),
     (dict(periods=[1, 0, 4]), "online_periods must be positive integers"),
     (dict(periods=[1, 4]), "one period per level"),
     (dict(levels="fast"), "online levels must be all, slow or level numbers"),

@@ -90,7 +90,7 @@ def _ratings(values: list) -> tuple[np.ndarray, list[str | None]]:
         try:
             out[k] = int(value)
         except (TypeError, ValueError, OverflowError):
-            problems[k] = f"the rating must be an integer (of at most 19 digits), got {value!r}"
+            problems[k] = f"the rating must be an integer, got {value!r} (of at most 19 digits)"
     return out, problems
 
 
