@@ -8,6 +8,8 @@ MIXERS = ("mlp", "attention", "conv")
 RECURRENCES = ("lstm", "trm")
 LOSS_TYPES = ("stablemax", "softmax")
 FORWARD_DTYPES = ("bfloat16", "float32", "float16")
+Q_HEAD_INPUTS = ("mean", "first")
+MLP_MIXER_NORMS = ("channels", "positions")
 
 
 class LSTMTRMConfig(PretrainedConfig):
@@ -22,12 +24,16 @@ class LSTMTRMConfig(PretrainedConfig):
         vocab_size (`int`): Number of input/output tokens (Sudoku: blank + digits).
         seq_len (`int`): Length of every input (grid cells); inputs of another length are rejected.
         num_puzzle_identifiers (`int`): Size of the puzzle-identifier embedding table.
-        puzzle_emb_ndim (`int`): Width of the puzzle embedding, prepended as `ceil(puzzle_emb_ndim / hidden_size)`
-            extra positions; 0 disables it.
+        puzzle_emb_ndim (`int`): Width of the puzzle embedding, prepended as `puzzle_emb_len` extra positions (zero
+            padded); 0 disables it.
+        puzzle_emb_len (`int`): Positions the puzzle embedding takes in front of the grid; 0 (the default) means
+            `ceil(puzzle_emb_ndim / hidden_size)`. TRM's presets use 16.
         T_cycles (`int`): Recursions per supervision step (the last one with gradients).
         n_cycles (`int`): Updates of h per recursion.
         hidden_size (`int`): Width of h, c and the trunk.
-        expansion (`float`): SwiGLU expansion of the channel (and token-mixing) MLPs.
+        expansion (`float`): SwiGLU expansion of the channel (and token-mixing) MLPs: the inner width is
+            `round(expansion * width * 2 / 3)` rounded up to a multiple of `mlp_multiple`.
+        mlp_multiple (`int`): See `expansion`; 32 here, 256 in TRM's code.
         num_layers (`int`): Blocks in the shared trunk network.
         num_heads (`int`): Attention heads when `mixer="attention"`.
         mixer (`str`): Token mixing inside each block: "mlp" (a SwiGLU across the sequence axis, for fixed-size
@@ -41,6 +47,14 @@ class LSTMTRMConfig(PretrainedConfig):
         forward_dtype (`str`): "bfloat16" runs the recursion under autocast; "float32" runs it in full precision.
         rms_norm_eps (`float`): Epsilon of the parameter-free RMS norms.
         rope_theta (`float`): Base of the rotary position frequencies (attention mixer).
+        absolute_positions (`bool`, *optional*): Add learned absolute position embeddings to the input. Default:
+            with the attention mixer (beside its rotary positions), not with the others; TRM's attention variant
+            uses rotary positions alone.
+        mlp_mixer_norm (`str`): With the MLP mixer, the axis its residual RMS norm runs over: "channels" (each
+            position over its hidden units, as every other norm here) or "positions" (each hidden unit over the
+            positions: TRM's code, which norms the token MLP's residual before transposing back).
+        q_head_input (`str`): What the Q head reads: "mean" (of every position of c) or "first" (c's first
+            position, the puzzle-embedding slot where there is one: TRM's choice).
         loss_type (`str`): "stablemax" (TRM's, in float64) or "softmax" cross-entropy.
         q_loss_weight (`float`): Weight of the halting (Q) binary cross-entropy.
         gate_bias_init (`float`): Initial bias of the forget gate (its negative for the input gate), so that at
@@ -76,6 +90,11 @@ class LSTMTRMConfig(PretrainedConfig):
         q_loss_weight: float = 0.5,
         gate_bias_init: float = -2.0,
         batch_size: int | None = None,
+        puzzle_emb_len: int = 0,
+        mlp_multiple: int = 32,
+        absolute_positions: bool | None = None,
+        q_head_input: str = "mean",
+        mlp_mixer_norm: str = "channels",
         **kwargs,
     ):
         for name, value in (
@@ -89,6 +108,17 @@ class LSTMTRMConfig(PretrainedConfig):
             raise ValueError(
                 f"`puzzle_emb_ndim` must be a non-negative integer (0 disables it), got {puzzle_emb_ndim!r}"
             )
+        for name, value, least in (("puzzle_emb_len", puzzle_emb_len, 0), ("mlp_multiple", mlp_multiple, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`{name}` must be an integer of at least {least}, got {value!r}")
+        prefix = puzzle_emb_len or -(-puzzle_emb_ndim // hidden_size)
+        if puzzle_emb_ndim > prefix * hidden_size or (puzzle_emb_len and not puzzle_emb_ndim):
+            raise ValueError(f"`puzzle_emb_len` {puzzle_emb_len} positions of width {hidden_size} cannot hold a "
+                             f"puzzle embedding of width {puzzle_emb_ndim}")
+        for name, value, allowed in (("q_head_input", q_head_input, Q_HEAD_INPUTS),
+                                     ("mlp_mixer_norm", mlp_mixer_norm, MLP_MIXER_NORMS)):
+            if value not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}")
         for name, value in (("expansion", expansion), ("halt_exploration_prob", halt_exploration_prob),
@@ -141,13 +171,13 @@ class LSTMTRMConfig(PretrainedConfig):
         self.q_loss_weight = float(q_loss_weight)
         self.gate_bias_init = float(gate_bias_init)
         self.batch_size = batch_size
+        self.puzzle_emb_len = prefix
+        self.mlp_multiple = mlp_multiple
+        self.absolute_positions = mixer == "attention" if absolute_positions is None else bool(absolute_positions)
+        self.q_head_input = q_head_input
+        self.mlp_mixer_norm = mlp_mixer_norm
         kwargs.setdefault("tie_word_embeddings", False)
         super().__init__(**kwargs)
-
-    @property
-    def puzzle_emb_len(self) -> int:
-        """Positions taken by the puzzle embedding in front of the grid."""
-        return -(-self.puzzle_emb_ndim // self.hidden_size)
 
     @property
     def total_len(self) -> int:

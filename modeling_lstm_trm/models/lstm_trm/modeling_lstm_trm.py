@@ -218,9 +218,9 @@ class LSTMTRMSolveOutput(ModelOutput):
 
 
 class LSTMTRMSwiGLU(nn.Module):
-    def __init__(self, dim: int, expansion: float):
+    def __init__(self, dim: int, expansion: float, multiple: int):
         super().__init__()
-        inner = 32 * math.ceil(expansion * dim * 2 / 3 / 32)
+        inner = multiple * -(-round(expansion * dim * 2 / 3) // multiple)  # TRM's width rule
         self.gate_up_proj = nn.Linear(dim, 2 * inner, bias=False)
         self.down_proj = nn.Linear(inner, dim, bias=False)
 
@@ -286,22 +286,27 @@ class LSTMTRMBlock(nn.Module):
         super().__init__()
         self.mixer = config.mixer
         self.eps = config.rms_norm_eps
+        self.norm_over_positions = config.mlp_mixer_norm == "positions"
         if config.mixer == "mlp":
-            self.token_mixer = LSTMTRMSwiGLU(config.total_len, config.expansion)
+            self.token_mixer = LSTMTRMSwiGLU(config.total_len, config.expansion, config.mlp_multiple)
         elif config.mixer == "conv":
             self.token_mixer = LSTMTRMLocalMixer(config)
         else:
             self.token_mixer = LSTMTRMAttention(config)
-        self.channel_mlp = LSTMTRMSwiGLU(config.hidden_size, config.expansion)
+        self.channel_mlp = LSTMTRMSwiGLU(config.hidden_size, config.expansion, config.mlp_multiple)
 
     def forward(self, x: torch.Tensor, rotary=None) -> torch.Tensor:
-        if self.mixer == "mlp":
-            mixed = self.token_mixer(x.transpose(1, 2)).transpose(1, 2)
-        elif self.mixer == "conv":
-            mixed = self.token_mixer(x)
+        if self.mixer == "mlp" and self.norm_over_positions:  # TRM's: the residual normed across positions
+            x_t = x.transpose(1, 2)
+            x = rms_norm(x_t + self.token_mixer(x_t), self.eps).transpose(1, 2)
         else:
-            mixed = self.token_mixer(x, rotary)
-        x = rms_norm(x + mixed, self.eps)
+            if self.mixer == "mlp":
+                mixed = self.token_mixer(x.transpose(1, 2)).transpose(1, 2)
+            elif self.mixer == "conv":
+                mixed = self.token_mixer(x)
+            else:
+                mixed = self.token_mixer(x, rotary)
+            x = rms_norm(x + mixed, self.eps)
         return rms_norm(x + self.channel_mlp(x), self.eps)
 
 
@@ -389,9 +394,9 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         self.puzzle_emb = (nn.Embedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
                            if config.puzzle_emb_ndim > 0 else None)
         # Rotary positions are relative, and the flattened grid's row/column/box structure is absolute: the attention
-        # mixer also gets learned absolute positions (the MLP mixer is position-aware by construction).
+        # mixer also gets learned absolute positions by default (the MLP mixer is position-aware by construction).
         self.embed_positions = (nn.Embedding(config.total_len, config.hidden_size)
-                                if config.mixer == "attention" else None)
+                                if config.absolute_positions else None)
         self.cell = LSTMTRMCell(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.q_head = nn.Linear(config.hidden_size, 2)
@@ -515,7 +520,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                     h, c = self.cell(x, h, c, rotary)
             h, c = self.cell(x, h, c, rotary)
             logits = self.lm_head(c[:, self.config.puzzle_emb_len:]).float()
-            q_logits = self.q_head(c.mean(dim=1)).float()
+            q_logits = self.q_head(c.mean(dim=1) if self.config.q_head_input == "mean" else c[:, 0]).float()
         q_halt, q_continue = q_logits.unbind(-1)
 
         with torch.no_grad():

@@ -1,0 +1,142 @@
+"""Convert a checkpoint of TRM's own code (SamsungSAILMontreal/TinyRecursiveModels) into an LSTM-TRM model folder.
+
+    python -m modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf \
+        --checkpoint step_50000 --config all_config.yaml --output_dir trm-sudoku-mlp
+
+TRM saves `torch.save(model.state_dict())` of its `ACTLossHead` (keys like
+`_orig_mod.model.inner.L_level.layers.0.mlp.gate_up_proj.weight`; `_orig_mod.` when it was compiled) beside the run's
+`all_config.yaml`. The result is `recurrence="trm"` with TRM's shapes and conventions (`puzzle_emb_len`,
+`mlp_multiple=256`, `q_head_input="first"`, `mlp_mixer_norm="positions"`, rotary positions alone for attention),
+saved with `save_pretrained` so `AutoModel` loads it, and equal to TRM's network to float32 rounding
+(tests/test_trm_parity.py checks it against outputs of TRM's code).
+The checkpoint is read with `weights_only=True`: tensors only, no code runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+
+from .configuration_lstm_trm import LSTMTRMConfig
+from .modeling_lstm_trm import LSTMTRMModel
+
+LOSS_TYPES = {"stablemax_cross_entropy": "stablemax", "softmax_cross_entropy": "softmax"}
+
+# TRM's names (after `_orig_mod.` and `model.inner.`) -> ours; {i} is a layer number.
+KEY_MAP = [
+    (r"embed_tokens\.embedding_weight", "embed_tokens.weight"),
+    (r"embed_pos\.embedding_weight", "embed_positions.weight"),
+    (r"lm_head\.weight", "lm_head.weight"),
+    (r"q_head\.(weight|bias)", r"q_head.\1"),
+    (r"puzzle_emb\.weights", "puzzle_emb.weight"),
+    (r"H_init", "c_init"),  # TRM's answer state y (z_H) is our c
+    (r"L_init", "h_init"),  # its latent z (z_L) is our h
+    (r"L_level\.layers\.(\d+)\.self_attn\.(qkv_proj|o_proj)\.weight", r"cell.blocks.\1.token_mixer.\2.weight"),
+    (r"L_level\.layers\.(\d+)\.mlp_t\.(gate_up_proj|down_proj)\.weight", r"cell.blocks.\1.token_mixer.\2.weight"),
+    (r"L_level\.layers\.(\d+)\.mlp\.(gate_up_proj|down_proj)\.weight", r"cell.blocks.\1.channel_mlp.\2.weight"),
+]
+
+
+def config_from_trm(arch: dict, loss_type: str = "stablemax_cross_entropy", **overrides) -> LSTMTRMConfig:
+    """Our configuration of TRM's network, from the `arch` section of its `all_config.yaml` (with the dataset's
+    `seq_len`, `vocab_size` and `num_puzzle_identifiers` in it or in `overrides`)."""
+    arch = {**arch, **overrides}
+    mlp_t, positions = bool(arch.get("mlp_t", False)), arch.get("pos_encodings", "rope")
+    if not mlp_t and positions != "rope":
+        raise ValueError(f"TRM's attention variant with pos_encodings={positions!r} is not supported (only rope)")
+    if positions not in ("rope", "learned", "none"):
+        raise ValueError(f"unknown pos_encodings {positions!r}")
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss {loss_type!r} (expected one of {', '.join(LOSS_TYPES)})")
+    missing = [k for k in ("seq_len", "vocab_size", "num_puzzle_identifiers") if arch.get(k) is None]
+    if missing:
+        raise ValueError(f"the configuration does not give {', '.join(missing)}: pass the dataset's dataset.json")
+    return LSTMTRMConfig(
+        vocab_size=int(arch["vocab_size"]), seq_len=int(arch["seq_len"]),
+        num_puzzle_identifiers=int(arch["num_puzzle_identifiers"]), puzzle_emb_ndim=int(arch.get("puzzle_emb_ndim", 0)),
+        puzzle_emb_len=int(arch.get("puzzle_emb_len", 16)) if int(arch.get("puzzle_emb_ndim", 0)) else 0,
+        T_cycles=int(arch["H_cycles"]), n_cycles=int(arch["L_cycles"]), num_layers=int(arch["L_layers"]),
+        hidden_size=int(arch["hidden_size"]), expansion=float(arch["expansion"]), num_heads=int(arch["num_heads"]),
+        mixer="mlp" if mlp_t else "attention", recurrence="trm", halt_max_steps=int(arch["halt_max_steps"]),
+        halt_exploration_prob=float(arch["halt_exploration_prob"]), forward_dtype=arch.get("forward_dtype", "bfloat16"),
+        rms_norm_eps=float(arch.get("rms_norm_eps", 1e-5)), rope_theta=float(arch.get("rope_theta", 10000.0)),
+        loss_type=LOSS_TYPES[loss_type], q_loss_weight=0.5, mlp_multiple=256, q_head_input="first",
+        mlp_mixer_norm="positions",
+        absolute_positions=positions == "learned", batch_size=arch.get("batch_size"))
+
+
+def convert_state_dict(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> dict[str, torch.Tensor]:
+    """TRM's state dict (compiled or not) under our names, in float32; ValueError naming an unknown, missing or
+    mis-shaped key."""
+    expected = LSTMTRMModel(config).state_dict()
+    out = {}
+    for key, tensor in trm_state.items():
+        short = re.sub(r"^(_orig_mod\.)?(model\.)?(inner\.)?", "", key)
+        if short.startswith("puzzle_emb.local_") or short.startswith("rotary_emb."):
+            continue  # TRM's per-batch scratch buffers and cached rotary tables: not weights
+        for pattern, replacement in KEY_MAP:
+            if re.fullmatch(pattern, short):
+                name = re.sub(pattern, replacement, short)
+                break
+        else:
+            raise ValueError(f"unknown key in the TRM checkpoint: {key}")
+        if name not in expected:
+            raise ValueError(f"{key} has no place in this configuration ({name})")
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ValueError(f"{key}: shape {tuple(tensor.shape)}, but the configuration needs "
+                             f"{tuple(expected[name].shape)}")
+        out[name] = tensor.detach().to(torch.float32)
+    missing = sorted(set(expected) - set(out))
+    if missing:
+        raise ValueError(f"the TRM checkpoint has no {missing[0]} ({len(missing)} weights missing)")
+    return out
+
+
+def convert(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> LSTMTRMModel:
+    model = LSTMTRMModel(config)
+    model.load_state_dict(convert_state_dict(trm_state, config), strict=True)
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> Path:
+    import json
+
+    import yaml
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a file TRM's pretrain.py saved (torch.save state dict)")
+    parser.add_argument("--config", required=True, help="the run's all_config.yaml")
+    parser.add_argument("--dataset_json", help="the dataset's dataset.json (seq_len, vocab_size, identifiers)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--overwrite_output_dir", action="store_true")
+    args = parser.parse_args(argv)
+    out = Path(args.output_dir)
+    if out.exists() and any(out.iterdir()) and not args.overwrite_output_dir:
+        parser.error(f"--output_dir {out} is not empty (--overwrite_output_dir writes into it anyway)")
+    try:
+        run = yaml.safe_load(Path(args.config).read_text())
+        arch = dict(run["arch"])
+        loss = (arch.pop("loss", None) or {}).get("loss_type", "stablemax_cross_entropy")
+        if args.dataset_json:
+            meta = json.loads(Path(args.dataset_json).read_text())
+            arch.update({k: meta[k] for k in ("seq_len", "vocab_size", "num_puzzle_identifiers") if k in meta})
+        config = config_from_trm(arch, loss)
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise ValueError(f"{args.checkpoint} holds a {type(state).__name__}, not a state dict")
+        model = convert(state, config)
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, yaml.YAMLError) as error:
+        parser.error(f"{type(error).__name__}: {error}".splitlines()[0])
+    model.save_pretrained(out)
+    (out / "CONVERTED_FROM.txt").write_text(
+        f"Converted from TRM checkpoint {args.checkpoint} with {args.config} (SamsungSAILMontreal/TinyRecursiveModels) "
+        "by convert_trm_original_to_hf.py\n")
+    print(f"Wrote {out} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""`recurrence="trm"` with TRM's shapes is TRM: a state dict of TRM's own code, converted, gives TRM's outputs.
+
+The fixtures in tests/fixtures/trm/ were written once by TRM's code (make_trm_fixtures.py there, its commit in the
+JSON files): tiny configurations with seeded random weights, five supervision steps in evaluation mode and five in
+training mode with exploration off, new puzzles at every step, so that rows halt at different steps and are refilled.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import config_from_trm, convert, convert_state_dict
+
+FIXTURES = Path(__file__).parent / "fixtures" / "trm"
+VARIANTS = ["mlp", "attention"]
+
+
+def fixture(variant):
+    tensors = load_file(FIXTURES / f"{variant}.safetensors")
+    record = json.loads((FIXTURES / f"{variant}.json").read_text())
+    state = {name.removeprefix("state."): t for name, t in tensors.items() if name.startswith("state.")}
+    return tensors, record, state
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_converted_weights_give_trms_outputs_step_by_step(variant, mode):
+    tensors, record, state = fixture(variant)
+    model = convert(state, config_from_trm(record["config"])).train(mode == "train")
+    carry = None
+    for k, sums in enumerate(record["modes"][mode]):
+        batch = {name: tensors[f"{mode}.{k}.batch.{name}"] for name in ("inputs", "labels", "puzzle_identifiers")}
+        out = model(batch["inputs"], labels=batch["labels"], puzzle_identifiers=batch["puzzle_identifiers"],
+                    cache=carry)
+        carry = out.cache
+        expected = {name: tensors[f"{mode}.{k}.{name}"] for name in ("logits", "q_halt_logits", "q_continue_logits")}
+        torch.testing.assert_close(out.logits, expected["logits"], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.q_halt_logits, expected["q_halt_logits"], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.q_continue_logits, expected["q_continue_logits"], atol=1e-5, rtol=1e-5)
+        assert torch.equal(carry.halted, tensors[f"{mode}.{k}.halted"]), k
+        assert torch.equal(carry.steps, tensors[f"{mode}.{k}.steps"]), k
+        assert torch.equal(carry.inputs, tensors[f"{mode}.{k}.current_inputs"]), k
+        # TRM sums its losses over the batch; ours are batch means (a learning rate that does not depend on the batch)
+        batch_size = len(batch["inputs"])
+        torch.testing.assert_close(out.loss.double() * batch_size, tensors[f"{mode}.{k}.loss"][0], atol=1e-4,
+                                   rtol=1e-5)
+        ours = {name: (float(total), float(count)) for name, (total, count) in out.metrics.items()}
+        assert ours["exact_accuracy"] == (sums["exact_accuracy"], sums["count"])
+        assert ours["steps"] == (sums["steps"], sums["count"])
+        assert ours["q_halt_accuracy"] == (sums["q_halt_accuracy"], sums["count"])
+        assert ours["cell_accuracy"][0] == pytest.approx(sums["accuracy"], abs=1e-5)
+        assert ours["lm_loss"][0] == pytest.approx(sums["lm_loss"], rel=1e-5)
+        assert ours["q_halt_loss"][0] == pytest.approx(sums["q_halt_loss"], rel=1e-5)
+    if mode == "train":  # the fixtures are only worth this if rows halted at different steps and were refilled
+        halted = [tensors[f"train.{k}.halted"] for k in range(len(record["modes"]["train"]))]
+        assert any(0 < int(h.sum()) < len(h) for h in halted)
+
+
+def test_fixtures_name_the_trm_commit_they_came_from():
+    for variant in VARIANTS:
+        assert len(json.loads((FIXTURES / f"{variant}.json").read_text())["trm_commit"]) == 40
+
+
+@pytest.mark.parametrize("prefix", ["", "_orig_mod."])
+def test_compiled_and_plain_key_prefixes_and_bfloat16_weights_convert(prefix):
+    _, record, state = fixture("attention")
+    config = config_from_trm(record["config"])
+    converted = convert_state_dict({f"{prefix}{k}": v.bfloat16() for k, v in state.items()}, config)
+    assert all(t.dtype == torch.float32 for t in converted.values())
+    assert torch.equal(converted["c_init"], state["model.inner.H_init"].bfloat16().float())
+
+
+def test_foreign_or_incomplete_checkpoints_are_one_line_errors_naming_the_key():
+    _, record, state = fixture("mlp")
+    config = config_from_trm(record["config"])
+    with pytest.raises(ValueError, match="unknown key in the TRM checkpoint: model.inner.extra.weight"):
+        convert_state_dict({**state, "model.inner.extra.weight": torch.zeros(1)}, config)
+    partial = {k: v for k, v in state.items() if "lm_head" not in k}
+    with pytest.raises(ValueError, match="has no lm_head.weight"):
+        convert_state_dict(partial, config)
+    wrong = {**state, "model.inner.lm_head.weight": torch.zeros(3, 3)}
+    with pytest.raises(ValueError, match=r"model.inner.lm_head.weight: shape \(3, 3\)"):
+        convert_state_dict(wrong, config)
+    with pytest.raises(ValueError, match="pass the dataset's dataset.json"):
+        config_from_trm({k: v for k, v in record["config"].items() if k != "seq_len"})
+
+
+def test_the_conversion_script_writes_a_folder_the_auto_classes_load(tmp_path, capsys):
+    import yaml
+    from transformers import AutoModel
+
+    import modeling_lstm_trm  # noqa: F401  (registers the model with the Auto classes)
+    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main
+
+    _, record, state = fixture("mlp")
+    torch.save({f"_orig_mod.{k}": v for k, v in state.items()}, tmp_path / "step_10")
+    arch = {k: v for k, v in record["config"].items() if k not in ("seq_len", "vocab_size", "num_puzzle_identifiers")}
+    arch["loss"] = {"loss_type": "stablemax_cross_entropy"}
+    (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch}))
+    meta = {k: record["config"][k] for k in ("seq_len", "vocab_size", "num_puzzle_identifiers")}
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    out = main(["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "all_config.yaml"),
+                "--dataset_json", str(tmp_path / "dataset.json"), "--output_dir", str(tmp_path / "hf")])
+    loaded = AutoModel.from_pretrained(out).eval()
+    assert loaded.config.recurrence == "trm" and loaded.config.puzzle_emb_len == 4
+    x = torch.randint(0, 6, (2, 16))
+    expected = convert(state, config_from_trm(record["config"]))
+    assert torch.equal(loaded(x).logits, expected(x).logits)
+    with pytest.raises(SystemExit):  # an existing folder is never written unasked
+        main(["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "all_config.yaml"),
+              "--dataset_json", str(tmp_path / "dataset.json"), "--output_dir", str(tmp_path / "hf")])
+    assert "is not empty" in capsys.readouterr().err
