@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 
 from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import config_from_trm, convert, convert_state_dict
 
+pytestmark = pytest.mark.floor  # also run on the oldest supported versions
+
 FIXTURES = Path(__file__).parent / "fixtures" / "trm"
 VARIANTS = ["mlp", "attention"]
 
