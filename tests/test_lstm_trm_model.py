@@ -445,3 +445,15 @@ def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
         model.solve(x, num_trajectories=0)
     with pytest.raises(ValueError, match="noise_scale"):
         model.solve(x, num_trajectories=2, noise_scale=-1.0)
+
+
+def test_solve_checks_its_inputs_once_per_call_not_once_per_step(monkeypatch):
+    model = tiny_model().eval()
+    calls = []
+    original = LSTMTRMModel._check_inputs
+    monkeypatch.setattr(LSTMTRMModel, "_check_inputs", lambda self, *a: calls.append(1) or original(self, *a))
+    x, _ = grids(3)
+    out = model.solve(x, max_steps=4, run_to_max=True, return_trace=True)
+    assert out.trace.shape[0] == 4 and len(calls) == 1
+    with pytest.raises(ValueError, match="must lie in"):
+        model.solve(x + 10)  # and that one check still refuses bad ids

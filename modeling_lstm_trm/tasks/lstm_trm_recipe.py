@@ -36,6 +36,13 @@ class ModelArguments:
     forward_dtype: str | None = field(default=None, metadata={
         "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
     halt_exploration_prob: float | None = None
+    # TRM's own conventions, where they differ from ours (README, "TRM parity"); unset keeps ours.
+    puzzle_emb_len: int | None = field(default=None, metadata={"help": "puzzle-embedding positions (TRM: 16)"})
+    mlp_multiple: int | None = field(default=None, metadata={"help": "SwiGLU width multiple (32; TRM: 256)"})
+    absolute_positions: bool | None = field(default=None, metadata={
+        "help": "learned absolute positions (default: with attention; TRM: no)"})
+    q_head_input: str | None = field(default=None, metadata={"help": "mean (default) or first (TRM)"})
+    mlp_mixer_norm: str | None = field(default=None, metadata={"help": "channels (default) or positions (TRM)"})
 
 
 

@@ -413,6 +413,9 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
     # ----- inputs ---------------------------------------------------------------------------------------------------
 
     def _check_inputs(self, input_ids, labels, puzzle_identifiers, carry):
+        """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
+        live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
+        fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
         config = self.config
         if config.mixer == "conv":  # any square grid
             if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
@@ -425,7 +428,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
             raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
         if input_ids.shape[0] == 0:
             raise ValueError("`input_ids` is an empty batch (0 puzzles)")
-        if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
+        on_cpu = input_ids.device.type == "cpu"
+        if on_cpu and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
             raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
                              f"[{int(input_ids.min())}, {int(input_ids.max())}]")
         batch = input_ids.shape[0]
@@ -436,13 +440,14 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
             if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
                 raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
             bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
-            if bad.any():
+            if on_cpu and bad.any():
                 raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
         if puzzle_identifiers is not None:
             if puzzle_identifiers.shape != (batch,):
                 raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
                                  f"{tuple(puzzle_identifiers.shape)}")
-            if puzzle_identifiers.min() < 0 or puzzle_identifiers.max() >= config.num_puzzle_identifiers:
+            if on_cpu and (puzzle_identifiers.min() < 0
+                           or puzzle_identifiers.max() >= config.num_puzzle_identifiers):
                 raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers="
                                  f"{config.num_puzzle_identifiers}); got values in [{int(puzzle_identifiers.min())}, "
                                  f"{int(puzzle_identifiers.max())}]")
@@ -504,8 +509,11 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         carry = carried_state_argument(cache, past_key_values)
         self._check_inputs(input_ids, labels, puzzle_identifiers, carry)
-        input_ids = input_ids.long()  # any integer dtype of ids
-        labels = None if labels is None else labels.long()
+        out = self._step(input_ids.long(), None if labels is None else labels.long(), puzzle_identifiers, carry)
+        return out if return_dict else out.to_tuple()
+
+    def _step(self, input_ids, labels, puzzle_identifiers, carry) -> LSTMTRMOutput:
+        """`forward` after its checks (`solve` runs its steps through here, checked once)."""
         if carry is None:
             carry = self.initial_carry(input_ids, labels, puzzle_identifiers)
         carry = carry.refill(self.h_init, self.c_init, input_ids, labels, puzzle_identifiers)
@@ -538,8 +546,6 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         if labels is not None:
             loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps)
         new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids)
-        if not return_dict:
-            return tuple(v for v in (loss, logits, q_halt, q_continue, new_carry, metrics) if v is not None)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
                              cache=new_carry, metrics=metrics)
 
@@ -599,6 +605,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                 raise ValueError(f"`{name}` must be an integer of at least 1, got {value!r}")
         if not 0 <= noise_scale < math.inf:
             raise ValueError(f"`noise_scale` must be a finite number >= 0, got {noise_scale}")
+        self._check_inputs(input_ids, None, puzzle_identifiers, None)  # once: the steps below skip the checks
+        input_ids = input_ids.long()
         batch, k = input_ids.shape[0], num_trajectories
         carry = None
         if k > 1:
@@ -655,7 +663,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         predictions = q_at_halt = None
         trace, q_trace = [], []
         for step in range(1, max_steps + 1):
-            out = self(input_ids, puzzle_identifiers=puzzle_identifiers, cache=carry)
+            out = self._step(input_ids, None, puzzle_identifiers, carry)
             answer, q = out.logits.argmax(-1), out.q_halt_logits
             if predictions is None:
                 predictions, q_at_halt = answer.clone(), q.clone()
