@@ -7,11 +7,12 @@ Per deep-supervision step (one `forward` call), with x the embedded puzzle:
         c <- update_c(c, h):  g = net(c + h)                             # candidate answer
                               f, i = sigmoid(W g + b)                    # forget and input gates
                               c = rms_norm(f * c + i * g)                # gated answer state (TRM's y)
-    logits = lm_head(c), (q_halt, q_continue) = q_head(mean(c))
+    logits = lm_head(c), (q_halt, q_continue) = q_head(mean(c))      # or c's first position (TRM's)
 
 `net` is one trunk (token mixing + SwiGLU channel MLP blocks, post-norm) shared by both updates: the same network
 through different gates. `recurrence="trm"` replaces the gated update by TRM's reference c <- net(c + h), so the
-two recursions can be compared on equal terms. The carry (h, c, steps, halted and the rows' current puzzles) travels
+two recursions can be compared on equal terms; with TRM's conventions (`convert_trm_original_to_hf.config_from_trm`)
+it computes what TRM's own code computes (tests/test_trm_parity.py). The carry (h, c, steps, halted and the rows' current puzzles) travels
 between supervision steps as `cache` (its older name `past_key_values` works too), as transformers carries a KV cache.
 """
 
