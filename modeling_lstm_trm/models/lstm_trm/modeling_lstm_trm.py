@@ -12,8 +12,9 @@ Per deep-supervision step (one `forward` call), with x the embedded puzzle:
 `net` is one trunk (token mixing + SwiGLU channel MLP blocks, post-norm) shared by both updates: the same network
 through different gates. `recurrence="trm"` replaces the gated update by TRM's reference c <- net(c + h), so the
 two recursions can be compared on equal terms; with TRM's conventions (`convert_trm_original_to_hf.config_from_trm`)
-it computes what TRM's own code computes (tests/test_trm_parity.py). The carry (h, c, steps, halted and the rows' current puzzles) travels
-between supervision steps as `cache` (its older name `past_key_values` works too), as transformers carries a KV cache.
+it computes what TRM's own code computes (tests/test_trm_parity.py). The carry (h, c, steps, halted and the rows'
+current puzzles) travels between supervision steps as `cache` (its older name `past_key_values` works too), as
+transformers carries a KV cache.
 """
 
 from __future__ import annotations
