@@ -115,3 +115,36 @@ def test_the_conversion_script_writes_a_folder_the_auto_classes_load(tmp_path, c
         main(["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "all_config.yaml"),
               "--dataset_json", str(tmp_path / "dataset.json"), "--output_dir", str(tmp_path / "hf")])
     assert "is not empty" in capsys.readouterr().err
+
+
+def test_a_converted_sudoku_model_reads_our_tokens_and_solves_and_evaluates(tmp_path):
+    """TRM numbers Sudoku cells pad 0, blank 1, digits 2-10; ours blank 0, digits 1-9. The mlp fixture has TRM's 4x4
+    Sudoku vocabulary (6 tokens on 16 cells), so `--task sudoku` turns it into a model of our 4x4 task."""
+    import yaml
+    from conftest import PUZZLE_4X4, load_example
+
+    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main, to_our_vocabulary
+
+    _, record, state = fixture("mlp")
+    trm_ids = convert(state, config_from_trm(record["config"]))
+    ours = to_our_vocabulary(trm_ids, "sudoku")
+    x = torch.randint(0, 5, (3, 16), generator=torch.Generator().manual_seed(4))
+    ids = torch.zeros(3, dtype=torch.long)
+    torch.testing.assert_close(ours(x, puzzle_identifiers=ids).logits,
+                               trm_ids(x + 1, puzzle_identifiers=ids).logits[..., 1:], atol=1e-6, rtol=0)
+
+    torch.save(state, tmp_path / "step_1")
+    (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": record["config"]}))
+    out = main(["--checkpoint", str(tmp_path / "step_1"), "--config", str(tmp_path / "all_config.yaml"),
+                "--task", "sudoku", "--output_dir", str(tmp_path / "hf")])
+    reports = load_example("solve").main(["--model", str(out), PUZZLE_4X4, "--num_trajectories", "2"])
+    assert len(reports) == 1 and len(reports[0]["solution"].replace("\n", "")) >= 16
+    results = load_example("evaluate_model").main(["--model", str(out), "--grid_size", "4", "--num_puzzles", "4",
+                                                   "--output_dir", str(tmp_path / "eval")])
+    assert results["puzzles"] == 4 and 0 <= results["exact_accuracy"] <= 1
+    from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig
+    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import task_tokenizer
+
+    with pytest.raises(ValueError, match="a TRM sudoku model has 6 tokens on a square grid; this one has 7 tokens"):
+        task_tokenizer("sudoku", LSTMTRMConfig(vocab_size=7, seq_len=16, hidden_size=8, puzzle_emb_ndim=0))
+    assert len(task_tokenizer("maze", LSTMTRMConfig(vocab_size=6, seq_len=25, hidden_size=8, puzzle_emb_ndim=0))) == 7

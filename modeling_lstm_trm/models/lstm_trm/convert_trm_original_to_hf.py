@@ -15,6 +15,8 @@ The checkpoint is read with `weights_only=True`: tensors only, no code runs.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 from pathlib import Path
 
@@ -101,15 +103,48 @@ def convert(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> LSTMTR
     return model.eval()
 
 
-def main(argv: list[str] | None = None) -> Path:
-    import json
+def to_our_vocabulary(model: LSTMTRMModel, task: str) -> LSTMTRMModel:
+    """TRM's token ids for `task` made ours, so the task's tokenizer, solver and evaluation read the model. Mazes and
+    ARC canvases are numbered alike (pad 0, then TRM's characters); TRM's Sudoku is (pad 0, blank 1, digits 2-10)
+    and ours (blank 0, digits 1-9): the pad row of the embedding and of the answer head is dropped, so our token k
+    is TRM's k + 1 (a pad never reaches a Sudoku grid, and an answer is never pad)."""
+    if task != "sudoku":
+        return model
+    config = model.config.to_dict()
+    config.update(vocab_size=model.config.vocab_size - 1)
+    state = model.state_dict()
+    for name in ("embed_tokens.weight", "lm_head.weight"):
+        state[name] = state[name][1:]
+    smaller = LSTMTRMModel(LSTMTRMConfig.from_dict(config))
+    smaller.load_state_dict(state, strict=True)
+    return smaller.eval()
 
+
+TASKS = ("sudoku", "maze")
+
+
+def task_tokenizer(task: str, config: LSTMTRMConfig):
+    """The tokenizer of `task` for a grid of `config.seq_len` cells; ValueError where TRM's vocabulary is not it."""
+    from ...tokenization import build_grid_tokenizer, build_maze_tokenizer
+
+    side = math.isqrt(config.seq_len)
+    expected = {"sudoku": side + 2, "maze": 6}[task]  # TRM's: pad, blank, digits / pad and "# SGo"
+    if side * side != config.seq_len or config.vocab_size != expected:
+        raise ValueError(f"a TRM {task} model has {expected} tokens on a square grid; this one has "
+                         f"{config.vocab_size} tokens on {config.seq_len} cells")
+    return build_grid_tokenizer(side) if task == "sudoku" else build_maze_tokenizer(side)
+
+
+def main(argv: list[str] | None = None) -> Path:
     import yaml
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a file TRM's pretrain.py saved (torch.save state dict)")
     parser.add_argument("--config", required=True, help="the run's all_config.yaml")
     parser.add_argument("--dataset_json", help="the dataset's dataset.json (seq_len, vocab_size, identifiers)")
+    parser.add_argument("--task", choices=TASKS, help="what the model solves: writes its tokenizer and maps TRM's "
+                                                         "token ids to the task's, so solve.py and evaluate_model.py "
+                                                         "read it (without it: TRM's ids, the network alone)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--overwrite_output_dir", action="store_true")
     args = parser.parse_args(argv)
@@ -128,9 +163,15 @@ def main(argv: list[str] | None = None) -> Path:
         if not isinstance(state, dict):
             raise ValueError(f"{args.checkpoint} holds a {type(state).__name__}, not a state dict")
         model = convert(state, config)
+        if args.task:
+            model = to_our_vocabulary(model, args.task)
+            tokenizer = task_tokenizer(args.task, config)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError, yaml.YAMLError) as error:
         parser.error(f"{type(error).__name__}: {error}".splitlines()[0])
     model.save_pretrained(out)
+    if args.task:
+        tokenizer.save_pretrained(out)
+        (out / "training_run.json").write_text(json.dumps({"task": args.task, "converted_from": args.checkpoint}))
     (out / "CONVERTED_FROM.txt").write_text(
         f"Converted from TRM checkpoint {args.checkpoint} with {args.config} (SamsungSAILMontreal/TinyRecursiveModels) "
         "by convert_trm_original_to_hf.py\n")
