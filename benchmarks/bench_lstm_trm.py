@@ -22,6 +22,9 @@ SETTINGS = {
         seq_len=36, vocab_size=7, hidden_size=64, T_cycles=3, n_cycles=4, puzzle_emb_ndim=0, batch=64),
     "9x9 design size (hidden 512, T=3, n=6, batch 16)": dict(
         seq_len=81, vocab_size=10, hidden_size=512, T_cycles=3, n_cycles=6, puzzle_emb_ndim=512, batch=16),
+    "9x9 at TRM's exact shapes (its Sudoku-MLP network: 256-multiple widths, 16 prefix positions, batch 16)": dict(
+        seq_len=81, vocab_size=11, hidden_size=512, T_cycles=3, n_cycles=6, puzzle_emb_ndim=512, batch=16,
+        mlp_multiple=256, puzzle_emb_len=16, mlp_mixer_norm="positions", q_head_input="first"),
 }
 
 
