@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_trajectories", type=int, default=1,
                         help="Sudoku: noisy trajectories per puzzle, picked by the Q head and by the checker")
     parser.add_argument("--noise_scale", type=float, default=0.5, help="std of the trajectories' initial noise")
+    parser.add_argument("--fixed_point_steps", type=int, help="maze: also stop a maze whose answer held this many "
+                                                              "steps (or the Q head halts), up to --max_steps")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--output_dir", help="where to write the JSON and the chart (default: the model folder)")
     parser.add_argument("--document_boundary", default="auto", help="LM: auto, none, rows, wikitext or a regex")
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.task and known and args.task != known:
         parser.error(f"--task {args.task}: {args.model} is a model for {known}")
     task = args.task or known or "sudoku"
+    if args.fixed_point_steps is not None and task != "maze":
+        parser.error(f"--fixed_point_steps stops mazes (--task maze); this model is evaluated on {task}")
     if task == "lm":
         if args.dataset_name or args.data_dir:
             parser.error("evaluating a language model needs --file (--dataset_name and --data_dir are Sudoku data)")
@@ -195,6 +199,8 @@ def evaluate_maze(args, parser) -> dict:
                      "--num_trajectories")
     if args.max_steps and args.max_steps[0] < 1:
         parser.error("--max_steps must be at least 1")
+    if args.fixed_point_steps is not None and args.fixed_point_steps < 1:
+        parser.error("--fixed_point_steps must be at least 1")
     model = load_model(args.model, trust_remote_code=args.trust_remote_code)
     try:
         if args.data_dir:
@@ -221,10 +227,13 @@ def evaluate_maze(args, parser) -> dict:
     data = read
     path = output_file(args, name, ".json", parser)
     results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
-                             max_steps=(args.max_steps or [None])[0])
+                             max_steps=(args.max_steps or [None])[0], fixed_point_steps=args.fixed_point_steps)
     path.write_text(json.dumps(finite_json(results), indent=2))
     print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
           f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
+    if args.fixed_point_steps:
+        print(f"stopping at a fixed point of {args.fixed_point_steps} steps (or the Q head's halt): exact "
+              f"{results['exact_accuracy_at_stop']:.4f} after {results['mean_stop_step']:.2f} steps on average")
     print(json.dumps(finite_json(results)))
     return results
 

@@ -291,6 +291,8 @@ ROUND_TWO_CASES = [
      ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--max_steps", 2, 4], "scores one depth"),
     ("maze evaluation with trajectories", "evaluate_model",
      ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--num_trajectories", 4], "one trajectory"),
+    ("--fixed_point_steps on Sudoku", "evaluate_model",
+     ["--model", "{sudoku}", "--grid_size", 4, "--fixed_point_steps", 2], "--fixed_point_steps stops mazes"),
     ("--min_rating on a puzzle-per-line file", "evaluate_model",
      ["--model", "{sudoku}", "--file", "{tmp}/p.txt", "--min_rating", 3], "these puzzles have no rating"),
     ("evaluate: --noise_scale nan", "evaluate_model",

@@ -457,3 +457,24 @@ def test_solve_checks_its_inputs_once_per_call_not_once_per_step(monkeypatch):
     assert out.trace.shape[0] == 4 and len(calls) == 1
     with pytest.raises(ValueError, match="must lie in"):
         model.solve(x + 10)  # and that one check still refuses bad ids
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_a_fixed_point_halts_a_row_whose_answer_held_for_k_steps(k):
+    model = tiny_model().eval()
+    with torch.no_grad():
+        model.q_head.bias.fill_(-100.0)  # the Q head never halts: only the fixed point or max_steps can
+    x, _ = grids(6)
+    out = model.solve(x, max_steps=12, run_to_max=True, return_trace=True, fixed_point_steps=k)
+    trace = out.trace  # (steps, batch, cells)
+    for row in range(len(x)):
+        held = [int(torch.equal(trace[t, row], trace[t - 1, row])) for t in range(1, len(trace))]
+        first = next((t + 1 for t in range(len(held)) if all(held[max(0, t - k + 1):t + 1]) and t + 1 >= k), None)
+        expected = 12 if first is None else first + 1  # 1-based step whose answer completed the k unchanged ones
+        assert out.halted_at[row] == expected, (row, held)
+        assert torch.equal(out.predictions[row], trace[expected - 1, row])
+    plain = model.solve(x, max_steps=12)
+    assert (plain.halted_at == 12).all()  # without it, only max_steps stops these rows
+    with torch.no_grad():
+        model.lm_head.weight.zero_()  # every answer is the same from the first step on
+    assert (model.solve(x, max_steps=12, fixed_point_steps=k).halted_at == k + 1).all()

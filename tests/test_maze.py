@@ -258,6 +258,11 @@ def test_evaluate_reads_smaller_mazes_padded_and_ends_with_the_json_line(trained
     last = json.loads(printed.strip().splitlines()[-1])
     assert last["mazes"] == 4 and {"exact_accuracy", "valid_shortest_path_accuracy"} <= set(last)
     assert json.loads((tmp_path / "eval_small.json").read_text()) == last
+    load_example("evaluate_model").main(["--model", str(out), "--file", str(tmp_path / "small.csv"), "--output_dir",
+                                         str(tmp_path), "--max_steps", "16", "--fixed_point_steps", "2"])
+    stopped = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert stopped["fixed_point_steps"] == 2 and 1 <= stopped["mean_stop_step"] <= 16
+    assert 0 <= stopped["exact_accuracy_at_stop"] <= 1
     with pytest.raises(SystemExit):
         write_csv(tmp_path / "big.csv", MazeSet(*generate_mazes(2, 9, 4, seed=3)), source="test")
         load_example("evaluate_model").main(["--model", str(out), "--file", str(tmp_path / "big.csv")])

@@ -590,10 +590,13 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         noise_scale: float = 0.0,
         answer_checker=None,
         generator: torch.Generator | None = None,
+        fixed_point_steps: int | None = None,
     ) -> LSTMTRMSolveOutput:
         """Run supervision steps until every row has halted (Q head says halt, or `max_steps`, by default
         `halt_max_steps`). Each row's prediction is its answer at its halting step. `run_to_max=True` keeps going to
-        `max_steps` (the trace then shows whether solved answers stay solved).
+        `max_steps` (the trace then shows whether solved answers stay solved). `fixed_point_steps=k` also halts a row
+        whose answer has not changed for k steps (a stopping rule that grows with the problem, for thinking longer
+        than training did: set `max_steps` high).
 
         Test-time trajectories: `num_trajectories=K` solves each puzzle K times in one batch, trajectory 0 from the
         initial state and the others from it plus Gaussian noise of std `noise_scale` on h and c, and keeps, per
@@ -602,7 +605,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         pick, among the trajectories whose answer passes it (the Q head's pick where none does).
         """
         max_steps = self.config.halt_max_steps if max_steps is None else max_steps
-        for name, value in (("max_steps", max_steps), ("num_trajectories", num_trajectories)):
+        for name, value in (("max_steps", max_steps), ("num_trajectories", num_trajectories),
+                            ("fixed_point_steps", 1 if fixed_point_steps is None else fixed_point_steps)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{name}` must be an integer of at least 1, got {value!r}")
         if not 0 <= noise_scale < math.inf:
@@ -619,7 +623,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         was_training = self.training
         self.eval()
         try:
-            run = self._run_steps(input_ids, puzzle_identifiers, carry, max_steps, return_trace or k > 1, run_to_max)
+            run = self._run_steps(input_ids, puzzle_identifiers, carry, max_steps, return_trace or k > 1, run_to_max,
+                                  fixed_point_steps)
         finally:
             self.train(was_training)
         predictions, halted_at, final, trace, q_trace, q_at_halt = run
@@ -656,20 +661,26 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         return replace(carry, h=torch.where(clean, carry.h, carry.h + noise[0]),
                        c=torch.where(clean, carry.c, carry.c + noise[1]), halted=torch.zeros_like(carry.halted))
 
-    def _run_steps(self, input_ids, puzzle_identifiers, carry, max_steps: int, keep_trace: bool, run_to_max: bool):
+    def _run_steps(self, input_ids, puzzle_identifiers, carry, max_steps: int, keep_trace: bool, run_to_max: bool,
+                   fixed_point_steps: int | None = None):
         """The supervision loop of `solve`: answers at each row's halting step, halting steps, last answers, the
         trace and Q-halt trace (when kept), and each row's Q-halt logit at its halting step."""
         batch = input_ids.shape[0]
         done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        unchanged = torch.zeros(batch, dtype=torch.long, device=input_ids.device)  # steps each answer has held
         halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=input_ids.device)
-        predictions = q_at_halt = None
+        predictions = q_at_halt = previous = None
         trace, q_trace = [], []
         for step in range(1, max_steps + 1):
             out = self._step(input_ids, None, puzzle_identifiers, carry)
             answer, q = out.logits.argmax(-1), out.q_halt_logits
             if predictions is None:
                 predictions, q_at_halt = answer.clone(), q.clone()
-            now = ~done & ((q > 0) | (step == max_steps))
+            else:
+                unchanged = torch.where((answer == previous).all(-1), unchanged + 1, 0)
+            previous = answer
+            settled = unchanged >= fixed_point_steps if fixed_point_steps else torch.zeros_like(done)
+            now = ~done & ((q > 0) | settled | (step == max_steps))
             predictions[now], q_at_halt[now], halted_at[now] = answer[now], q[now], step
             done |= now
             if keep_trace:

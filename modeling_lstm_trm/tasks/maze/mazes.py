@@ -263,20 +263,32 @@ def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndar
 
 
 def evaluate_mazes(model, questions: np.ndarray, answers: np.ndarray, batch_size: int = 64,
-                   max_steps: int | None = None) -> dict:
+                   max_steps: int | None = None, fixed_point_steps: int | None = None) -> dict:
     """Solve every maze with `model` by TRM's convention (all `halt_max_steps` steps; the Q head's halt beside) and
-    score both answers."""
+    score both answers. `fixed_point_steps=k` adds a third: the answer where the Q head halts or the answer has
+    held for k steps (`*_at_stop`, with the mean step it took: `mean_stop_step`)."""
     import torch
 
     device = next(model.parameters()).device
-    at_max, at_halt, halted = [], [], []
+    answers_by_rule = {"max": [], "q_halt": [], "stop": []}
+    steps_by_rule = {"q_halt": [], "stop": []}
     for start in range(0, len(questions), batch_size):
         x = torch.from_numpy(questions[start:start + batch_size].reshape(len(questions[start:start + batch_size]), -1))
         out = model.solve(x.to(device), max_steps=max_steps, run_to_max=True)
-        at_max.append(out.final_predictions.cpu().numpy())
-        at_halt.append(out.predictions.cpu().numpy())
-        halted.append(out.halted_at.cpu().numpy())
-    results = score_mazes(questions, answers, np.concatenate(at_max))
-    q_halt = score_mazes(questions, answers, np.concatenate(at_halt))
-    return {**results, **{f"{key}_at_q_halt": value for key, value in q_halt.items() if key != "mazes"},
-            "mean_steps": float(np.concatenate(halted).mean())}
+        answers_by_rule["max"].append(out.final_predictions.cpu().numpy())
+        answers_by_rule["q_halt"].append(out.predictions.cpu().numpy())
+        steps_by_rule["q_halt"].append(out.halted_at.cpu().numpy())
+        if fixed_point_steps:
+            stop = model.solve(x.to(device), max_steps=max_steps, fixed_point_steps=fixed_point_steps)
+            answers_by_rule["stop"].append(stop.predictions.cpu().numpy())
+            steps_by_rule["stop"].append(stop.halted_at.cpu().numpy())
+    results = score_mazes(questions, answers, np.concatenate(answers_by_rule["max"]))
+    q_halt = score_mazes(questions, answers, np.concatenate(answers_by_rule["q_halt"]))
+    results.update({f"{key}_at_q_halt": value for key, value in q_halt.items() if key != "mazes"},
+                   mean_steps=float(np.concatenate(steps_by_rule["q_halt"]).mean()))
+    if fixed_point_steps:
+        stop = score_mazes(questions, answers, np.concatenate(answers_by_rule["stop"]))
+        results.update({f"{key}_at_stop": value for key, value in stop.items() if key != "mazes"},
+                       mean_stop_step=float(np.concatenate(steps_by_rule["stop"]).mean()),
+                       fixed_point_steps=fixed_point_steps)
+    return results
