@@ -279,3 +279,33 @@ def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(train
     assert (tmp_path / "m.png").stat().st_size > 1000
     card = (out / "README.md").read_text()
     assert "maze" in card.lower() and "valid_shortest_path_accuracy" in card
+
+
+def test_several_sides_share_one_canvas_and_each_maze_keeps_its_unique_shortest_path():
+    from modeling_lstm_trm.tasks.maze.recipe import MazeArguments, several_sides
+
+    args = MazeArguments(maze_sizes=[7, 9], maze_size=9, min_path_length=8, train_mazes=10, eval_mazes=4)
+    train, test, info = several_sides(args, seed=0, is_main=False)
+    assert info["maze_sizes"] == [7, 9] and train.questions.shape == (10, 9, 9) and test.questions.shape == (4, 9, 9)
+    sides = []
+    for q, a in zip(np.concatenate([train.questions, test.questions]), np.concatenate([train.answers, test.answers])):
+        open_rows = np.nonzero((q != WALL).any(1))[0]
+        sides.append(int(open_rows.max()) + 2)  # the maze's own side: its open cells and its outer wall
+        length, ways = shortest_paths(q)  # the padding walls opened no shorter path and no second one
+        assert path_problem(q, a) is None and ways == 1 and length == int((a == PATH).sum()) + 1
+        assert length >= (round(8 * 49 / 81) if sides[-1] == 7 else 8)  # the path floor scales with the area
+    assert sides.count(7) == 5 + 2 and sides.count(9) == 5 + 2
+
+
+def test_a_run_on_several_sides_trains_and_says_so(tmp_path):
+    import json
+
+    from conftest import load_example
+
+    out = tmp_path / "run"
+    load_example("train").main(["--task", "maze", "--maze_sizes", "7", "9", "--min_path_length", "6",
+                                "--train_mazes", "40", "--eval_mazes", "8", "--max_steps", "6", "--eval_strategy", "no",
+                                "--save_strategy", "no", "--disable_tqdm", "true", "--output_dir", str(out)])
+    data = json.loads((out / "training_run.json").read_text())["data"]
+    assert data["maze_sizes"] == [7, 9] and data["canvas_size"] == 9
+    assert json.loads((out / "config.json").read_text())["seq_len"] == 81

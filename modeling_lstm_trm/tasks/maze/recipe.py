@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from transformers import TrainingArguments, set_seed
 
 from ...tokenization import build_maze_tokenizer
@@ -33,6 +34,10 @@ class MazeArguments:
         "aliases": ["--preset"],
         "help": "cpu (small generated mazes that learn on 2 cores) or maze-hard (TRM's 30x30 setting, for a GPU)."})
     maze_size: int | None = field(default=None, metadata={"help": "Side of generated mazes."})
+    maze_sizes: list[int] | None = field(default=None, metadata={
+        "help": "Several sides in one run (e.g. 7 9 11 13 15): the training and held-out mazes are shared out evenly "
+                "among them, each side's shortest path at least --min_path_length scaled by its area (relative to "
+                "--maze_size), all padded with walls to the largest (or --canvas_size)."})
     min_path_length: int | None = field(default=None, metadata={
         "help": "Generated mazes' unique shortest path has at least this many steps."})
     train_mazes: int | None = field(default=None, metadata={"help": "Generated training mazes (augmented on the fly)."})
@@ -67,6 +72,15 @@ def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: T
         value = getattr(maze_args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag} must be at least 1, got {value}")
+    if maze_args.maze_sizes is not None:
+        if maze_args.uses_dataset():
+            raise ValueError("--maze_sizes generates mazes: it does not go with dataset flags")
+        if not maze_args.maze_sizes or min(maze_args.maze_sizes) < 5 or len(set(maze_args.maze_sizes)) != len(
+                maze_args.maze_sizes):
+            raise ValueError(f"--maze_sizes must be distinct sides of at least 5, got {maze_args.maze_sizes}")
+        if maze_args.canvas_size and maze_args.canvas_size < max(maze_args.maze_sizes):
+            raise ValueError(f"--canvas_size {maze_args.canvas_size} is smaller than --maze_sizes' largest, "
+                             f"{max(maze_args.maze_sizes)}")
     if maze_args.maze_size is not None and maze_args.maze_size < 5:
         raise ValueError(f"--maze_size must be at least 5, got {maze_args.maze_size}")
     if maze_args.canvas_size and maze_args.maze_size and not maze_args.uses_dataset() \
@@ -99,6 +113,8 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
         splits = load_csv_splits(files, None if local or not args.dataset_name else args.dataset_name)
         train, test = splits["train"], splits["test"]
         source = args.dataset_name or f"{args.train_file}, {args.test_file}"
+    elif args.maze_sizes:
+        return several_sides(args, seed, is_main)
     else:
         if is_main:
             print(f"Generating {args.train_mazes} training and {args.eval_mazes} held-out {args.maze_size}x"
@@ -118,6 +134,33 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
         train, test = train.on_canvas(args.canvas_size), test.on_canvas(args.canvas_size)
         info["canvas_size"] = args.canvas_size
     return train, test, info
+
+
+def several_sides(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
+    """Generated mazes of every side in --maze_sizes, shared out evenly, each on the same canvas (walls around a maze
+    leave it the same maze), the held-out ones no symmetric image of a training maze of their side."""
+    sides = sorted(args.maze_sizes)
+    canvas = max(args.canvas_size or 0, sides[-1])
+    parts = {"train": [], "test": []}
+    paths = {}
+    for k, side in enumerate(sides):
+        paths[side] = max(2, round(args.min_path_length * side * side / args.maze_size ** 2))
+        count, held = -(-args.train_mazes // len(sides)), -(-args.eval_mazes // len(sides))
+        if is_main:
+            print(f"Generating {count} training and {held} held-out {side}x{side} mazes (shortest path >= "
+                  f"{paths[side]} steps)...", flush=True)
+        train = MazeSet(*generate_mazes(count, side, paths[side], seed=seed + 7919 * k))
+        seen = {canonical_form(q) for q in train.questions}
+        test = MazeSet(*generate_mazes(held, side, paths[side], seed=seed + 7919 * k + 1_000_003, exclude=seen))
+        parts["train"].append(train.on_canvas(canvas))
+        parts["test"].append(test.on_canvas(canvas))
+    train, test = (MazeSet(*(np.concatenate([getattr(m, name) for m in parts[split]])
+                             for name in ("questions", "answers"))) for split in ("train", "test"))
+    source = (f"generated, sides {', '.join(map(str, sides))} on a {canvas}x{canvas} canvas, shortest path >= "
+              f"{', '.join(str(paths[side]) for side in sides)} steps")
+    if is_main:
+        print(f"Data: {len(train)} training and {len(test)} held-out mazes ({source})", flush=True)
+    return train, test, {"source": source, "maze_size": canvas, "maze_sizes": sides, "canvas_size": canvas}
 
 
 def run(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> dict:
