@@ -119,10 +119,7 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
         if is_main:
             print(f"Generating {args.train_mazes} training and {args.eval_mazes} held-out {args.maze_size}x"
                   f"{args.maze_size} mazes (unique shortest path of >= {args.min_path_length} steps)...", flush=True)
-        train = MazeSet(*generate_mazes(args.train_mazes, args.maze_size, args.min_path_length, seed=seed))
-        seen = {canonical_form(q) for q in train.questions}
-        test = MazeSet(*generate_mazes(args.eval_mazes, args.maze_size, args.min_path_length, seed=seed + 1_000_003,
-                                       exclude=seen))
+        train, test = generated_split(args.train_mazes, args.eval_mazes, args.maze_size, args.min_path_length, seed)
         source = f"generated, {args.maze_size}x{args.maze_size}, shortest path >= {args.min_path_length} steps"
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
@@ -134,6 +131,15 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
         train, test = train.on_canvas(args.canvas_size), test.on_canvas(args.canvas_size)
         info["canvas_size"] = args.canvas_size
     return train, test, info
+
+
+def generated_split(train_mazes: int, eval_mazes: int, side: int, min_path_length: int,
+                    seed: int) -> tuple[MazeSet, MazeSet]:
+    """Generated training and held-out mazes of one side; no held-out maze is a symmetric image of a training one."""
+    train = MazeSet(*generate_mazes(train_mazes, side, min_path_length, seed=seed))
+    seen = {canonical_form(q) for q in train.questions}
+    test = MazeSet(*generate_mazes(eval_mazes, side, min_path_length, seed=seed + 1_000_003, exclude=seen))
+    return train, test
 
 
 def several_sides(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
@@ -149,9 +155,7 @@ def several_sides(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSe
         if is_main:
             print(f"Generating {count} training and {held} held-out {side}x{side} mazes (shortest path >= "
                   f"{paths[side]} steps)...", flush=True)
-        train = MazeSet(*generate_mazes(count, side, paths[side], seed=seed + 7919 * k))
-        seen = {canonical_form(q) for q in train.questions}
-        test = MazeSet(*generate_mazes(held, side, paths[side], seed=seed + 7919 * k + 1_000_003, exclude=seen))
+        train, test = generated_split(count, held, side, paths[side], seed + 7919 * k)
         parts["train"].append(train.on_canvas(canvas))
         parts["test"].append(test.on_canvas(canvas))
     train, test = (MazeSet(*(np.concatenate([getattr(m, name) for m in parts[split]])
