@@ -39,7 +39,7 @@ from pathlib import Path
 
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
 from modeling_lstm_trm.hub import EVAL_FILE, RUN_FILE
-from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config, trained_task
+from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config, task_of
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, DEFAULT_GIVENS, evaluate_model, generate_puzzles, solve_file
 from modeling_lstm_trm.tasks.sudoku.recipe import EVAL_SUBSAMPLE_SEED
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits, load_trm_folder
@@ -126,10 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
     for flag in ("num_puzzles", "batch_size", "block_size"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
-    known = trained_task(args.model)
-    if args.task and known and args.task != known:
-        parser.error(f"--task {args.task}: {args.model} is a model for {known}")
-    task = args.task or known or "sudoku"
+    try:
+        task = task_of(args.model, args.task)
+    except ValueError as error:
+        parser.error(str(error))
     if args.fixed_point_steps is not None and task != "maze":
         parser.error(f"--fixed_point_steps stops mazes (--task maze); this model is evaluated on {task}")
     if task == "lm":

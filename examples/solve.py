@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
-from modeling_lstm_trm.loading import load_model, trained_task
+from modeling_lstm_trm.loading import load_model, task_of
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, answer_checker, is_valid_solution, parse_puzzles
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import load_csv_splits
 
@@ -116,10 +116,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
     if not 0 <= args.noise_scale < math.inf:
         parser.error(f"--noise_scale must be a finite number >= 0, got {args.noise_scale}")
-    known = trained_task(args.model)
-    if known == "lm" or (args.task and known and args.task != known):
-        parser.error(f"{args.model} is a model for {known}: it does not solve {args.task or 'puzzles'}")
-    task = args.task or known or "sudoku"
+    try:
+        task = task_of(args.model, args.task)
+    except ValueError as error:
+        parser.error(str(error))
+    if task == "lm":
+        parser.error(f"{args.model} is a model for lm: it does not solve puzzles")
     if task == "arc":
         return solve_arc(args, parser)
     if not args.puzzles and not args.file:

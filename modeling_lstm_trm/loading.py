@@ -61,6 +61,15 @@ def trained_task(name_or_path: str) -> str | None:
     return json.loads(run.read_text()).get("task") if run.is_file() else None
 
 
+def task_of(name_or_path: str, asked: str | None, default: str = "sudoku") -> str:
+    """The task to run a model on: `asked` (a --task flag) where given, else the one it was trained for, else
+    `default`; ValueError where the flag asks for another task than the model's."""
+    known = trained_task(name_or_path)
+    if asked and known and asked != known:
+        raise ValueError(f"--task {asked}: {name_or_path} is a model for {known}")
+    return asked or known or default
+
+
 def load_model(name_or_path: str, causal_lm: bool = False, trust_remote_code: bool = False) -> torch.nn.Module:
     """The model in eval mode. `causal_lm`: with its language-model head (`AutoModelForCausalLM`)."""
     model_type = read_config(name_or_path).get("model_type")
