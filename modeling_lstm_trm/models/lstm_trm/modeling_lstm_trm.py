@@ -298,17 +298,13 @@ class LSTMTRMBlock(nn.Module):
         self.channel_mlp = LSTMTRMSwiGLU(config.hidden_size, config.expansion, config.mlp_multiple)
 
     def forward(self, x: torch.Tensor, rotary=None) -> torch.Tensor:
-        if self.mixer == "mlp" and self.norm_over_positions:  # TRM's: the residual normed across positions
+        if self.mixer == "mlp":  # across positions: the residual is formed transposed
             x_t = x.transpose(1, 2)
-            x = rms_norm(x_t + self.token_mixer(x_t), self.eps).transpose(1, 2)
+            residual = x_t + self.token_mixer(x_t)
+            x = (rms_norm(residual, self.eps).transpose(1, 2) if self.norm_over_positions  # TRM's norm
+                 else rms_norm(residual.transpose(1, 2), self.eps))
         else:
-            if self.mixer == "mlp":
-                mixed = self.token_mixer(x.transpose(1, 2)).transpose(1, 2)
-            elif self.mixer == "conv":
-                mixed = self.token_mixer(x)
-            else:
-                mixed = self.token_mixer(x, rotary)
-            x = rms_norm(x + mixed, self.eps)
+            x = rms_norm(x + (self.token_mixer(x) if self.mixer == "conv" else self.token_mixer(x, rotary)), self.eps)
         return rms_norm(x + self.channel_mlp(x), self.eps)
 
 
@@ -676,11 +672,12 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
             answer, q = out.logits.argmax(-1), out.q_halt_logits
             if predictions is None:
                 predictions, q_at_halt = answer.clone(), q.clone()
-            else:
-                unchanged = torch.where((answer == previous).all(-1), unchanged + 1, 0)
-            previous = answer
-            settled = unchanged >= fixed_point_steps if fixed_point_steps else torch.zeros_like(done)
-            now = ~done & ((q > 0) | settled | (step == max_steps))
+            now = ~done & ((q > 0) | (step == max_steps))
+            if fixed_point_steps:
+                if previous is not None:
+                    unchanged = torch.where((answer == previous).all(-1), unchanged + 1, 0)
+                previous = answer
+                now |= ~done & (unchanged >= fixed_point_steps)
             predictions[now], q_at_halt[now], halted_at[now] = answer[now], q[now], step
             done |= now
             if keep_trace:
