@@ -27,7 +27,7 @@ from .modeling_lstm_trm import LSTMTRMModel
 
 LOSS_TYPES = {"stablemax_cross_entropy": "stablemax", "softmax_cross_entropy": "softmax"}
 
-# TRM's names (after `_orig_mod.` and `model.inner.`) -> ours; {i} is a layer number.
+# TRM's names (after `_orig_mod.` and `model.inner.`) -> ours.
 KEY_MAP = [
     (r"embed_tokens\.embedding_weight", "embed_tokens.weight"),
     (r"embed_pos\.embedding_weight", "embed_positions.weight"),
@@ -56,10 +56,11 @@ def config_from_trm(arch: dict, loss_type: str = "stablemax_cross_entropy", **ov
     missing = [k for k in ("seq_len", "vocab_size", "num_puzzle_identifiers") if arch.get(k) is None]
     if missing:
         raise ValueError(f"the configuration does not give {', '.join(missing)}: pass the dataset's dataset.json")
+    puzzle_emb_ndim = int(arch.get("puzzle_emb_ndim", 0))
     return LSTMTRMConfig(
         vocab_size=int(arch["vocab_size"]), seq_len=int(arch["seq_len"]),
-        num_puzzle_identifiers=int(arch["num_puzzle_identifiers"]), puzzle_emb_ndim=int(arch.get("puzzle_emb_ndim", 0)),
-        puzzle_emb_len=int(arch.get("puzzle_emb_len", 16)) if int(arch.get("puzzle_emb_ndim", 0)) else 0,
+        num_puzzle_identifiers=int(arch["num_puzzle_identifiers"]), puzzle_emb_ndim=puzzle_emb_ndim,
+        puzzle_emb_len=int(arch.get("puzzle_emb_len", 16)) if puzzle_emb_ndim else 0,
         T_cycles=int(arch["H_cycles"]), n_cycles=int(arch["L_cycles"]), num_layers=int(arch["L_layers"]),
         hidden_size=int(arch["hidden_size"]), expansion=float(arch["expansion"]), num_heads=int(arch["num_heads"]),
         mixer="mlp" if mlp_t else "attention", recurrence="trm", halt_max_steps=int(arch["halt_max_steps"]),
