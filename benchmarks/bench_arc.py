@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cost(args) -> dict:
     from modeling_lstm_trm.tasks.arc.arc_dataset import ArcTrainingPairs, build_versions, save_versions, training_pairs
-    from modeling_lstm_trm.tasks.arc.recipe import ArcArguments, load_tasks
+    from modeling_lstm_trm.tasks.arc.task import ArcArguments, load_tasks
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
@@ -65,7 +65,7 @@ def cost(args) -> dict:
 def copy_baseline(data_dir: str, preset_flags: dict) -> float:
     """Cell accuracy, on the smoke tasks' demonstration pairs, of answering with the input (where shapes allow)."""
     from modeling_lstm_trm.tasks.arc.arc_dataset import encode_pair
-    from modeling_lstm_trm.tasks.arc.recipe import ArcArguments, load_tasks
+    from modeling_lstm_trm.tasks.arc.task import ArcArguments, load_tasks
 
     args = ArcArguments(data_dir=data_dir, train_splits=preset_flags["train_splits"],
                         test_split=preset_flags["test_split"], max_tasks=preset_flags["max_tasks"],
@@ -82,7 +82,7 @@ def copy_baseline(data_dir: str, preset_flags: dict) -> float:
 
 
 def smoke(args) -> None:
-    from modeling_lstm_trm.tasks.arc.recipe import ArcArguments, ModelArguments, preset_defaults
+    from modeling_lstm_trm.tasks.arc.task import ArcArguments, ModelArguments, preset_defaults
 
     out = Path(args.out) / "smoke"
     command = [sys.executable, str(ROOT / "examples" / "train.py"), "--task", "arc", "--preset", "smoke",

@@ -30,7 +30,7 @@ RECURRENCES = ("lstm", "trm")
 
 def cpu_preset() -> tuple[dict, int]:
     """The CPU preset's model flags and its canvas side."""
-    from modeling_lstm_trm.tasks.maze.recipe import MazeArguments, ModelArguments, preset_defaults
+    from modeling_lstm_trm.tasks.maze.task import MazeArguments, ModelArguments, preset_defaults
 
     defaults = preset_defaults(MazeArguments(recipe="cpu"), ModelArguments())
     model_flags = {k: v for k, v in defaults.items() if k in {f.name for f in fields(ModelArguments)}}

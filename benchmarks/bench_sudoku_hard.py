@@ -32,7 +32,7 @@ def matched_trm_hidden() -> tuple[int, int, int]:
     spec.loader.exec_module(module)
     from dataclasses import fields
 
-    from modeling_lstm_trm.tasks.sudoku.recipe import ModelArguments, SudokuArguments, preset_defaults
+    from modeling_lstm_trm.tasks.sudoku.task import ModelArguments, SudokuArguments, preset_defaults
 
     defaults = preset_defaults(SudokuArguments(recipe="hard"), ModelArguments())
     preset = {k: v for k, v in defaults.items() if k in {f.name for f in fields(ModelArguments)}}

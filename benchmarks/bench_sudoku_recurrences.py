@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel
-from modeling_lstm_trm.tasks.sudoku.recipe import ModelArguments, SudokuArguments, preset_defaults
+from modeling_lstm_trm.tasks.sudoku.task import ModelArguments, SudokuArguments, preset_defaults
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -6,7 +6,8 @@ default), or the nested LM on text.
     accelerate launch examples/train.py --grid_size 9      # the design's size (512 hidden, bf16): for a GPU
     accelerate launch examples/train.py --task lm --train_file input.txt --tokenizer char --output_dir out
 
-`--task` picks the task (`modeling_lstm_trm.tasks`); `--task lm --help` lists that task's flags. A task's preset
+`--task` picks the task: a name in `modeling_lstm_trm.tasks.TASKS`, or the import path of a module of your own that
+defines `TASK` (see `modeling_lstm_trm/tasks/task.py`); `--task lm --help` lists that task's flags. A task's preset
 (its `presets/*.json`) sets the defaults, and every flag, `TrainingArguments`' included (`--max_steps`,
 `--learning_rate`, `--per_device_train_batch_size`, `--resume_from_checkpoint`, ...), overrides it. Works under
 `accelerate launch` (one or several processes) and plain `python`. The output folder holds the model (safetensors,
@@ -21,16 +22,16 @@ what is kept and how to go on.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from transformers import TrainingArguments
 
 from modeling_lstm_trm.cli import ArgumentParserForTraining, run_cli
 from modeling_lstm_trm.hub import HubError, check_login, check_repo_id, push_checkpoint
-from modeling_lstm_trm.tasks import TASKS
+from modeling_lstm_trm.tasks import TASKS, get_task
 from modeling_lstm_trm.training.runs import (
     check_output_dir,
     check_training_arguments,
@@ -43,7 +44,8 @@ from modeling_lstm_trm.training.safety import after_training
 @dataclass
 class TaskArguments:
     task: str = field(default="sudoku", metadata={
-        "help": f"What to train: {' or '.join(TASKS)} (`--task lm --help` lists the flags of that task)."})
+        "help": f"What to train: {', '.join(TASKS)}, or the import path of a module that defines TASK (`--task lm "
+                "--help` lists the flags of that task)."})
     overwrite_output_dir: bool = field(default=False, metadata={
         "help": "Train into a non-empty --output_dir (without it, such a folder is refused unless resuming)."})
 
@@ -52,26 +54,38 @@ def parse(argv: list[str]):
     """The task, then the flags that choose its preset, then everything with the preset as defaults."""
     first = ArgumentParserForTraining(TaskArguments, add_help=False)
     choice, rest = first.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    if choice.task not in TASKS:
-        first.error(f"--task must be one of {', '.join(TASKS)}, got {choice.task!r}")
-    task = importlib.import_module(TASKS[choice.task])
-    *chosen, _ = ArgumentParserForTraining(task.ARGUMENTS, add_help=False).parse_args_into_dataclasses(
-        args=rest, return_remaining_strings=True)
     try:
-        defaults = task.preset_defaults(*chosen)
+        task = get_task(choice.task)
     except ValueError as error:
         first.error(str(error))
-    parser = ArgumentParserForTraining((TaskArguments, *task.ARGUMENTS, TrainingArguments))
+    *chosen, _ = ArgumentParserForTraining(task.arguments, add_help=False).parse_args_into_dataclasses(
+        args=rest, return_remaining_strings=True)
+    try:
+        defaults = {**repository_data_defaults(choice.task), **task.preset_defaults(*chosen)}
+    except ValueError as error:
+        first.error(str(error))
+    parser = ArgumentParserForTraining((TaskArguments, *task.arguments, TrainingArguments))
     parser.set_defaults(**launcher_defaults(), **defaults)
     launcher, *task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     try:
         check_training_arguments(training_args)
-        task.check(*task_args, training_args)
+        task.check(*task_args, training_args=training_args)
         push = claim_push(training_args)
         check_output_dir(training_args, launcher.overwrite_output_dir)  # last: it may remove an earlier run's files
     except (ValueError, HubError) as error:
         parser.error(str(error))
     return task, task_args, training_args, push
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"  # beside a checkout of the repository
+
+
+def repository_data_defaults(task: str) -> dict:
+    """Defaults that point at the repository's own data where it exists (the installed package knows no such path):
+    the main job also scores the Sudoku puzzle files of ../shared/data/sudoku."""
+    if task == "sudoku" and (SHARED_DATA / "sudoku").is_dir():
+        return {"eval_files": [str((SHARED_DATA / "sudoku").resolve())]}
+    return {}
 
 
 def claim_push(training_args: TrainingArguments) -> tuple[str, str | None] | None:
@@ -92,7 +106,7 @@ def claim_push(training_args: TrainingArguments) -> tuple[str, str | None] | Non
 def main(argv: list[str] | None = None) -> dict:
     task, task_args, training_args, push = parse(list(sys.argv[1:] if argv is None else argv))
     try:
-        results = task.run(*task_args, training_args)
+        results = task.run(*task_args, training_args=training_args)
         if push and training_args.process_index == 0:
             repo_id, token = push
             with after_training("the upload to the Hub", training_args.output_dir):

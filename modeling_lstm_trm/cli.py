@@ -56,3 +56,38 @@ def run_cli(main: Callable[[], object]) -> None:
         print(f"{prog}: error: {kind}{first_line(error)}", file=sys.stderr, flush=True)
         sys.exit(2 if usage else 1)
     sys.exit(0)
+
+
+def task_command(description: str, argv: list[str] | None, command: str):
+    """The command line of `examples/evaluate_model.py` (`command="evaluate"`) and `solve.py` ("solve"): --model and
+    --task first, which decide the task, then the flags the task adds (`Task.add_<command>_arguments`). Returns the
+    parser, the task and the parsed arguments; the task's command takes it from there."""
+    from .loading import task_of
+    from .tasks import get_task
+
+    first = ArgumentParser(add_help=False)
+    first.add_argument("--model")
+    first.add_argument("--task")
+    known, _ = first.parse_known_args(argv)
+    parser = ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id); "
+                                                       "`--model M --help` lists the flags of its task")
+    parser.add_argument("--task", help="the task (default: the one the model was trained on, in its config)")
+    parser.add_argument("--batch_size", type=int, default=256, help="puzzles (or sequences) at once")
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="allow a model folder of another model type to run its own code")
+    if command == "evaluate":
+        parser.add_argument("--output_dir", help="where to write the results (default: the model folder)")
+    task = None
+    if known.model:
+        try:
+            task = get_task(task_of(known.model, known.task))
+        except (ValueError, LoadError) as error:
+            parser.error(str(error))
+        getattr(task, f"add_{command}_arguments")(parser)
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch_size must be at least 1")
+    if getattr(args, "file", None) and not os.path.isfile(args.file):
+        parser.error(f"--file: no such file: {args.file}")
+    return parser, task, args

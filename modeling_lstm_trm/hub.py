@@ -122,39 +122,18 @@ def _nested_lm_card(folder, config, run, results, repo_id):
     return card_data, "nested_lm.md", values
 
 
-LSTM_TRM_TASKS = {  # what differs between the tasks an LSTM-TRM card describes
-    "sudoku": dict(
-        title="{size}x{size} Sudoku", task_type="sudoku-solving", task_name="Sudoku solving", tag="sudoku",
-        second=("cell_accuracy", "Blank-cell accuracy"), unit="puzzles", input_hint="0 or . for a blank",
-        augmentation="digit, row, band, column and stack permutations and transposition",
-        limitations="accuracy drops on puzzles much harder than those (fewer givens, long chains of deductions). An "
-                    "answer is not checked by the model: verify it (`modeling_lstm_trm.tasks.sudoku.puzzles."
-                    "is_valid_solution` or any solver)."),
-    "maze": dict(
-        title="{size}x{size} mazes (the shortest path from S to G)", task_type="maze-solving",
-        task_name="Shortest path in a maze", tag="maze", second=("valid_shortest_path_accuracy",
-                                                                  "Valid shortest path"),
-        unit="mazes", input_hint="# wall, space open, S start, G goal; the answer marks the path with o",
-        augmentation="the 8 rotations and reflections",
-        limitations="a marked path is not checked by the model: verify it "
-                    "(`modeling_lstm_trm.tasks.maze.mazes.path_problem`)."),
-    "arc": dict(
-        title="ARC-AGI tasks on a {size}x{size} canvas", task_type="abstract-reasoning", task_name="ARC-AGI",
-        tag="arc-agi", first=("pass@1", "pass@1"), second=("pass@2", "pass@2"), unit="tasks",
-        input_hint="TRM's canvas: . padding, | end of grid, 0-9 colours; identifiers name a trained task version",
-        augmentation="1 of 8 rotations and reflections with a permutation of colours 1-9 per version, and a random "
-                     "place on the canvas",
-        limitations="it solves only the tasks (and their augmented versions) whose puzzle identifiers it was trained "
-                    "on; a new task needs training on its demonstration pairs first."),
-}
-
-
 def _lstm_trm_card(folder, config, run, results, repo_id):
     size = (run.get("data") or {}).get("maze_size") or round(config.get("seq_len", 81) ** 0.5)  # mazes may be padded
-    task = LSTM_TRM_TASKS[run.get("task", "sudoku")]
+    from .tasks import get_task
+
+    name = config.get("task") or run.get("task") or "sudoku"  # older folders: the run's record
+    try:
+        task = vars(get_task(name).card)
+    except (ValueError, ImportError) as error:
+        raise HubError(f"{folder}: its task {name!r} cannot be loaded for the card ({first_line(error)})") from None
     source = (run.get("data") or {}).get("source") or f"generated, {run.get('givens', '?')} givens"
     title = task["title"].format(size=size)
-    first, first_label = task.get("first", ("exact_accuracy", "Exact accuracy"))
+    first, first_label = task["first"]
     second, second_label = task["second"]
     eval_results, result_rows = [], []
     for name, scores in results.items():

@@ -53,10 +53,13 @@ def read_config(name_or_path: str) -> dict:
 
 
 def trained_task(name_or_path: str) -> str | None:
-    """The task a model was trained for: "lm" for the nested LM, else the task its training run recorded
-    (training_run.json beside a local model), None where nothing says."""
-    if read_config(name_or_path).get("model_type") == "nested_lstm":
+    """The task a model was trained for: "lm" for the nested LM, else the one its config records (`task`), else (a
+    folder written before configs recorded it) its training run's, else None."""
+    config = read_config(name_or_path)
+    if config.get("model_type") == "nested_lstm":
         return "lm"
+    if config.get("task"):
+        return config["task"]
     run = Path(name_or_path) / "training_run.json"
     return json.loads(run.read_text()).get("task") if run.is_file() else None
 

@@ -14,19 +14,20 @@ from transformers import TrainingArguments
 from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from modeling_lstm_trm.tasks.arc.arc_data import decode, encode, load_split
 from modeling_lstm_trm.tasks.arc.arc_dataset import ArcTrainingPairs, build_versions, load_versions, training_pairs
-from modeling_lstm_trm.tasks.lstm_trm_recipe import optimizer_with_puzzle_embedding_group
+from modeling_lstm_trm.tasks.lstm_trm_recipe import build_optimizer
 
 SHARED_ARC = Path(__file__).resolve().parents[2] / "shared" / "data" / "arc"
 
 
 def test_the_sparse_embedding_moves_only_the_rows_in_the_batch(tmp_path):
     config = LSTMTRMConfig(vocab_size=12, seq_len=16, num_puzzle_identifiers=50, puzzle_emb_ndim=8, hidden_size=16,
-                           num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2, forward_dtype="float32")
+                           num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2, forward_dtype="float32",
+                           puzzle_emb_sparse=True)
     model = LSTMTRMModel(config)
     with torch.no_grad():
         model.puzzle_emb.weight.normal_()
     args = TrainingArguments(str(tmp_path), learning_rate=1e-3, weight_decay=0.1, report_to="none")
-    optimizer = optimizer_with_puzzle_embedding_group(model, args, lr=0.01, weight_decay=0.1, sparse=True)
+    optimizer = build_optimizer(model, args, puzzle_emb_lr=0.01, puzzle_emb_weight_decay=0.1)
     table, network = model.puzzle_emb.weight.detach().clone(), model.lm_head.weight.detach().clone()
     ids = torch.tensor([3, 7, 7, 41])
     out = model(torch.randint(2, 12, (4, 16)), labels=torch.randint(2, 12, (4, 16)), puzzle_identifiers=ids)
@@ -98,7 +99,7 @@ def test_test_outputs_of_the_test_split_are_not_training_pairs_but_other_splits_
 
 @pytest.mark.skipif(not SHARED_ARC.is_dir(), reason="the shared ARC files are not on this machine")
 def test_no_evaluation_test_output_reaches_training_on_the_real_files():
-    from modeling_lstm_trm.tasks.arc.recipe import ArcArguments, load_tasks
+    from modeling_lstm_trm.tasks.arc.task import ArcArguments, load_tasks
 
     args = ArcArguments(data_dir=str(SHARED_ARC), train_splits=["training", "evaluation"], test_split="evaluation")
     tasks, test_ids, _ = load_tasks(args, is_main=False)
@@ -228,13 +229,13 @@ def _sparse_steps(rank: int, world: int, folder: str) -> None:
 
 def _evaluate_tiny(rank: int, world: int, folder: str) -> None:
     """The ARC evaluation of an untrained model on the toy tasks (3 versions each, 2 inputs a batch)."""
-    from modeling_lstm_trm.tasks.arc.arc_data import VOCAB_SIZE
+    from modeling_lstm_trm.tasks.arc.arc_data import CHARSET
     from modeling_lstm_trm.tasks.arc.evaluation import demonstration_accuracy, predict_test_inputs
 
     tasks = load_split(folder, "training")
     versions = build_versions(tasks, 3, seed=0, progress=False)
     torch.manual_seed(0)
-    config = LSTMTRMConfig(vocab_size=VOCAB_SIZE, seq_len=16, num_puzzle_identifiers=versions.num_identifiers,
+    config = LSTMTRMConfig(vocab_size=len(CHARSET), seq_len=16, num_puzzle_identifiers=versions.num_identifiers,
                            puzzle_emb_ndim=16, hidden_size=16, num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2,
                            forward_dtype="float32")
     model = LSTMTRMModel(config).eval()

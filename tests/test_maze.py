@@ -282,7 +282,7 @@ def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(train
 
 
 def test_several_sides_share_one_canvas_and_each_maze_keeps_its_unique_shortest_path():
-    from modeling_lstm_trm.tasks.maze.recipe import MazeArguments, several_sides
+    from modeling_lstm_trm.tasks.maze.task import MazeArguments, several_sides
 
     args = MazeArguments(maze_sizes=[7, 9], maze_size=9, min_path_length=8, train_mazes=10, eval_mazes=4)
     train, test, info = several_sides(args, seed=0, is_main=False)

@@ -16,7 +16,7 @@ from modeling_lstm_trm.tasks.sudoku.puzzles import (
     is_valid_solution,
     parse_puzzles,
 )
-from modeling_lstm_trm.tasks.sudoku.recipe import SudokuArguments, check_data_flags, load_splits
+from modeling_lstm_trm.tasks.sudoku.task import SudokuArguments, check_data_flags, load_splits
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import (
     load_csv_splits,
     load_trm_folder,

@@ -73,12 +73,15 @@ def test_ema_follows_the_weights_with_a_warm_up():
 
 
 def test_puzzle_embeddings_get_their_own_learning_rate_and_weight_decay(tmp_path):
-    from modeling_lstm_trm.tasks.sudoku.recipe import optimizer_with_puzzle_embedding_group
+    from modeling_lstm_trm.tasks.lstm_trm_recipe import build_optimizer
 
     trainer = tiny_trainer(tmp_path)
     model = trainer.model
     trainer.args.weight_decay = 0.1
-    optimizer = optimizer_with_puzzle_embedding_group(model, trainer.args, lr=0.5, weight_decay=0.0)
+    before = {name: p.detach().clone() for name, p in model.state_dict().items()}
+    optimizer = build_optimizer(model, trainer.args, puzzle_emb_lr=0.5, puzzle_emb_weight_decay=0.0)
+    assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())  # the model is not changed
+    assert not model.puzzle_emb.sparse and not hasattr(model, "_ddp_params_and_buffers_to_ignore")
     decay, no_decay, puzzle = optimizer.param_groups
     assert puzzle["lr"] == 0.5 and puzzle["weight_decay"] == 0.0
     assert len(puzzle["params"]) == 1 and puzzle["params"][0] is model.puzzle_emb.weight

@@ -4,7 +4,7 @@
 This folder is installed as `modeling_lstm_trm.tokenization` (a top-level `tokenization` package exists on PyPI).
 """
 
-from .grid import build_arc_tokenizer, build_grid_tokenizer, build_maze_tokenizer
+from .grid import build_cell_tokenizer, build_grid_tokenizer
 from .text import (
     SPECIAL_TOKENS,
     TOKENIZER_KINDS,
@@ -16,10 +16,9 @@ from .text import (
 
 __all__ = [
     "SPECIAL_TOKENS",
-    "build_arc_tokenizer",
+    "build_cell_tokenizer",
     "TOKENIZER_KINDS",
     "build_bpe_tokenizer",
-    "build_maze_tokenizer",
     "build_char_tokenizer",
     "build_grid_tokenizer",
     "build_text_tokenizer",

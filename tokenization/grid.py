@@ -1,5 +1,5 @@
-"""The Sudoku grid tokenizer: one token per cell, `0` (or `.`) for a blank and `1`..`N` for the digits, so a token's
-id is the cell's value and a grid of N x N cells is N * N tokens."""
+"""Grid tokenizers: one token per cell. Sudoku's (`0` or `.` a blank, `1`..`N` the digits, so a token's id is the
+cell's value), and any task's from its vocabulary (`build_cell_tokenizer`; each task owns its characters)."""
 
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
@@ -25,30 +25,13 @@ def build_grid_tokenizer(size: int) -> PreTrainedTokenizerFast:
     )
 
 
-MAZE_CHARSET = "# SGo"  # TRM's maze charset; ids 1..5 in this order, 0 is padding
-
-
-def _cell_tokenizer(vocab: dict[str, int], pad_token: str, cells: int) -> PreTrainedTokenizerFast:
-    """One token per character of `vocab` (anything else `[UNK]`, added last); line breaks are dropped, so a grid may
-    be written row by row."""
+def build_cell_tokenizer(tokens, cells: int) -> PreTrainedTokenizerFast:
+    """A tokenizer for grids of `cells` cells, one token per character: token k is `tokens[k]` (a string of
+    characters, or a sequence whose first entry may be a named padding token such as "[PAD]"); token 0 is the padding,
+    anything else is `[UNK]` (added last). Line breaks are dropped, so a grid may be written row by row."""
+    vocab = {token: k for k, token in enumerate(tokens)}
     tokenizer = Tokenizer(WordLevel({**vocab, "[UNK]": len(vocab)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Replace(Regex(r"[\r\n]"), "")
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token=pad_token,
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token=tokens[0],
                                    model_max_length=cells)
-
-
-def build_maze_tokenizer(size: int) -> PreTrainedTokenizerFast:
-    """A tokenizer for N x N mazes: `#` wall 1, space (open) 2, `S` 3, `G` 4, `o` (path) 5, as TRM numbers them.
-    Line breaks are dropped, so a maze may be written row by row; every other character is one cell."""
-    vocab = {"[PAD]": 0, **{ch: k + 1 for k, ch in enumerate(MAZE_CHARSET)}}
-    return _cell_tokenizer(vocab, "[PAD]", size * size)
-
-
-ARC_CHARSET = ".|0123456789"  # TRM's ARC tokens: padding 0, end-of-grid marker 1, colours 0-9 as 2-11
-
-
-def build_arc_tokenizer(side: int) -> PreTrainedTokenizerFast:
-    """A tokenizer for ARC canvases of `side` x `side` cells: `.` padding, `|` the end-of-grid marker, digits the
-    colours (ids 0, 1, 2-11, as TRM numbers them). Line breaks are dropped, so a canvas may be written row by row."""
-    return _cell_tokenizer({ch: k for k, ch in enumerate(ARC_CHARSET)}, ".", side * side)

@@ -1,20 +1,41 @@
-"""One module per task. Each owns its data (loading, generation, augmentation), its evaluation, and its training
-recipe (`<task>.recipe`), which provides what `examples/train.py` needs and nothing else:
+"""Tasks: one folder each, one `Task` object (`task.py`) that owns the task's vocabulary, flags and presets, data,
+augmentation, evaluation, trace drawing and model-card text. `examples/train.py`, `evaluate_model.py`, `solve.py` and
+the Hub card find a task here by name and ask it for all of that.
 
-- `ARGUMENTS`: the task's flag dataclasses, parsed by `HfArgumentParser` beside `TrainingArguments`;
-- `preset_defaults(*task_args) -> dict`: flag defaults from the task's preset files (`presets/*.json`), given the
-  flags that choose a preset; flags on the command line win;
-- `check(*task_args, training_args)`: raise ValueError, naming the flag, for anything that cannot work, before any
-  work is done;
-- `run(*task_args, training_args) -> dict`: train, evaluate and save; returns the results.
-
-A new task is a new module listed in `TASKS`; the trainer and `examples/train.py` do not change. No task module
-imports another; what several share lives beside them (`puzzle_csv.py`: the CSV shape of TRM's puzzle datasets).
+A new task is a module that defines `TASK` (an instance of `Task`, usually `PuzzleTask`): list it in `TASKS`, or
+give its import path (`--task my_package.my_task`; the saved model records it, so evaluation and solving find it
+again). No task module imports another; what several share lives beside them (`task.py`, `lstm_trm_recipe.py`,
+`puzzle_csv.py`, `trm_folder.py`).
 """
 
+from __future__ import annotations
+
+import importlib
+
 TASKS = {
-    "sudoku": "modeling_lstm_trm.tasks.sudoku.recipe",
-    "lm": "modeling_lstm_trm.tasks.text.recipe",
-    "maze": "modeling_lstm_trm.tasks.maze.recipe",
-    "arc": "modeling_lstm_trm.tasks.arc.recipe",
+    "sudoku": "modeling_lstm_trm.tasks.sudoku.task",
+    "lm": "modeling_lstm_trm.tasks.text.task",
+    "maze": "modeling_lstm_trm.tasks.maze.task",
+    "arc": "modeling_lstm_trm.tasks.arc.task",
 }
+
+
+def get_task(name: str):
+    """The `Task` called `name`: a name in `TASKS`, or a module path whose module defines `TASK`. ValueError (one
+    line, naming the task) for anything else."""
+    from .task import Task
+
+    module_name = TASKS.get(name, name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if name in TASKS or not (error.name and module_name.startswith(error.name)):
+            raise  # a missing dependency inside a task module is the module's problem, said as Python says it
+        raise ValueError(f"--task {name}: not one of {', '.join(TASKS)}, and no importable module of that name "
+                         "(a task of your own is a module that defines TASK)") from None
+    task = getattr(module, "TASK", None)
+    if not isinstance(task, Task):
+        raise ValueError(f"--task {name}: module {module_name} defines no TASK (an instance of "
+                         "modeling_lstm_trm.tasks.task.Task)")
+    task.name = name
+    return task

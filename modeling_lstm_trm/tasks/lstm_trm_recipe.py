@@ -1,6 +1,6 @@
-"""What every LSTM-TRM task recipe shares (Sudoku, mazes, ...): the model's flags, building the model from them,
-AdamW with the puzzle embeddings in a group of their own, and the training run up to the saved model. Not a task:
-task modules import it, never each other."""
+"""What every LSTM-TRM task shares (Sudoku, mazes, ARC, ...): the model's flags, building the model from them, AdamW
+over the model's own parameter groups, and the training run up to the saved model. Not a task: task modules import it,
+never each other."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ from pathlib import Path
 
 import torch
 from transformers import TrainingArguments
-from transformers.trainer_pt_utils import get_parameter_names
 
 from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
 from ..training import StatefulTrainer
 from ..training.runs import TimeBudget, resolve_dtype
 from ..training.safety import save_final_model, train_or_keep
-from ..training.sparse_rows import AdamWWithSparseRows, exclude_from_ddp
-
-NO_DECAY_NAME_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer
+from ..training.sparse_rows import AdamWWithSparseRows
 
 
 @dataclass
@@ -61,14 +58,14 @@ def read_preset(path: Path, output_dir: str) -> dict:
 
 
 def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments, vocab_size: int, seq_len: int,
-                   is_main: bool = True, num_puzzle_identifiers: int = 1) -> LSTMTRMModel:
-    """A fresh model from the flags (unset ones take the config's defaults), printing its size on the main process."""
-    settings = {k: v for k, v in vars(model_args).items() if v is not None}
-    settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
-    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_puzzle_identifiers,
-                           puzzle_emb_ndim=settings.pop("puzzle_emb_ndim", 0),
+                   is_main: bool = True, task: str | None = None, **settings) -> LSTMTRMModel:
+    """A fresh model from the flags (unset ones take the config's defaults) and the settings the task and its data
+    decide (`settings`: e.g. the number of puzzle identifiers), printing its size on the main process."""
+    flags = {k: v for k, v in vars(model_args).items() if v is not None}
+    flags["forward_dtype"] = resolve_dtype(flags.get("forward_dtype", "auto"))
+    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, puzzle_emb_ndim=flags.pop("puzzle_emb_ndim", 0),
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
-                           **settings)
+                           task=task, **flags, **settings)
     model = LSTMTRMModel(config)
     if is_main:
         params = sum(p.numel() for p in model.parameters())
@@ -77,26 +74,12 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
     return model
 
 
-def optimizer_with_puzzle_embedding_group(model: LSTMTRMModel, args: TrainingArguments, lr: float | None,
-                                          weight_decay: float | None, sparse: bool = False) -> torch.optim.Optimizer:
-    """AdamW as Trainer builds it (no decay on biases and norms), with the puzzle embeddings in a group of their own
-    learning rate and weight decay (TRM trains them much faster than the network). `sparse=True` (ARC: one identifier
-    per augmented task) trains the embedding sparsely with TRM's sign update (`training.sparse_rows`)."""
-    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], NO_DECAY_NAME_PATTERNS))
-    groups = {"decay": [], "no_decay": [], "puzzle": []}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            key = "puzzle" if name.startswith("puzzle_emb.") else "decay" if name in decay else "no_decay"
-            groups[key].append(param)
-    puzzle = {"lr": args.learning_rate if lr is None else lr,
-              "weight_decay": args.weight_decay if weight_decay is None else weight_decay}
-    if sparse and model.puzzle_emb is not None:
-        model.puzzle_emb.sparse = True
-        exclude_from_ddp(model, ["puzzle_emb.weight"])
-    adamw = AdamWWithSparseRows if sparse else torch.optim.AdamW
-    return adamw([{"params": groups["decay"], "weight_decay": args.weight_decay},
-                  {"params": groups["no_decay"], "weight_decay": 0.0},
-                  {"params": groups["puzzle"], **puzzle, "sparse_rows": sparse}],
+def build_optimizer(model: LSTMTRMModel, args: TrainingArguments, puzzle_emb_lr: float | None = None,
+                    puzzle_emb_weight_decay: float | None = None) -> torch.optim.Optimizer:
+    """AdamW over the model's own parameter groups (`LSTMTRMModel.optimizer_groups`); with a sparse puzzle embedding
+    (ARC: one identifier per augmented task), its rows take TRM's sign update (`training.sparse_rows`)."""
+    adamw = AdamWWithSparseRows if model.config.puzzle_emb_sparse else torch.optim.AdamW
+    return adamw(model.optimizer_groups(args.weight_decay, puzzle_emb_lr, puzzle_emb_weight_decay),
                  lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
 
 

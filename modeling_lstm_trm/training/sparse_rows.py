@@ -25,7 +25,7 @@ class AdamWWithSparseRows(torch.optim.AdamW):
 
     The learning-rate schedule scales every group alike. Under several processes the sparse gradients are gathered
     from all of them before the update, so every process moves the same rows the same way (the embedding is then left
-    out of DDP's own gradient averaging: see `exclude_from_ddp`).
+    out of DDP's own gradient averaging: the model lists it in `_ddp_params_and_buffers_to_ignore`).
     """
 
     def __init__(self, params, **kwargs):
@@ -80,8 +80,3 @@ def _gather(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     values = torch.cat([v for _, v in parts]).to(grad.device)
     summed = torch.sparse_coo_tensor(rows.unsqueeze(0), values, grad.shape).coalesce()
     return summed.indices()[0], summed.values()
-
-
-def exclude_from_ddp(model: torch.nn.Module, names: list[str]) -> None:
-    """Tell DistributedDataParallel to leave these parameters alone: their gradients are gathered by the optimizer."""
-    model._ddp_params_and_buffers_to_ignore = list(names)

@@ -61,6 +61,10 @@ class LSTMTRMConfig(PretrainedConfig):
             initialization c mostly takes the candidate, as in TRM, and learns when to keep itself.
         batch_size (`int`, *optional*): The global training batch the model was designed for (informational; the
             training scripts read it as their default).
+        puzzle_emb_sparse (`bool`): Train the puzzle embedding with sparse gradients (one row per identifier seen in
+            the batch): for ARC's thousands of task versions, with the sign update of `training.sparse_rows`.
+        task (`str`, *optional*): The task the model was trained on (`modeling_lstm_trm.tasks`: a task's name, or the
+            module that defines it), so that evaluation and solving need not guess.
     """
 
     model_type = "lstm_trm"
@@ -95,6 +99,8 @@ class LSTMTRMConfig(PretrainedConfig):
         absolute_positions: bool | None = None,
         q_head_input: str = "mean",
         mlp_mixer_norm: str = "channels",
+        puzzle_emb_sparse: bool = False,
+        task: str | None = None,
         **kwargs,
     ):
         for name, value in (
@@ -176,6 +182,8 @@ class LSTMTRMConfig(PretrainedConfig):
         self.absolute_positions = mixer == "attention" if absolute_positions is None else bool(absolute_positions)
         self.q_head_input = q_head_input
         self.mlp_mixer_norm = mlp_mixer_norm
+        self.puzzle_emb_sparse = bool(puzzle_emb_sparse)
+        self.task = task
         kwargs.setdefault("tie_word_embeddings", False)
         super().__init__(**kwargs)
 

@@ -126,14 +126,15 @@ TASKS = ("sudoku", "maze")
 
 def task_tokenizer(task: str, config: LSTMTRMConfig):
     """The tokenizer of `task` for a grid of `config.seq_len` cells; ValueError where TRM's vocabulary is not it."""
-    from ...tokenization import build_grid_tokenizer, build_maze_tokenizer
+    from ...tasks import get_task
 
     side = math.isqrt(config.seq_len)
-    expected = {"sudoku": side + 2, "maze": 6}[task]  # TRM's: pad, blank, digits / pad and "# SGo"
+    ours = get_task(task)
+    expected = len(ours.vocabulary(side)) + (task == "sudoku")  # TRM's Sudoku has a pad token besides ours
     if side * side != config.seq_len or config.vocab_size != expected:
         raise ValueError(f"a TRM {task} model has {expected} tokens on a square grid; this one has "
                          f"{config.vocab_size} tokens on {config.seq_len} cells")
-    return build_grid_tokenizer(side) if task == "sudoku" else build_maze_tokenizer(side)
+    return ours.tokenizer(side)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -167,12 +168,12 @@ def main(argv: list[str] | None = None) -> Path:
         if args.task:
             model = to_our_vocabulary(model, args.task)
             tokenizer = task_tokenizer(args.task, config)
+            model.config.task = args.task
     except (OSError, KeyError, TypeError, ValueError, RuntimeError, yaml.YAMLError) as error:
         parser.error(f"{type(error).__name__}: {error}".splitlines()[0])
     model.save_pretrained(out)
     if args.task:
         tokenizer.save_pretrained(out)
-        (out / "training_run.json").write_text(json.dumps({"task": args.task, "converted_from": args.checkpoint}))
     (out / "CONVERTED_FROM.txt").write_text(
         f"Converted from TRM checkpoint {args.checkpoint} with {args.config} (SamsungSAILMontreal/TinyRecursiveModels) "
         "by convert_trm_original_to_hf.py\n")

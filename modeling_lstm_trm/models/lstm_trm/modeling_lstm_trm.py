@@ -389,8 +389,10 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
     def __init__(self, config: LSTMTRMConfig):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.puzzle_emb = (nn.Embedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
-                           if config.puzzle_emb_ndim > 0 else None)
+        self.puzzle_emb = (nn.Embedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim,
+                                        sparse=config.puzzle_emb_sparse) if config.puzzle_emb_ndim > 0 else None)
+        if self.puzzle_emb is not None and config.puzzle_emb_sparse:  # its optimizer gathers the sparse rows itself
+            self._ddp_params_and_buffers_to_ignore = ["puzzle_emb.weight"]
         # Rotary positions are relative, and the flattened grid's row/column/box structure is absolute: the attention
         # mixer also gets learned absolute positions by default (the MLP mixer is position-aware by construction).
         self.embed_positions = (nn.Embedding(config.total_len, config.hidden_size)
@@ -404,6 +406,22 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed_tokens
+
+    def optimizer_groups(self, weight_decay: float, puzzle_emb_lr: float | None = None,
+                         puzzle_emb_weight_decay: float | None = None) -> list[dict]:
+        """How the parameters are optimised (as nanoGPT's `configure_optimizers`): matrices decay, biases do not, and
+        the puzzle embedding, which TRM trains much faster than the network, has a group of its own (learning rate
+        and weight decay where given; `sparse_rows` when it has sparse gradients)."""
+        groups = {"decay": [], "no_decay": [], "puzzle": []}
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                key = "puzzle" if name.startswith("puzzle_emb.") else "decay" if param.dim() >= 2 else "no_decay"
+                groups[key].append(param)
+        puzzle = {} if puzzle_emb_lr is None else {"lr": puzzle_emb_lr}
+        return [{"params": groups["decay"], "weight_decay": weight_decay},
+                {"params": groups["no_decay"], "weight_decay": 0.0},
+                {"params": groups["puzzle"], **puzzle, "sparse_rows": self.config.puzzle_emb_sparse,
+                 "weight_decay": weight_decay if puzzle_emb_weight_decay is None else puzzle_emb_weight_decay}]
 
     def set_input_embeddings(self, value: nn.Embedding):
         self.embed_tokens = value

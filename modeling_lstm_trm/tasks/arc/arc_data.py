@@ -21,9 +21,8 @@ import numpy as np
 from ...checks import check_name
 
 MAX_SIDE = 30
-PAD, END = 0, 1
-COLOUR_OFFSET = 2
-VOCAB_SIZE = 12  # pad, end-of-grid, 10 colours
+CHARSET = ".|0123456789"  # TRM's tokens, the one place they are written: padding, end-of-grid marker, colours 0-9
+PAD, END, COLOUR_OFFSET = (CHARSET.index(ch) for ch in ".|0")
 
 
 @dataclass

@@ -9,31 +9,21 @@ an answer that marks a shortest path); a bad row is an error naming the file and
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..puzzle_csv import read_puzzle_csv, write_puzzle_csv
-from .mazes import canvas_for, pad_to_canvas, path_problem, to_text, to_tokens
+from ..task import PuzzleSet
+from ..trm_folder import read_trm_folder
+from ..trm_folder import write_trm_folder as write_folder
+from .mazes import CHARSET, TO_TOKEN, VOCABULARY, canvas_for, pad_to_canvas, path_problem, to_text, to_tokens
 
 HUB_DATASET = "sapientinc/maze-30x30-hard-1k"
 
 
-@dataclass
-class MazeSet:
+class MazeSet(PuzzleSet):
     """Questions and answers, each (count, N, N) tokens."""
-
-    questions: np.ndarray
-    answers: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.questions)
-
-    @property
-    def size(self) -> int:
-        return self.questions.shape[-1]
 
     def on_canvas(self, canvas: int) -> MazeSet:
         """The same mazes padded with walls to canvas x canvas (see `pad_to_canvas`)."""
@@ -90,41 +80,20 @@ def load_csv_splits(data_files: dict[str, str], dataset_name: str | None = None)
 
 
 def load_trm_folder(data_dir, split: str) -> MazeSet:
-    """One split of a folder built by TRM's `dataset/build_maze_dataset.py` (tokens as here: 1-5 for `# SGo`)."""
-    folder = Path(data_dir) / split
-    for name in ("all__inputs.npy", "all__labels.npy"):
-        if not (folder / name).is_file():
-            raise ValueError(f"--data_dir {data_dir}: no {split}/{name} (a folder built by TRM's "
-                             "build_maze_dataset.py has {train,test}/all__inputs.npy, all__labels.npy, ...)")
-    inputs = np.load(folder / "all__inputs.npy", allow_pickle=False).astype(np.int64)
-    labels = np.load(folder / "all__labels.npy", allow_pickle=False).astype(np.int64)
-    if inputs.shape != labels.shape or inputs.ndim != 2:
-        raise ValueError(f"{folder}: inputs {inputs.shape} and labels {labels.shape} must be the same (n, N*N)")
+    """One split of a folder built by TRM's `dataset/build_maze_dataset.py` (tokens as here: `# SGo` from 1)."""
+    tokens = (min(TO_TOKEN.values()), max(TO_TOKEN.values()))
+    inputs, labels = read_trm_folder(data_dir, split, "build_maze_dataset.py", tokens, tokens,
+                                     f"TRM's `{CHARSET}` shifted by one")
     size = round(inputs.shape[1] ** 0.5)
-    if size * size != inputs.shape[1]:
-        raise ValueError(f"{folder}: {inputs.shape[1]} cells is not a square grid")
-    for name, array in (("all__inputs.npy", inputs), ("all__labels.npy", labels)):
-        bad = np.flatnonzero(((array < 1) | (array > 5)).any(1))
-        if len(bad):
-            raise ValueError(f"{folder / name}, row {bad[0]}: tokens must be 1-5 (TRM's `# SGo` shifted by one)")
     questions, answers = inputs.reshape(-1, size, size), labels.reshape(-1, size, size)
     for row, (question, answer) in enumerate(zip(questions, answers)):
-        check_path(question, answer, f"{folder / 'all__labels.npy'}, row {row}")
+        check_path(question, answer, f"{Path(data_dir) / split / 'all__labels.npy'}, row {row}")
     return MazeSet(questions, answers)
 
 
 def write_trm_folder(data_dir, splits: dict[str, MazeSet]) -> None:
     """The mazes as a TRM prebuilt folder (one example per maze, no augmented copies)."""
     for split, data in splits.items():
-        folder = Path(data_dir) / split
-        folder.mkdir(parents=True, exist_ok=True)
-        n, cells = len(data), data.size ** 2
-        np.save(folder / "all__inputs.npy", data.questions.reshape(n, cells).astype(np.uint8))
-        np.save(folder / "all__labels.npy", data.answers.reshape(n, cells).astype(np.uint8))
-        for name in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
-            values = np.zeros(n, dtype=np.int32) if name == "puzzle_identifiers" else np.arange(n + 1, dtype=np.int32)
-            np.save(folder / f"all__{name}.npy", values)
-        (folder / "dataset.json").write_text(json.dumps({
-            "pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": 6, "seq_len": cells,
-            "num_puzzle_identifiers": 1, "total_groups": n, "mean_puzzle_examples": 1.0, "total_puzzles": n,
-            "sets": ["all"]}))
+        cells = data.size ** 2
+        write_folder(data_dir, split, data.questions.reshape(-1, cells), data.answers.reshape(-1, cells),
+                     len(VOCABULARY))

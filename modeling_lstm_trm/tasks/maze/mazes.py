@@ -15,10 +15,11 @@ import numpy as np
 
 from ..puzzle_dataset import AugmentedPuzzles
 
-CHARSET = "# SGo"
-WALL, OPEN, START, GOAL, PATH = 1, 2, 3, 4, 5
-TO_TOKEN = {ch: k + 1 for k, ch in enumerate(CHARSET)}
-TO_CHAR = np.array(["?"] + list(CHARSET))
+CHARSET = "# SGo"  # TRM's; the one place the maze vocabulary is written
+VOCABULARY = ("[PAD]", *CHARSET)  # token k; the model's vocab_size is its length
+WALL, OPEN, START, GOAL, PATH = (VOCABULARY.index(ch) for ch in CHARSET)
+TO_TOKEN = {ch: VOCABULARY.index(ch) for ch in CHARSET}
+TO_CHAR = np.array(["?", *CHARSET])
 
 
 def to_tokens(text: str, size: int, where: str, what: str) -> np.ndarray:
@@ -28,7 +29,7 @@ def to_tokens(text: str, size: int, where: str, what: str) -> np.ndarray:
         raise ValueError(f"{where}: the {what} must have {size * size} characters ({size}x{size}), got {got}")
     bad = sorted(set(text) - set(CHARSET))
     if bad:
-        raise ValueError(f"{where}: the {what} holds {''.join(bad)!r} (allowed: '#', ' ', 'S', 'G', 'o')")
+        raise ValueError(f"{where}: the {what} holds {''.join(bad)!r} (allowed: {', '.join(map(repr, CHARSET))})")
     return np.array([TO_TOKEN[ch] for ch in text], dtype=np.int64).reshape(size, size)
 
 

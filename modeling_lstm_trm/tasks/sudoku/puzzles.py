@@ -183,6 +183,14 @@ class SudokuSet:
     def size(self) -> int:
         return self.box[0] * self.box[1]
 
+    @property
+    def questions(self) -> np.ndarray:  # the names every puzzle task's sets share (tasks.task.PuzzleSet)
+        return self.puzzles
+
+    @property
+    def answers(self) -> np.ndarray:
+        return self.solutions
+
 
 def generate_puzzles(n: int, box=(3, 3), givens: int | None = None, seed: int = 0) -> SudokuSet:
     """`n` random puzzles with exactly one solution each and exactly `givens` filled cells.

@@ -13,7 +13,6 @@ row is an error naming the file and line, or, with `drop_invalid=True`, it is dr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +20,12 @@ import numpy as np
 import torch
 
 from ..puzzle_csv import COLUMNS, read_puzzle_csv, write_puzzle_csv
+from ..trm_folder import read_trm_folder
+from ..trm_folder import write_trm_folder as write_folder
 from .puzzles import SudokuSet, answer_checker
 
 CELLS = 81
 HUB_DATASET = "sapientinc/sudoku-extreme"
-TRM_FILES = ("all__inputs.npy", "all__labels.npy", "all__puzzle_identifiers.npy", "all__puzzle_indices.npy",
-             "all__group_indices.npy")
 
 
 @dataclass
@@ -155,51 +154,20 @@ def load_csv_splits(data_files: dict[str, str], dataset_name: str | None = None,
 def load_trm_folder(data_dir, split: str, subsample_size: int | None = None, seed: int = 0) -> LoadedSplit:
     """One split of a folder built by TRM's `dataset/build_sudoku_dataset.py`. Values are shifted back (1 blank,
     2-10 digits become 0 and 1-9); the examples are taken as they are (TRM stores its augmentations as examples)."""
-    folder = Path(data_dir) / split
-    missing = [name for name in TRM_FILES[:2] if not (folder / name).is_file()]
-    if missing:
-        raise ValueError(f"--data_dir {data_dir}: no {split}/{missing[0]} (a folder built by TRM's "
-                         "build_sudoku_dataset.py has {train,test}/all__inputs.npy, all__labels.npy, ...)")
-    meta_path = folder / "dataset.json"
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("seq_len", CELLS) != CELLS:
-            raise ValueError(f"{meta_path}: seq_len {meta['seq_len']} is not a 9x9 Sudoku (81)")
-    inputs = np.load(folder / TRM_FILES[0], allow_pickle=False)
-    labels = np.load(folder / TRM_FILES[1], allow_pickle=False)
-    for path, array in ((TRM_FILES[0], inputs), (TRM_FILES[1], labels)):
-        if array.ndim != 2 or array.shape[1] != CELLS:
-            raise ValueError(f"{folder / path}: expected shape (n, 81), got {array.shape}")
-    if inputs.shape != labels.shape:
-        raise ValueError(f"{folder}: inputs {inputs.shape} and labels {labels.shape} differ in shape")
-    puzzles, solutions = inputs.astype(np.int64) - 1, labels.astype(np.int64) - 1
-    for path, array, low in ((TRM_FILES[0], puzzles, 0), (TRM_FILES[1], solutions, 1)):
-        bad = np.flatnonzero(((array < low) | (array > 9)).any(1))
-        if len(bad):
-            raise ValueError(f"{folder / path}, row {bad[0]}: values must be {low + 1}-10 (TRM's shift by one: "
-                             f"{'1 blank, ' if low == 0 else ''}2-10 the digits)")
+    inputs, labels = read_trm_folder(data_dir, split, "build_sudoku_dataset.py", (1, 10), (2, 10),
+                                     "TRM's shift by one: 1 a blank, 2-10 the digits", cells=CELLS)
+    puzzles, solutions = inputs - 1, labels - 1
     keep, _ = select_rows(np.ones(len(puzzles), dtype=bool), np.zeros(len(puzzles)), None, subsample_size, seed)
     problems = grid_problems(puzzles[keep], solutions[keep])
     bad = [i for i, problem in enumerate(problems) if problem]
     if bad:
-        raise ValueError(f"{folder / TRM_FILES[1]}, row {keep[bad[0]]}: {problems[bad[0]]}")
+        raise ValueError(f"{Path(data_dir) / split / 'all__labels.npy'}, row {keep[bad[0]]}: {problems[bad[0]]}")
     return LoadedSplit(SudokuSet(puzzles[keep].reshape(-1, 9, 9), solutions[keep].reshape(-1, 9, 9), (3, 3)),
                        rows=len(puzzles))
 
 
 def write_trm_folder(data_dir, splits: dict[str, SudokuSet]) -> None:
-    """The grids as a TRM prebuilt folder (no augmented copies: one example per puzzle, one puzzle per group), for
-    tests and for handing generated puzzles to TRM's own training script."""
+    """The grids as a TRM prebuilt folder (tokens shifted by one: 1 a blank, 2-10 the digits)."""
     for split, data in splits.items():
-        folder = Path(data_dir) / split
-        folder.mkdir(parents=True, exist_ok=True)
-        n = len(data)
-        arrays = {"inputs": data.puzzles.reshape(n, CELLS) + 1, "labels": data.solutions.reshape(n, CELLS) + 1,
-                  "puzzle_identifiers": np.zeros(n, dtype=np.int32),
-                  "puzzle_indices": np.arange(n + 1, dtype=np.int32), "group_indices": np.arange(n + 1, dtype=np.int32)}
-        for name, array in arrays.items():
-            np.save(folder / f"all__{name}.npy", array.astype(np.uint8 if name in ("inputs", "labels") else np.int32))
-        meta = {"pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": 11, "seq_len": CELLS,
-                "num_puzzle_identifiers": 1, "total_groups": n, "mean_puzzle_examples": 1.0, "total_puzzles": n,
-                "sets": ["all"]}
-        (folder / "dataset.json").write_text(json.dumps(meta))
+        write_folder(data_dir, split, data.puzzles.reshape(-1, CELLS) + 1, data.solutions.reshape(-1, CELLS) + 1,
+                     vocab_size=11)

@@ -1,4 +1,5 @@
-"""Training recipe of the nested LM (`examples/train.py --task lm`): its flags, its preset, and the run."""
+"""Language modeling as a task (`TASK`, `--task lm`): the nested LM's flags, its preset, the training run, and its
+evaluation on a text file (perplexity, bits per token and character; optionally learning while it reads)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
 from ...training import MultiTimescaleOptimizer, StatefulTrainer
 from ...training.runs import Panel, TimeBudget, bf16_supported, check_max_minutes, finish_run, set_threads
 from ...training.safety import after_training, save_final_model, train_or_keep
+from ..task import Task
 from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
 
 PRESETS = Path(__file__).parent / "presets"
@@ -202,3 +204,57 @@ def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: Train
               f"({results['train_minutes']} minutes)", flush=True)
         print(f"Generate: python examples/generate.py --model {output_dir} --prompt 'Hello'", flush=True)
     return results
+
+
+class TextTask(Task):
+    arguments = ARGUMENTS
+
+    def preset_defaults(self, *task_args) -> dict:
+        return preset_defaults(*task_args)
+
+    def check(self, *task_args, training_args: TrainingArguments) -> None:
+        check(*task_args, training_args)
+
+    def run(self, *task_args, training_args: TrainingArguments) -> dict:
+        return run(*task_args, training_args)
+
+    def add_evaluate_arguments(self, parser) -> None:
+        from ...training.online import add_online_arguments
+
+        parser.add_argument("--file", required=True, help="a text file, read as one stream in order")
+        parser.add_argument("--document_boundary", default="auto", help="auto, none, rows, wikitext or a regex")
+        parser.add_argument("--block_size", type=int, default=512, help="tokens per forward call")
+        add_online_arguments(parser)
+
+    def evaluate(self, args, parser) -> dict:
+        from ...loading import load_model, load_tokenizer, read_config
+        from ...training.online import OnlineLearner, online_settings
+        from ...training.safety import finite_json
+        from .streams import auto_boundary, evaluate_stream, rows_to_documents
+
+        if args.block_size < 1:
+            parser.error("--block_size must be at least 1")
+        try:
+            check_text_file(args.file, "--file")
+            settings = online_settings(args, read_config(args.model))
+        except ValueError as error:
+            parser.error(str(error))
+        model = load_model(args.model, causal_lm=True, trust_remote_code=args.trust_remote_code)
+        tokenizer = load_tokenizer(args.model, model, trust_remote_code=args.trust_remote_code)
+        text = Path(args.file).read_text(encoding="utf-8")
+        boundary = auto_boundary(args.file) if args.document_boundary == "auto" else args.document_boundary
+        documents = rows_to_documents(text.splitlines(keepends=True), boundary)
+        tokens, starts, chars_per_token = encode_corpus(documents, tokenizer)
+        online = OnlineLearner(model, settings) if settings else None
+        results = evaluate_stream(model, tokens, starts, args.block_size, progress=True,
+                                  characters_per_token=chars_per_token, online=online)
+        results.update(file=str(args.file), documents=len(documents), characters=sum(len(d) for d in documents))
+        if settings:
+            results["online"] = {k: v for k, v in vars(settings).items() if k != "extra"}
+        print(f"{Path(args.file).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} bits "
+              f"per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} tokens")
+        print(json.dumps(finite_json(results)))
+        return results
+
+
+TASK = TextTask()

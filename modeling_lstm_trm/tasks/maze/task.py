@@ -1,0 +1,373 @@
+"""Mazes as a task (`TASK`, `--task maze`): its flags, its presets (`presets/*.json`, chosen by --recipe), its
+evaluation and its solving command with the path drawn step by step.
+
+Data: TRM's Maze-Hard (`--dataset_name`, a Hub dataset or a folder with train.csv / test.csv; `--train_file` /
+`--test_file`; `--data_dir`, a TRM prebuilt folder), or mazes generated on the fly (`--maze_size`,
+`--min_path_length`), with a held-out set that no symmetry of a training maze can reproduce. Augmentation: the 8
+rotations and reflections, on the fly. Scores: exact match and valid shortest path, after `halt_max_steps` (TRM's
+convention) and at the Q head's halt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers import TrainingArguments
+
+from ...training.runs import Panel, check_max_minutes
+from ...training.safety import finite_json
+from ..lstm_trm_recipe import ModelArguments, check_distinct_files, read_preset
+from ..task import CardText, PuzzleTask, Splits, output_file
+from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
+from .mazes import (
+    GOAL,
+    PATH,
+    START,
+    VOCABULARY,
+    MazeDataset,
+    canonical_form,
+    canvas_for,
+    evaluate_mazes,
+    generate_mazes,
+    pad_to_canvas,
+    path_problem,
+    to_text,
+    to_tokens,
+)
+
+PRESETS = Path(__file__).parent / "presets"
+RECIPES = ("cpu", "maze-hard")
+
+
+@dataclass
+class MazeArguments:
+    recipe: str = field(default="cpu", metadata={
+        "aliases": ["--preset"],
+        "help": "cpu (small generated mazes that learn on 2 cores) or maze-hard (TRM's 30x30 setting, for a GPU)."})
+    maze_size: int | None = field(default=None, metadata={"help": "Side of generated mazes."})
+    maze_sizes: list[int] | None = field(default=None, metadata={
+        "help": "Several sides in one run (e.g. 7 9 11 13 15): the training and held-out mazes are shared out evenly "
+                "among them, each side's shortest path at least --min_path_length scaled by its area (relative to "
+                "--maze_size), all padded with walls to the largest (or --canvas_size)."})
+    min_path_length: int | None = field(default=None, metadata={
+        "help": "Generated mazes' unique shortest path has at least this many steps."})
+    train_mazes: int | None = field(default=None, metadata={"help": "Generated training mazes (augmented on the fly)."})
+    eval_mazes: int | None = field(default=None, metadata={"help": "Generated held-out mazes."})
+    canvas_size: int | None = field(default=None, metadata={
+        "help": "Pad mazes with walls to this side, so the model also reads larger mazes (default: the mazes' side)."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": f"Maze-Hard-shaped data: a Hub dataset (e.g. {HUB_DATASET}) or a folder with train.csv, test.csv."})
+    train_file: str | None = field(default=None, metadata={"help": "A training CSV file of that shape."})
+    test_file: str | None = field(default=None, metadata={"help": "A test CSV file of that shape."})
+    data_dir: str | None = field(default=None, metadata={"help": "A folder built by TRM's build_maze_dataset.py."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
+    num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
+
+    def uses_dataset(self) -> bool:
+        return any((self.dataset_name, self.train_file, self.test_file, self.data_dir))
+
+
+ARGUMENTS = (MazeArguments, ModelArguments)
+
+
+def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dict:
+    if maze_args.recipe not in RECIPES:
+        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {maze_args.recipe}")
+    return read_preset(PRESETS / f"{maze_args.recipe}.json", f"outputs/lstm-trm-maze-{maze_args.recipe}")
+
+
+def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    check_max_minutes(maze_args.max_minutes)
+    for flag in ("maze_size", "min_path_length", "train_mazes", "eval_mazes", "canvas_size"):
+        value = getattr(maze_args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {value}")
+    if maze_args.maze_sizes is not None:
+        if maze_args.uses_dataset():
+            raise ValueError("--maze_sizes generates mazes: it does not go with dataset flags")
+        if not maze_args.maze_sizes or min(maze_args.maze_sizes) < 5 or len(set(maze_args.maze_sizes)) != len(
+                maze_args.maze_sizes):
+            raise ValueError(f"--maze_sizes must be distinct sides of at least 5, got {maze_args.maze_sizes}")
+        if maze_args.canvas_size and maze_args.canvas_size < max(maze_args.maze_sizes):
+            raise ValueError(f"--canvas_size {maze_args.canvas_size} is smaller than --maze_sizes' largest, "
+                             f"{max(maze_args.maze_sizes)}")
+    if maze_args.maze_size is not None and maze_args.maze_size < 5:
+        raise ValueError(f"--maze_size must be at least 5, got {maze_args.maze_size}")
+    if maze_args.canvas_size and maze_args.maze_size and not maze_args.uses_dataset() \
+            and maze_args.canvas_size < maze_args.maze_size:
+        raise ValueError(f"--canvas_size {maze_args.canvas_size} is smaller than --maze_size {maze_args.maze_size}")
+    if (maze_args.train_file is None) != (maze_args.test_file is None):
+        raise ValueError("--train_file and --test_file go together (a training and a test CSV file)")
+    sources = [flag for flag in ("dataset_name", "train_file", "data_dir") if getattr(maze_args, flag)]
+    if len(sources) > 1:
+        raise ValueError(f"give one data source: --{' or --'.join(sources)}")
+    for flag in ("train_file", "test_file", "data_dir"):
+        path = getattr(maze_args, flag)
+        if path and not (Path(path).is_dir() if flag == "data_dir" else Path(path).is_file()):
+            raise ValueError(f"--{flag}: no such {'folder' if flag == 'data_dir' else 'file'}: {path}")
+    check_distinct_files(maze_args.train_file, maze_args.test_file)
+
+
+def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
+    """Training and held-out mazes from the dataset flags, or generated (held-out mazes are no symmetric image of a
+    training maze)."""
+    if args.data_dir:
+        train, test = (load_trm_folder(args.data_dir, split) for split in ("train", "test"))
+        source = args.data_dir
+    elif args.uses_dataset():
+        local = args.dataset_name and Path(args.dataset_name).is_dir()
+        if args.dataset_name:
+            files = {s: str(Path(args.dataset_name) / f"{s}.csv") if local else f"{s}.csv" for s in ("train", "test")}
+        else:
+            files = {"train": args.train_file, "test": args.test_file}
+        splits = load_csv_splits(files, None if local or not args.dataset_name else args.dataset_name)
+        train, test = splits["train"], splits["test"]
+        source = args.dataset_name or f"{args.train_file}, {args.test_file}"
+    elif args.maze_sizes:
+        return several_sides(args, seed, is_main)
+    else:
+        if is_main:
+            print(f"Generating {args.train_mazes} training and {args.eval_mazes} held-out {args.maze_size}x"
+                  f"{args.maze_size} mazes (unique shortest path of >= {args.min_path_length} steps)...", flush=True)
+        train, test = generated_split(args.train_mazes, args.eval_mazes, args.maze_size, args.min_path_length, seed)
+        source = f"generated, {args.maze_size}x{args.maze_size}, shortest path >= {args.min_path_length} steps"
+    if is_main:
+        print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
+              flush=True)
+    info = {"source": source, "maze_size": train.size}
+    if args.canvas_size:
+        if args.canvas_size < train.size:
+            raise ValueError(f"--canvas_size {args.canvas_size} is smaller than the {train.size}x{train.size} mazes")
+        train, test = train.on_canvas(args.canvas_size), test.on_canvas(args.canvas_size)
+        info["canvas_size"] = args.canvas_size
+    return train, test, info
+
+
+def generated_split(train_mazes: int, eval_mazes: int, side: int, min_path_length: int,
+                    seed: int) -> tuple[MazeSet, MazeSet]:
+    """Generated training and held-out mazes of one side; no held-out maze is a symmetric image of a training one."""
+    train = MazeSet(*generate_mazes(train_mazes, side, min_path_length, seed=seed))
+    seen = {canonical_form(q) for q in train.questions}
+    test = MazeSet(*generate_mazes(eval_mazes, side, min_path_length, seed=seed + 1_000_003, exclude=seen))
+    return train, test
+
+
+def several_sides(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
+    """Generated mazes of every side in --maze_sizes, shared out evenly, each on the same canvas (walls around a maze
+    leave it the same maze), the held-out ones no symmetric image of a training maze of their side."""
+    sides = sorted(args.maze_sizes)
+    canvas = max(args.canvas_size or 0, sides[-1])
+    parts = {"train": [], "test": []}
+    paths = {}
+    for k, side in enumerate(sides):
+        paths[side] = max(2, round(args.min_path_length * side * side / args.maze_size ** 2))
+        count, held = -(-args.train_mazes // len(sides)), -(-args.eval_mazes // len(sides))
+        if is_main:
+            print(f"Generating {count} training and {held} held-out {side}x{side} mazes (shortest path >= "
+                  f"{paths[side]} steps)...", flush=True)
+        train, test = generated_split(count, held, side, paths[side], seed + 7919 * k)
+        parts["train"].append(train.on_canvas(canvas))
+        parts["test"].append(test.on_canvas(canvas))
+    train, test = (MazeSet(*(np.concatenate([getattr(m, name) for m in parts[split]])
+                             for name in ("questions", "answers"))) for split in ("train", "test"))
+    source = (f"generated, sides {', '.join(map(str, sides))} on a {canvas}x{canvas} canvas, shortest path >= "
+              f"{', '.join(str(paths[side]) for side in sides)} steps")
+    if is_main:
+        print(f"Data: {len(train)} training and {len(test)} held-out mazes ({source})", flush=True)
+    return train, test, {"source": source, "maze_size": canvas, "maze_sizes": sides, "canvas_size": canvas}
+
+
+COLOURS = dict(zip(VOCABULARY, ["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"]))  # by token
+
+
+class MazeTask(PuzzleTask):
+    arguments = ARGUMENTS
+    card = CardText(
+        title="{size}x{size} mazes (the shortest path from S to G)", task_type="maze-solving",
+        task_name="Shortest path in a maze", tag="maze", second=("valid_shortest_path_accuracy", "Valid shortest path"),
+        unit="mazes", input_hint="# wall, space open, S start, G goal; the answer marks the path with o",
+        augmentation="the 8 rotations and reflections",
+        limitations="a marked path is not checked by the model: verify it "
+                    "(`modeling_lstm_trm.tasks.maze.mazes.path_problem`).")
+
+    def vocabulary(self, side: int):
+        return VOCABULARY
+
+    def preset_defaults(self, *task_args) -> dict:
+        return preset_defaults(*task_args)
+
+    def check(self, *task_args, training_args: TrainingArguments) -> None:
+        check(*task_args, training_args)
+
+    def load(self, task_args, seed: int, is_main: bool) -> Splits:
+        return Splits(*load_splits(task_args, seed, is_main))
+
+    def training_data(self, data: MazeSet, length: int, seed: int, task_args):
+        return MazeDataset(data.questions, data.answers, length=length, seed=seed)
+
+    def to_text(self, grid) -> str:
+        return to_text(grid)
+
+    def score(self, model, data: MazeSet, **options) -> dict:
+        return evaluate_mazes(model, data.questions, data.answers, **options)
+
+    def panels(self) -> list[Panel]:
+        return [Panel("loss", {"loss": "training loss"}, log_scale=True),
+                Panel("accuracy", {"train_exact_accuracy": "training rows that halted (exact)",
+                                   "eval_exact_accuracy": "held-out exact (EMA)",
+                                   "eval_valid_shortest_path_accuracy": "held-out valid shortest path (EMA)"},
+                      ylim=(0, 1.02), markers={"eval_exact_accuracy", "eval_valid_shortest_path_accuracy"})]
+
+    def report(self, results: dict, splits: Splits, config, output_dir: Path) -> None:
+        held, side = results["held_out"], splits.info["maze_size"]
+        print(f"\nHeld-out {side}x{side} ({held['mazes']} mazes, {splits.info['source']}): exact "
+              f"{held['exact_accuracy']:.3f}, valid shortest path {held['valid_shortest_path_accuracy']:.3f} after "
+              f"{config.halt_max_steps} steps (TRM's convention); at the Q head's halt "
+              f"{held['exact_accuracy_at_q_halt']:.3f} / {held['valid_shortest_path_accuracy_at_q_halt']:.3f}")
+        print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)", flush=True)
+
+    # ----- examples/evaluate_model.py
+    def add_evaluate_arguments(self, parser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--file", help="a CSV file of Maze-Hard's shape")
+        source.add_argument("--grid_size", type=int, help="generated mazes of this side (up to the model's canvas; "
+                                                          "any side for the conv mixer)")
+        source.add_argument("--dataset_name", help="a Maze-Hard-shaped Hub dataset or local folder (test.csv)")
+        source.add_argument("--data_dir", help="a TRM prebuilt folder (its test split)")
+        parser.add_argument("--num_puzzles", type=int, default=1000, help="generated mazes")
+        parser.add_argument("--min_path_length", type=int, default=8, help="shortest path of generated mazes")
+        parser.add_argument("--seed", type=int, default=2024, help="seed of generated mazes (training used others)")
+        parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's halt_max_steps)")
+        parser.add_argument("--fixed_point_steps", type=int, help="also stop a maze whose answer held this many "
+                                                                  "steps (or the Q head halts), up to --max_steps")
+
+    def evaluate(self, args, parser) -> dict:
+        """Exact and valid-shortest-path accuracy on a Maze-Hard CSV file or dataset, a TRM folder, or generated mazes
+        (--grid_size, --min_path_length, --num_puzzles, --seed)."""
+        from ...loading import load_model
+
+        if args.num_puzzles < 1 or (args.max_steps is not None and args.max_steps < 1):
+            parser.error("--num_puzzles and --max_steps must be at least 1")
+        if args.fixed_point_steps is not None and args.fixed_point_steps < 1:
+            parser.error("--fixed_point_steps must be at least 1")
+        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+        try:
+            if args.data_dir:
+                data, name = load_trm_folder(args.data_dir, "test"), "trm_test"
+            elif args.dataset_name:
+                local = Path(args.dataset_name).is_dir()
+                path = str(Path(args.dataset_name) / "test.csv") if local else "test.csv"
+                data = load_csv_splits({"test": path}, None if local else args.dataset_name)["test"]
+                name = Path(args.dataset_name).name
+            elif args.file:
+                data, name = load_csv_splits({"test": args.file})["test"], Path(args.file).stem
+            else:
+                size = args.grid_size
+                data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed))
+                name = f"generated_{size}x{size}_path{args.min_path_length}"
+        except ValueError as error:
+            parser.error(str(error))
+        try:  # walls around a maze leave it the same maze: a model's canvas holds smaller ones
+            read = data.for_model(model.config)
+        except ValueError as error:
+            parser.error(str(error))
+        if read.size != data.size:
+            print(f"{data.size}x{data.size} mazes padded with walls to the model's {read.size}x{read.size} canvas")
+        data = read
+        path = output_file(args, name, ".json", parser)
+        results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
+                                 max_steps=args.max_steps, fixed_point_steps=args.fixed_point_steps)
+        path.write_text(json.dumps(finite_json(results), indent=2))
+        print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
+              f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
+        if args.fixed_point_steps:
+            print(f"stopping at a fixed point of {args.fixed_point_steps} steps (or the Q head's halt): exact "
+                  f"{results['exact_accuracy_at_stop']:.4f} after {results['mean_stop_step']:.2f} steps on average")
+        print(json.dumps(finite_json(results)))
+        return results
+
+    # ----- examples/solve.py
+    def add_solve_arguments(self, parser) -> None:
+        parser.add_argument("puzzles", nargs="*", help="mazes, N*N characters of `# SGo` each")
+        parser.add_argument("--file", help="a CSV file of Maze-Hard's shape (its questions)")
+        parser.add_argument("--png", help="draw the first maze after every supervision step into this PNG file")
+        parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's)")
+
+    def solve(self, args, parser) -> list[dict]:
+        """Mazes from --file (Maze-Hard's CSV shape) or the arguments (N*N characters of `# SGo`): the path found,
+        whether it is a shortest path, and the halting step; --png draws the first maze after every step."""
+        import torch
+
+        from ...loading import load_model
+
+        if args.batch_size < 1 or (args.max_steps is not None and args.max_steps < 1):
+            parser.error("--batch_size and --max_steps must be at least 1")
+        if not args.puzzles and not args.file:
+            parser.error("give a maze or --file")
+        if args.file and not Path(args.file).is_file():
+            parser.error(f"--file: no such file: {args.file}")
+        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+        try:
+            if args.file:
+                questions = load_csv_splits({"test": args.file})["test"].questions
+            else:
+                side = round(len(args.puzzles[0]) ** 0.5)
+                questions = np.stack([to_tokens(text, side, f"maze {k + 1}", "maze")
+                                      for k, text in enumerate(args.puzzles)])
+            size = questions.shape[-1]
+            canvas = canvas_for(model.config, size)
+        except ValueError as error:
+            parser.error(str(error))
+        padded = pad_to_canvas(questions, canvas)  # walls around a smaller maze: the model's canvas holds it
+        reports = []
+        for begin in range(0, len(questions), args.batch_size):
+            batch = padded[begin:begin + args.batch_size]
+            result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=args.max_steps,
+                                 return_trace=True, run_to_max=True)
+            trace = result.trace.numpy().reshape(result.trace.shape[0], len(batch), canvas, canvas)[..., :size, :size]
+            for k, question in enumerate(questions[begin:begin + args.batch_size]):
+                answer = trace[-1, k]
+                problem = path_problem(question, answer)
+                text = to_text(answer)
+                print(f"\nMaze {begin + k + 1} after {result.trace.shape[0]} steps:")
+                print("\n".join(text[r * size:(r + 1) * size] for r in range(size)))
+                print("a shortest path from S to G" if problem is None else f"NOT a shortest path: {problem}")
+                reports.append({"valid_shortest_path": problem is None, "answer": text,
+                                "halted_at": int(result.halted_at[k])})
+            if begin == 0 and args.png:
+                steps = trace[:, 0]
+                draw_trace(questions[0], steps, [path_problem(questions[0], g) is None for g in steps], args.png)
+                print(f"\ntrace drawn in {args.png}")
+        return reports
+
+
+TASK = MazeTask()
+
+
+def draw_trace(question: np.ndarray, trace: np.ndarray, valid: list[bool], path: str) -> None:
+    """One panel per supervision step: walls black, open cells white, S green, G red, the cells marked as path
+    blue."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    colours = ListedColormap(list(COLOURS.values()))
+    steps = len(trace)
+    cols = min(steps, 4)
+    rows = -(-steps // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 3.0 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < steps:
+            shown = np.where((trace[k] == PATH) & ~np.isin(question, (START, GOAL)), PATH, question)  # maze and path
+            ax.imshow(shown, cmap=colours, vmin=0, vmax=len(COLOURS) - 1, interpolation="nearest")
+            ax.set_title(f"step {k + 1}" + (" (shortest path)" if valid[k] else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

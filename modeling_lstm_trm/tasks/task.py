@@ -1,0 +1,415 @@
+"""What a task is: one object that `examples/train.py`, `evaluate_model.py`, `solve.py` and the Hub card ask for
+everything task-specific, so that a new task is a new module and nothing else changes.
+
+`Task` is the interface (the nested LM's text task implements it directly). `PuzzleTask` is a grid-puzzle task for
+LSTM-TRM with every step written once: a task gives its vocabulary (`charset`), its data (`load`), its augmentation,
+its scores and its drawings; `run_puzzle_task` trains, evaluates and saves any of them; the default evaluation and
+solving commands read puzzles as text. Sudoku, mazes and ARC override what they do differently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import TrainingArguments, set_seed
+
+from ..training.runs import Panel, check_max_minutes, finish_run, set_threads
+from ..training.safety import after_training, finite_json
+
+
+@dataclass
+class CardText:
+    """What the model card says about a task (hub_cards/lstm_trm.md fills it in): `first` and `second` are the
+    (key in the run's results, label) of the two scores it reports."""
+
+    title: str  # with {size}
+    task_type: str
+    task_name: str
+    tag: str
+    unit: str
+    input_hint: str
+    augmentation: str
+    limitations: str
+    first: tuple[str, str] = ("exact_accuracy", "Exact accuracy")
+    second: tuple[str, str] = ("exact_accuracy_at_q_halt", "Exact at the Q head's halt")
+
+
+class Task:
+    """A task as the examples see it. `name` is how `--task` and a saved config (`config.task`) call it: a name in
+    `modeling_lstm_trm.tasks.TASKS`, or the importable module that holds the task as `TASK`."""
+
+    name: str = ""
+    arguments: tuple[type, ...] = ()  # flag dataclasses parsed by examples/train.py beside TrainingArguments
+    card: CardText | None = None
+
+    # ----- examples/train.py
+    def preset_defaults(self, *task_args) -> dict:
+        """Flag defaults from the task's preset, given the flags that choose it; the command line wins."""
+        return {}
+
+    def check(self, *task_args, training_args: TrainingArguments) -> None:
+        """ValueError, naming the flag, for anything that cannot work, before any work is done."""
+
+    def run(self, *task_args, training_args: TrainingArguments) -> dict:
+        """Train, evaluate and save; the results."""
+        raise NotImplementedError
+
+    # ----- examples/evaluate_model.py and examples/solve.py: the task's own flags, then the command
+    def add_evaluate_arguments(self, parser) -> None:
+        pass
+
+    def evaluate(self, args, parser) -> dict:
+        parser.error(f"--task {self.name} has no evaluation command")
+
+    def add_solve_arguments(self, parser) -> None:
+        pass
+
+    def solve(self, args, parser) -> list[dict]:
+        parser.error(f"--task {self.name}: this model does not solve puzzles")
+
+
+# ----- grid puzzles -------------------------------------------------------------------------------------------------
+
+@dataclass
+class PuzzleSet:
+    """One split of a grid-puzzle task: questions and answers as token grids, each (count, side, side)."""
+
+    questions: np.ndarray
+    answers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    @property
+    def size(self) -> int:
+        return self.questions.shape[-1]
+
+
+@dataclass
+class Splits:
+    train: Any  # a PuzzleSet (or a task's own set with `questions`, `answers`, `size`)
+    test: Any
+    info: dict = field(default_factory=dict)  # what was read, for training_run.json and the card
+
+
+@dataclass
+class PuzzleArguments:
+    """The flags every puzzle task has; a task's own dataclass may subclass it."""
+
+    train_puzzles: int = field(default=1000, metadata={"help": "Training puzzles, augmented on the fly."})
+    eval_puzzles: int = field(default=200, metadata={"help": "Held-out puzzles for evaluation."})
+    max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
+    num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
+
+
+class PuzzleTask(Task):
+    """A grid-puzzle task for LSTM-TRM. The least a task gives: `name`, `charset` (token k is character k; token 0 is
+    the blank or padding), `card`, and `generate(count, seed) -> PuzzleSet`; then train, evaluate, solve and the card
+    work. `default_preset` holds flag defaults (a preset file's content)."""
+
+    charset: str = ""
+    default_preset: dict = {}
+
+    @property
+    def arguments(self):
+        from .lstm_trm_recipe import ModelArguments
+
+        return (PuzzleArguments, ModelArguments)
+
+    def vocabulary(self, side: int) -> str:
+        """The characters of the tokens a model of grids of this side reads (the model's vocab_size is its length)."""
+        return self.charset
+
+    # ----- data
+    def generate(self, count: int, seed: int) -> PuzzleSet:
+        raise NotImplementedError(f"task {self.name} generates no puzzles")
+
+    def load(self, task_args, seed: int, is_main: bool) -> Splits:
+        """The training and held-out puzzles (default: generated, the held-out ones with another seed)."""
+        if is_main:
+            print(f"Generating {task_args.train_puzzles} training and {task_args.eval_puzzles} held-out puzzles...",
+                  flush=True)
+        return Splits(self.generate(task_args.train_puzzles, seed),
+                      self.generate(task_args.eval_puzzles, seed + 1_000_003), {"source": "generated"})
+
+    def augment(self, question: np.ndarray, answer: np.ndarray, rng: np.random.Generator):
+        """A random equivalent pair, drawn on the fly for every training item (default: the 8 symmetries of the
+        square, which keep a puzzle whose rule has no direction)."""
+        k = int(rng.integers(8))
+        return _dihedral(question, k), _dihedral(answer, k)
+
+    def training_data(self, data, length: int, seed: int, task_args):
+        from .puzzle_dataset import AugmentedPuzzles
+
+        return AugmentedPuzzles(data.questions, data.answers, length, seed, self.augment)
+
+    # ----- text
+    def tokenizer(self, side: int):
+        from ..tokenization import build_cell_tokenizer
+
+        return build_cell_tokenizer(self.vocabulary(side), side * side)
+
+    def to_text(self, grid: np.ndarray) -> str:
+        return "".join(self.charset[t] for t in np.asarray(grid).reshape(-1))
+
+    def parse(self, text: str, where: str) -> np.ndarray:
+        """One puzzle written as side*side characters of the charset (line breaks dropped) as a token grid."""
+        text = text.replace("\n", "").replace("\r", "")
+        side = round(len(text) ** 0.5)
+        if not text or side * side != len(text):
+            raise ValueError(f"{where}: {len(text)} characters is not a square grid")
+        unknown = sorted(set(text) - set(self.charset))
+        if unknown:
+            raise ValueError(f"{where}: {unknown[0]!r} is not one of {self.charset!r}")
+        return np.array([self.charset.index(ch) for ch in text], dtype=np.int64).reshape(side, side)
+
+    def read_file(self, path: str) -> PuzzleSet:
+        """Puzzles of a text file, `question answer` per line (`//` starts a comment; the answer may be left out,
+        then it is not known and a blank grid stands for it)."""
+        questions, answers = [], []
+        for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+            parts = line.split("//", 1)[0].split()
+            if not parts:
+                continue
+            if len(parts) > 2:
+                raise ValueError(f"{path}, line {number}: expected a question and at most an answer")
+            question = self.parse(parts[0], f"{path}, line {number}")
+            questions.append(question)
+            answers.append(self.parse(parts[1], f"{path}, line {number}") if len(parts) == 2 else 0 * question)
+        if not questions:
+            raise ValueError(f"{path} holds no puzzle")
+        if len({q.shape for q in questions}) > 1:
+            raise ValueError(f"{path}: puzzles of several sides")
+        return PuzzleSet(np.stack(questions), np.stack(answers))
+
+    # ----- scores and drawings
+    def score(self, model, data, batch_size: int = 256, max_steps: int | None = None) -> dict:
+        """Exact accuracy by TRM's convention (every puzzle runs `max_steps`, default `halt_max_steps`) and at the Q
+        head's halt, with the mean halting step."""
+        import torch
+
+        device = next(model.parameters()).device
+        final, at_halt, steps = [], [], []
+        for begin in range(0, len(data), batch_size):
+            x = torch.from_numpy(data.questions[begin:begin + batch_size].reshape(-1, data.size ** 2))
+            out = model.solve(x.to(device), max_steps=max_steps, run_to_max=True)
+            final.append(out.final_predictions.cpu().numpy())
+            at_halt.append(out.predictions.cpu().numpy())
+            steps.append(out.halted_at.cpu().numpy())
+        truth = data.answers.reshape(len(data), -1)
+        return {"puzzles": len(data),
+                "exact_accuracy": float((np.concatenate(final) == truth).all(1).mean()),
+                "exact_accuracy_at_q_halt": float((np.concatenate(at_halt) == truth).all(1).mean()),
+                "mean_steps": float(np.concatenate(steps).mean())}
+
+    def draw(self, question: np.ndarray, trace: np.ndarray, path: str) -> None:
+        """One panel per supervision step, each token a colour."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cols = min(len(trace), 4)
+        rows = -(-len(trace) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if k < len(trace):
+                ax.imshow(trace[k], cmap="tab10", vmin=0, vmax=max(9, len(self.charset) - 1), interpolation="nearest")
+                ax.set_title(f"step {k + 1}", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    def panels(self) -> list[Panel]:
+        return [Panel("loss", {"loss": "training loss"}, log_scale=True),
+                Panel("exact accuracy", {"train_exact_accuracy": "training rows that halted",
+                                         "eval_exact_accuracy": "held-out (EMA)"},
+                      ylim=(0, 1.02), markers={"eval_exact_accuracy"})]
+
+    # ----- examples/train.py
+    def preset_defaults(self, *task_args) -> dict:
+        return {"output_dir": f"outputs/lstm-trm-{self.name.split('.')[-1]}", **self.default_preset}
+
+    def check(self, *task_args, training_args: TrainingArguments) -> None:
+        check_max_minutes(task_args[0].max_minutes)
+        for flag in ("train_puzzles", "eval_puzzles"):
+            value = getattr(task_args[0], flag, None)
+            if value is not None and value < 1:
+                raise ValueError(f"--{flag} must be at least 1, got {value}")
+
+    def optimizer(self, model, task_args, training_args):
+        """The optimizer (None: Trainer's AdamW)."""
+        return None
+
+    def model_settings(self, splits: Splits, task_args) -> dict:
+        """Config settings the data decides (ARC: the number of puzzle identifiers)."""
+        return {}
+
+    def save_beside_model(self, trainer, splits: Splits, task_args) -> None:
+        """Files a trained model needs beside its weights, written as soon as it is saved (ARC: which puzzle
+        identifier is which task version)."""
+
+    def write_files(self, trainer, results: dict, splits: Splits, task_args) -> None:
+        """Files of the task's own beside the model after the final evaluation (ARC: the submission)."""
+
+    def example(self, splits: Splits) -> str:
+        """A held-out puzzle as text, for the card and the closing hint."""
+        return self.to_text(splits.test.questions[0])
+
+    def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
+        """The run's final scores (EMA weights), as `eval_results.json` holds them."""
+        with trainer.ema_weights() as model:
+            return {"held_out": self.score(model, splits.test)}
+
+    def run(self, *task_args, training_args: TrainingArguments) -> dict:
+        return run_puzzle_task(self, task_args, training_args)
+
+    def report(self, results: dict, splits: Splits, config, output_dir: Path) -> None:
+        """The lines printed at the end of training."""
+        held = results["held_out"]
+        print(f"\nHeld-out ({len(splits.test)} {self.card.unit}, {splits.info.get('source', '?')}): exact "
+              f"{held[self.card.first[0]]:.3f} after {config.halt_max_steps} steps (TRM's convention), "
+              f"{held.get('exact_accuracy_at_q_halt', float('nan')):.3f} at the Q head's halt")
+        print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)", flush=True)
+
+    # ----- examples/evaluate_model.py: puzzles from --file, or generated
+    def add_evaluate_arguments(self, parser) -> None:
+        parser.add_argument("--file", help="puzzles, `question answer` per line in the task's characters")
+        parser.add_argument("--num_puzzles", type=int, default=1000, help="else this many generated puzzles")
+        parser.add_argument("--seed", type=int, default=2024, help="seed of generated puzzles (training used others)")
+        parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's halt_max_steps)")
+
+    def evaluate(self, args, parser) -> dict:
+        from ..loading import load_model
+
+        if args.num_puzzles < 1 or (args.max_steps is not None and args.max_steps < 1):
+            parser.error("--num_puzzles and --max_steps must be at least 1")
+        try:
+            if args.file:
+                data, name = self.read_file(args.file), Path(args.file).stem
+            else:
+                data, name = self.generate(args.num_puzzles, args.seed), f"generated_seed{args.seed}"
+        except ValueError as error:
+            parser.error(str(error))
+        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+        if data.size ** 2 != model.config.seq_len:
+            parser.error(f"the model reads {model.config.seq_len} cells, these puzzles have {data.size ** 2}")
+        path = output_file(args, name, ".json", parser)
+        results = self.score(model, data, batch_size=args.batch_size, max_steps=args.max_steps)
+        path.write_text(json.dumps(finite_json(results), indent=2))
+        print(f"{name}: exact {results['exact_accuracy']:.4f} over {len(data)} {self.card.unit}; wrote {path}")
+        print(json.dumps(finite_json(results)))
+        return results
+
+    # ----- examples/solve.py: puzzles as arguments or --file, the answer after every step
+    def add_solve_arguments(self, parser) -> None:
+        parser.add_argument("puzzles", nargs="*", help="puzzles, side*side characters each")
+        parser.add_argument("--file", help="a file of puzzles, `question [answer]` per line")
+        parser.add_argument("--trace", action="store_true", help="print the answer after every supervision step")
+        parser.add_argument("--png", help="draw the trace of the first puzzle into this PNG file")
+        parser.add_argument("--max_steps", type=int, help="supervision steps at most (default: the model's)")
+
+    def solve(self, args, parser) -> list[dict]:
+        import torch
+
+        from ..loading import load_model
+
+        if not args.puzzles and not args.file:
+            parser.error("give a puzzle or --file")
+        if args.max_steps is not None and args.max_steps < 1:
+            parser.error("--max_steps must be at least 1")
+        try:
+            questions = (self.read_file(args.file).questions if args.file else
+                         np.stack([self.parse(text, f"puzzle {k + 1}") for k, text in enumerate(args.puzzles)]))
+        except ValueError as error:
+            parser.error(str(error))
+        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+        side = questions.shape[-1]
+        if side * side != model.config.seq_len:
+            parser.error(f"the model reads {model.config.seq_len} cells, these puzzles have {side * side}")
+        out = model.solve(torch.from_numpy(questions.reshape(len(questions), -1)), max_steps=args.max_steps,
+                          return_trace=True)
+        trace = out.trace.numpy().reshape(out.trace.shape[0], len(questions), side, side)
+        reports = []
+        for k, question in enumerate(questions):
+            halted = int(out.halted_at[k])
+            print(f"\nPuzzle {k + 1}: {self.to_text(question)}")
+            if args.trace:
+                for step in range(halted):
+                    print(f"after step {step + 1}: {self.to_text(trace[step, k])}")
+            answer = self.to_text(out.predictions[k].numpy())
+            print(f"answer (halted at step {halted}): {answer}")
+            reports.append({"answer": answer, "halted_at": halted})
+        if args.png:
+            self.draw(questions[0], trace[: int(out.halted_at[0]), 0], args.png)
+            print(f"\ntrace drawn in {args.png}")
+        return reports
+
+
+def output_file(args, name: str, suffix: str, parser) -> Path:
+    """`eval_<name><suffix>` in --output_dir (default: the model folder), created if need be; never one of the files
+    the training run wrote, which its card and the Hub upload read."""
+    from ..hub import EVAL_FILE, RUN_FILE
+
+    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
+    path = out / f"eval_{name}{suffix}"
+    if path.name == EVAL_FILE and (out / RUN_FILE).is_file():
+        parser.error(f"these results would go to {path}, which holds the training run's own results: pass "
+                     "--output_dir, or give the data file another name")
+    out.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    """Symmetry k of 8 of a square grid: k % 4 quarter turns, then a transpose for k >= 4."""
+    turned = np.rot90(grid, k % 4)
+    return np.ascontiguousarray(turned.T if k >= 4 else turned)
+
+
+def run_puzzle_task(task: PuzzleTask, task_args: tuple, training_args: TrainingArguments) -> dict:
+    """Train LSTM-TRM on a puzzle task, evaluate it and save everything: data, model, training with its periodic
+    held-out scores, the saved model and tokenizer, the final scores, then the results, curves and card.
+    `task_args`: the task's own flags and the model's (`ModelArguments`)."""
+    from .lstm_trm_recipe import build_lstm_trm, train_and_save
+
+    own, model_args = task_args
+    set_seed(training_args.seed)
+    set_threads(training_args, own.num_threads)
+    started = time.monotonic()
+    is_main = training_args.process_index == 0
+    splits = task.load(own, training_args.seed, is_main)
+    side = splits.train.size
+    model = build_lstm_trm(model_args, training_args, vocab_size=len(task.vocabulary(side)), seq_len=side * side,
+                           is_main=is_main, task=task.name, **task.model_settings(splits, own))
+    length = training_args.max_steps * training_args.per_device_train_batch_size * training_args.world_size
+
+    def minutes() -> float:
+        return round((time.monotonic() - started) / 60, 2)
+
+    trainer = train_and_save(
+        model, training_args, train_dataset=task.training_data(splits.train, length, training_args.seed, own),
+        eval_dataset=splits.test, evaluate_fn=lambda m, data: {**task.score(m, data), "minutes": minutes()},
+        tokenizer=task.tokenizer(side), ema_decay=own.ema_decay, max_minutes=own.max_minutes,
+        optimizer=task.optimizer(model, own, training_args))
+    output_dir = Path(training_args.output_dir)
+    if is_main:
+        task.save_beside_model(trainer, splits, own)
+    with after_training("evaluation", output_dir):
+        results = task.evaluate_run(trainer, splits, own)
+    results.update(train_minutes=minutes(), train_steps=trainer.state.global_step)
+    if is_main:
+        example = task.example(splits)
+        with after_training("writing the results, the plot and the model card", output_dir):
+            task.write_files(trainer, results, splits, own)
+            finish_run(trainer, results, dict(task=task.name, data=splits.info, train_puzzles=len(splits.train),
+                                              ema_decay=own.ema_decay, example_puzzle=example), task.panels())
+        task.report(results, splits, model.config, output_dir)
+    return results
+
