@@ -100,6 +100,9 @@ def claim_push(training_args: TrainingArguments) -> tuple[str, str | None] | Non
     check_repo_id(training_args.hub_model_id)
     check_login(token)
     training_args.push_to_hub = False
+    if training_args.process_index == 0:
+        print(f"--push_to_hub: the finished folder goes to {training_args.hub_model_id} in one commit at the end "
+              "(not at every save)", flush=True)
     return training_args.hub_model_id, token
 
 

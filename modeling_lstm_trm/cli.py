@@ -64,6 +64,7 @@ def task_command(description: str, argv: list[str] | None, command: str):
     parser, the task and the parsed arguments; the task's command takes it from there."""
     from .loading import task_of
     from .tasks import get_task
+    from .tasks.task import Task
 
     first = ArgumentParser(add_help=False)
     first.add_argument("--model")
@@ -84,8 +85,15 @@ def task_command(description: str, argv: list[str] | None, command: str):
             task = get_task(task_of(known.model, known.task))
         except (ValueError, LoadError) as error:
             parser.error(str(error))
+        if getattr(type(task), command) is getattr(Task, command):
+            parser.error(f"{known.model} is a model for {task.name}: it has nothing to {command}")
         getattr(task, f"add_{command}_arguments")(parser)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and task is not None:
+        parser.error(f"{' '.join(unknown)}: not a flag of {command} for --task {task.name} (`--model "
+                     f"{known.model} --help` lists them)")
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
     if getattr(args, "file", None) and not os.path.isfile(args.file):

@@ -282,17 +282,23 @@ def _without_run_file(trained, tmp_path):
     model = tmp_path / "anonymous"
     shutil.copytree(trained["sudoku"], model)
     (model / "training_run.json").unlink()
+    config = json.loads((model / "config.json").read_text())
+    del config["task"]
+    (model / "config.json").write_text(json.dumps(config))
     return model
 
 
 ROUND_TWO_CASES = [
     # (what the user does, example, argv with {lm} / {sudoku} / {anonymous} / {tmp} filled in, the line must contain)
     ("maze evaluation at two depths", "evaluate_model",
-     ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--max_steps", 2, 4], "scores one depth"),
+     ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--max_steps", 2, 4],
+     "4: not a flag of evaluate for --task maze"),
     ("maze evaluation with trajectories", "evaluate_model",
-     ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--num_trajectories", 4], "one trajectory"),
+     ["--model", "{anonymous}", "--task", "maze", "--grid_size", 5, "--num_trajectories", 4],
+     "--num_trajectories 4: not a flag of evaluate for --task maze"),
     ("--fixed_point_steps on Sudoku", "evaluate_model",
-     ["--model", "{sudoku}", "--grid_size", 4, "--fixed_point_steps", 2], "--fixed_point_steps stops mazes"),
+     ["--model", "{sudoku}", "--grid_size", 4, "--fixed_point_steps", 2],
+     "--fixed_point_steps 2: not a flag of evaluate for --task sudoku"),
     ("--min_rating on a puzzle-per-line file", "evaluate_model",
      ["--model", "{sudoku}", "--file", "{tmp}/p.txt", "--min_rating", 3], "these puzzles have no rating"),
     ("evaluate: --noise_scale nan", "evaluate_model",

@@ -304,7 +304,7 @@ def test_train_command_rejects_bad_input_with_a_message(text_file, tmp_path, cap
     for extra, message in ((["--tokenizer", "spm"], "--tokenizer must be one of"),
                            (["--train_file", str(tmp_path / "missing.txt")], "no such file"),
                            (["--schedule_by_time", "true"], "--schedule_by_time needs --max_minutes"),
-                           (["--task", "chess"], "--task must be one of sudoku, lm")):
+                           (["--task", "chess"], "--task chess: not one of sudoku, lm")):
         with pytest.raises(SystemExit) as exit_info:
             train.main(lm_argv(text_file, tmp_path / "x") + extra)
         assert exit_info.value.code != 0 and message in capsys.readouterr().err

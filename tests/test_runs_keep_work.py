@@ -55,6 +55,8 @@ def test_a_model_folders_split_name_never_becomes_a_path(trained, tmp_path, caps
     run = json.loads((model / "training_run.json").read_text())
     run.update(task="arc", data={"source_dir": str(data), "test_split": "../../../../EVIL_outside"})
     (model / "training_run.json").write_text(json.dumps(run))
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "task": "arc"}))
     code, err = run_example("evaluate_model", ["--model", model, "--data_dir", data], capsys)
     assert_one_line(err, code, 2, "is not a plain name")
     assert not list(tmp_path.rglob("*EVIL_outside.json"))

@@ -16,13 +16,13 @@ from modeling_lstm_trm.tasks.sudoku.puzzles import (
     is_valid_solution,
     parse_puzzles,
 )
-from modeling_lstm_trm.tasks.sudoku.task import SudokuArguments, check_data_flags, load_splits
 from modeling_lstm_trm.tasks.sudoku.sudoku_extreme import (
     load_csv_splits,
     load_trm_folder,
     write_csv,
     write_trm_folder,
 )
+from modeling_lstm_trm.tasks.sudoku.task import SudokuArguments, check_data_flags, load_splits
 
 EASY = "003020600900305001001806400008102900700000008006708200002609500800203009005010300"
 HARD = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"  # Norvig's hardest

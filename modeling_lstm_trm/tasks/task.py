@@ -96,6 +96,32 @@ class Splits:
     test: Any
     info: dict = field(default_factory=dict)  # what was read, for training_run.json and the card
 
+    def __iter__(self):  # train, test, info = task.load(...)
+        return iter((self.train, self.test, self.info))
+
+
+def panel_grid(count: int, width: float = 2.6, height: float = 2.8):
+    """A figure of `count` panels, at most 4 a row, each axis off (a trace: one panel per supervision step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(count, 4)
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, list(axes.flat)[:count]
+
+
+def save_figure(fig, path: str, dpi: int = 110) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
 
 @dataclass
 class PuzzleArguments:
@@ -142,7 +168,7 @@ class PuzzleTask(Task):
         """A random equivalent pair, drawn on the fly for every training item (default: the 8 symmetries of the
         square, which keep a puzzle whose rule has no direction)."""
         k = int(rng.integers(8))
-        return _dihedral(question, k), _dihedral(answer, k)
+        return dihedral(question, k), dihedral(answer, k)
 
     def training_data(self, data, length: int, seed: int, task_args):
         from .puzzle_dataset import AugmentedPuzzles
@@ -180,12 +206,13 @@ class PuzzleTask(Task):
             if len(parts) > 2:
                 raise ValueError(f"{path}, line {number}: expected a question and at most an answer")
             question = self.parse(parts[0], f"{path}, line {number}")
+            if questions and question.shape != questions[0].shape:
+                raise ValueError(f"{path}, line {number}: a {len(question)}x{len(question)} grid after "
+                                 f"{len(questions[0])}x{len(questions[0])} ones")
             questions.append(question)
             answers.append(self.parse(parts[1], f"{path}, line {number}") if len(parts) == 2 else 0 * question)
         if not questions:
             raise ValueError(f"{path} holds no puzzle")
-        if len({q.shape for q in questions}) > 1:
-            raise ValueError(f"{path}: puzzles of several sides")
         return PuzzleSet(np.stack(questions), np.stack(answers))
 
     # ----- scores and drawings
@@ -210,22 +237,11 @@ class PuzzleTask(Task):
 
     def draw(self, question: np.ndarray, trace: np.ndarray, path: str) -> None:
         """One panel per supervision step, each token a colour."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        cols = min(len(trace), 4)
-        rows = -(-len(trace) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
-        for k, ax in enumerate(axes.flat):
-            ax.axis("off")
-            if k < len(trace):
-                ax.imshow(trace[k], cmap="tab10", vmin=0, vmax=max(9, len(self.charset) - 1), interpolation="nearest")
-                ax.set_title(f"step {k + 1}", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        fig, axes = panel_grid(len(trace))
+        for k, ax in enumerate(axes):
+            ax.imshow(trace[k], cmap="tab10", vmin=0, vmax=max(9, len(self.charset) - 1), interpolation="nearest")
+            ax.set_title(f"step {k + 1}", fontsize=10)
+        save_figure(fig, path)
 
     def panels(self) -> list[Panel]:
         return [Panel("loss", {"loss": "training loss"}, log_scale=True),
@@ -367,10 +383,11 @@ def output_file(args, name: str, suffix: str, parser) -> Path:
     return path
 
 
-def _dihedral(grid: np.ndarray, k: int) -> np.ndarray:
-    """Symmetry k of 8 of a square grid: k % 4 quarter turns, then a transpose for k >= 4."""
-    turned = np.rot90(grid, k % 4)
-    return np.ascontiguousarray(turned.T if k >= 4 else turned)
+def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of the 8 symmetries of the square (0 is the identity): k % 4 quarter turns, then a transpose if
+    k >= 4. Applied to the last two axes."""
+    out = np.rot90(grid, k % 4, axes=(-2, -1))
+    return np.swapaxes(out, -1, -2) if k >= 4 else out
 
 
 def run_puzzle_task(task: PuzzleTask, task_args: tuple, training_args: TrainingArguments) -> dict:

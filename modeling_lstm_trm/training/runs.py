@@ -57,6 +57,9 @@ def check_output_dir(training_args: TrainingArguments, overwrite: bool) -> None:
         if resume is None:
             raise ValueError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: {out} holds no "
                              "checkpoint-N folder")
+        if training_args.process_index == 0:
+            print(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: the newest checkpoint is "
+                  f"{resume}", flush=True)
         training_args.resume_from_checkpoint = resume
     if resume:
         verify_checkpoint(resume)

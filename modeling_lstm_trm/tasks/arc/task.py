@@ -153,11 +153,8 @@ class ArcTaskDefinition(PuzzleTask):
         limitations="it solves only the tasks (and their augmented versions) whose puzzle identifiers it was trained "
                     "on; a new task needs training on its demonstration pairs first.")
 
-    def preset_defaults(self, *task_args) -> dict:
-        return preset_defaults(*task_args)
-
-    def check(self, *task_args, training_args: TrainingArguments) -> None:
-        check(*task_args, training_args)
+    preset_defaults = staticmethod(preset_defaults)
+    check = staticmethod(check)
 
     def load(self, task_args: ArcArguments, seed: int, is_main: bool) -> Splits:
         side = task_args.canvas_size or MAX_SIDE

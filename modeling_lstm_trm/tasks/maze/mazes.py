@@ -14,6 +14,7 @@ from collections import deque
 import numpy as np
 
 from ..puzzle_dataset import AugmentedPuzzles
+from ..task import dihedral
 
 CHARSET = "# SGo"  # TRM's; the one place the maze vocabulary is written
 VOCABULARY = ("[PAD]", *CHARSET)  # token k; the model's vocab_size is its length
@@ -120,13 +121,6 @@ def path_problem(question: np.ndarray, answer: np.ndarray) -> str | None:
 
 
 # ----- symmetries ------------------------------------------------------------------------------------------------
-
-def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
-    """The k-th of the 8 symmetries of the square (0 is the identity): k % 4 quarter turns, then a transpose if
-    k >= 4. Applied to the last two axes."""
-    out = np.rot90(grid, k % 4, axes=(-2, -1))
-    return np.swapaxes(out, -1, -2) if k >= 4 else out
-
 
 def canonical_form(grid: np.ndarray) -> bytes:
     """The least of the 8 images' bytes: equal exactly for mazes one symmetry turns into the other."""

@@ -20,7 +20,7 @@ from transformers import TrainingArguments
 from ...training.runs import Panel, check_max_minutes
 from ...training.safety import finite_json
 from ..lstm_trm_recipe import ModelArguments, check_distinct_files, read_preset
-from ..task import CardText, PuzzleTask, Splits, output_file
+from ..task import CardText, PuzzleTask, Splits, output_file, panel_grid, save_figure
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
 from .mazes import (
     GOAL,
@@ -112,7 +112,7 @@ def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: T
     check_distinct_files(maze_args.train_file, maze_args.test_file)
 
 
-def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
+def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
     """Training and held-out mazes from the dataset flags, or generated (held-out mazes are no symmetric image of a
     training maze)."""
     if args.data_dir:
@@ -144,7 +144,7 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet,
             raise ValueError(f"--canvas_size {args.canvas_size} is smaller than the {train.size}x{train.size} mazes")
         train, test = train.on_canvas(args.canvas_size), test.on_canvas(args.canvas_size)
         info["canvas_size"] = args.canvas_size
-    return train, test, info
+    return Splits(train, test, info)
 
 
 def generated_split(train_mazes: int, eval_mazes: int, side: int, min_path_length: int,
@@ -156,7 +156,7 @@ def generated_split(train_mazes: int, eval_mazes: int, side: int, min_path_lengt
     return train, test
 
 
-def several_sides(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSet, MazeSet, dict]:
+def several_sides(args: MazeArguments, seed: int, is_main: bool) -> Splits:
     """Generated mazes of every side in --maze_sizes, shared out evenly, each on the same canvas (walls around a maze
     leave it the same maze), the held-out ones no symmetric image of a training maze of their side."""
     sides = sorted(args.maze_sizes)
@@ -178,7 +178,7 @@ def several_sides(args: MazeArguments, seed: int, is_main: bool) -> tuple[MazeSe
               f"{', '.join(str(paths[side]) for side in sides)} steps")
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out mazes ({source})", flush=True)
-    return train, test, {"source": source, "maze_size": canvas, "maze_sizes": sides, "canvas_size": canvas}
+    return Splits(train, test, {"source": source, "maze_size": canvas, "maze_sizes": sides, "canvas_size": canvas})
 
 
 COLOURS = dict(zip(VOCABULARY, ["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"]))  # by token
@@ -197,14 +197,9 @@ class MazeTask(PuzzleTask):
     def vocabulary(self, side: int):
         return VOCABULARY
 
-    def preset_defaults(self, *task_args) -> dict:
-        return preset_defaults(*task_args)
-
-    def check(self, *task_args, training_args: TrainingArguments) -> None:
-        check(*task_args, training_args)
-
-    def load(self, task_args, seed: int, is_main: bool) -> Splits:
-        return Splits(*load_splits(task_args, seed, is_main))
+    preset_defaults = staticmethod(preset_defaults)
+    check = staticmethod(check)
+    load = staticmethod(load_splits)
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):
         return MazeDataset(data.questions, data.answers, length=length, seed=seed)
@@ -351,23 +346,12 @@ TASK = MazeTask()
 def draw_trace(question: np.ndarray, trace: np.ndarray, valid: list[bool], path: str) -> None:
     """One panel per supervision step: walls black, open cells white, S green, G red, the cells marked as path
     blue."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
     colours = ListedColormap(list(COLOURS.values()))
-    steps = len(trace)
-    cols = min(steps, 4)
-    rows = -(-steps // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 3.0 * rows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < steps:
-            shown = np.where((trace[k] == PATH) & ~np.isin(question, (START, GOAL)), PATH, question)  # maze and path
-            ax.imshow(shown, cmap=colours, vmin=0, vmax=len(COLOURS) - 1, interpolation="nearest")
-            ax.set_title(f"step {k + 1}" + (" (shortest path)" if valid[k] else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig, axes = panel_grid(len(trace), 2.8, 3.0)
+    for k, ax in enumerate(axes):
+        shown = np.where((trace[k] == PATH) & ~np.isin(question, (START, GOAL)), PATH, question)  # maze and path
+        ax.imshow(shown, cmap=colours, vmin=0, vmax=len(COLOURS) - 1, interpolation="nearest")
+        ax.set_title(f"step {k + 1}" + (" (shortest path)" if valid[k] else ""), fontsize=10)
+    save_figure(fig, path, dpi=120)

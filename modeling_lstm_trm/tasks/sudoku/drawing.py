@@ -6,25 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..task import panel_grid, save_figure
+
 
 def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], box, path: str,
                title: str = "") -> None:
     """One panel per supervision step: givens in black, filled digits in blue, cells that changed since the previous
     step on a yellow ground; `title` above them (which trajectory this is)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     n = puzzle.shape[0]
-    steps = len(trace)
-    cols = min(steps, 4)
-    rows = -(-steps // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k >= steps:
-            continue
+    fig, axes = panel_grid(len(trace))
+    for k, ax in enumerate(axes):
         grid = trace[k]
         changed = grid != (trace[k - 1] if k else puzzle)
         ax.set_xlim(0, n)
@@ -32,7 +25,7 @@ def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], b
         for r in range(n):
             for c in range(n):
                 if changed[r, c] and puzzle[r, c] == 0:
-                    ax.add_patch(plt.Rectangle((c, r), 1, 1, color="#fff3a0"))
+                    ax.add_patch(Rectangle((c, r), 1, 1, color="#fff3a0"))
                 given = puzzle[r, c] != 0
                 ax.text(c + 0.5, r + 0.55, str(grid[r, c]), ha="center", va="center", fontsize=140 / n,
                         color="black" if given else "#1f5fbf", fontweight="bold" if given else "normal")
@@ -42,9 +35,7 @@ def draw_trace(puzzle: np.ndarray, trace: np.ndarray, solution_ok: list[bool], b
         ax.set_title(f"step {k + 1}" + (" (valid)" if solution_ok[k] else ""), fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def accuracy_chart(results: dict, title: str, path: Path) -> None:

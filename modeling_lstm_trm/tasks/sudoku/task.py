@@ -178,7 +178,7 @@ def check_data_flags(args: SudokuArguments) -> None:
         raise ValueError("--min_rating selects dataset rows or, with --recipe hard, the puzzles generated")
 
 
-def load_splits(args: SudokuArguments, seed: int, is_main: bool) -> tuple[SudokuSet, SudokuSet, dict]:
+def load_splits(args: SudokuArguments, seed: int, is_main: bool) -> Splits:
     """The training puzzles, the held-out puzzles, and what was read: from the dataset flags, generated minimal
     puzzles (--recipe hard), or generated puzzles with a fixed number of givens."""
     size = args.size
@@ -206,14 +206,15 @@ def load_splits(args: SudokuArguments, seed: int, is_main: bool) -> tuple[Sudoku
         made = [generate_hard_puzzles(n, rating, seed=seed + offset, num_workers=workers, progress=is_main)
                 for n, offset in ((args.train_puzzles, 0), (args.eval_puzzles, 1_000_003))]
         train_set, test_set = (SudokuSet(p, s, box, ratings=r) for p, s, r in made)
-        return train_set, drop_equivalent(test_set, train_set), {"source": f"generated minimal, rating >= {rating}"}
+        return Splits(train_set, drop_equivalent(test_set, train_set),
+                      {"source": f"generated minimal, rating >= {rating}"})
     else:
         givens = args.givens or DEFAULT_GIVENS[size]
         if is_main:
             print(f"Generating {args.train_puzzles} training and {args.eval_puzzles} held-out {size}x{size} puzzles "
                   f"with {givens} givens...", flush=True)
         train_set, test_set = train_test_split(args.train_puzzles, args.eval_puzzles, box, givens, seed=seed)
-        return train_set, test_set, {"source": f"generated, {givens} givens"}
+        return Splits(train_set, test_set, {"source": f"generated, {givens} givens"})
     source = args.data_dir or args.dataset_name or f"{args.train_file}, {args.test_file}"
     info = {"source": source, **{f"{name}_{key}": value for name, split in (("train", train), ("test", test))
                                  for key, value in vars(split).items() if key != "data"}}
@@ -221,7 +222,7 @@ def load_splits(args: SudokuArguments, seed: int, is_main: bool) -> tuple[Sudoku
         print(f"Data from {source}: {len(train.data)} training puzzles (of {train.rows} rows), {len(test.data)} test "
               f"puzzles (of {test.rows})" + (f"; dropped as invalid: {train.dropped_invalid} + {test.dropped_invalid}"
                                               if args.drop_invalid else ""), flush=True)
-    return train.data, test.data, info
+    return Splits(train.data, test.data, info)
 
 
 RESULT_KEYS = ("held_out", "train_minutes", "train_steps")  # what a run reports besides its --eval_files
@@ -241,14 +242,10 @@ class SudokuTask(PuzzleTask):
     def vocabulary(self, side: int) -> str:
         return self.charset[:side + 1]
 
-    def preset_defaults(self, *task_args) -> dict:
-        return preset_defaults(*task_args)
+    preset_defaults = staticmethod(preset_defaults)
+    check = staticmethod(check)
 
-    def check(self, *task_args, training_args: TrainingArguments) -> None:
-        check(*task_args, training_args)
-
-    def load(self, task_args, seed: int, is_main: bool) -> Splits:
-        return Splits(*load_splits(task_args, seed, is_main))
+    load = staticmethod(load_splits)
 
     def training_data(self, data: SudokuSet, length: int, seed: int, task_args):
         return SudokuDataset(data, length=length, seed=seed)

@@ -209,14 +209,10 @@ def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: Train
 class TextTask(Task):
     arguments = ARGUMENTS
 
-    def preset_defaults(self, *task_args) -> dict:
-        return preset_defaults(*task_args)
+    preset_defaults = staticmethod(preset_defaults)
+    check = staticmethod(check)
 
-    def check(self, *task_args, training_args: TrainingArguments) -> None:
-        check(*task_args, training_args)
-
-    def run(self, *task_args, training_args: TrainingArguments) -> dict:
-        return run(*task_args, training_args)
+    run = staticmethod(run)
 
     def add_evaluate_arguments(self, parser) -> None:
         from ...training.online import add_online_arguments
