@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
 
 SETTINGS = {
     "6x6 CPU preset size (hidden 64, T=3, n=4, batch 64)": dict(
@@ -37,7 +37,7 @@ def steps_per_second(settings, dtype, device, rounds=5, steps=3):
     for recurrence in ("lstm", "trm"):
         torch.manual_seed(0)
         config = LSTMTRMConfig(**settings, recurrence=recurrence, forward_dtype=dtype)
-        model = LSTMTRMModel(config).to(device).train()
+        model = LSTMTRMForPuzzleSolving(config).to(device).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         x = torch.randint(0, config.vocab_size, (batch, config.seq_len), device=device)
         y = torch.randint(1, config.vocab_size, (batch, config.seq_len), device=device)

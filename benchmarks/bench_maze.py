@@ -63,14 +63,14 @@ def train(args) -> None:
 
 def sizes(args) -> list[dict]:
     """Each trained model on generated mazes of each side, padded to its canvas."""
-    from modeling_lstm_trm import LSTMTRMModel
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
     from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
     from modeling_lstm_trm.tasks.maze.mazes import canvas_for, evaluate_mazes, generate_mazes
 
     rows = []
     for recurrence in RECURRENCES:
         folder = Path(args.out) / recurrence
-        model = LSTMTRMModel.from_pretrained(folder).eval()
+        model = LSTMTRMForPuzzleSolving.from_pretrained(folder).eval()
         canvas = round(model.config.seq_len ** 0.5)
         run = json.loads((folder / "training_run.json").read_text())
         trained = run.get("data", {}).get("maze_size", canvas)
@@ -102,14 +102,14 @@ def sizes(args) -> list[dict]:
 
 def summary(args) -> None:
     """Held-out scores of both arms (from their eval_results.json) and the accuracy-against-time plot."""
-    from modeling_lstm_trm import LSTMTRMModel
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
 
     print("\n| recurrence | parameters | training steps | minutes | held-out mazes | exact | valid shortest path | "
           "exact at Q halt |\n|---|---|---|---|---|---|---|---|")
     for recurrence in RECURRENCES:
         folder = Path(args.out) / recurrence
         results = json.loads((folder / "eval_results.json").read_text())
-        params = sum(p.numel() for p in LSTMTRMModel.from_pretrained(folder).parameters())
+        params = sum(p.numel() for p in LSTMTRMForPuzzleSolving.from_pretrained(folder).parameters())
         held = results["held_out"]
         print(f"| {recurrence} | {params:,} | {results['train_steps']} | "
               f"{results['train_minutes']} | {held['mazes']} | {held['exact_accuracy']:.3f} | "

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
 from modeling_lstm_trm.tasks.sudoku.task import ModelArguments, SudokuArguments, preset_defaults
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -31,7 +31,7 @@ def load_train():
 
 def parameters(settings: dict, vocab_size: int, seq_len: int) -> int:
     config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, **settings)
-    return sum(p.numel() for p in LSTMTRMModel(config).parameters())
+    return sum(p.numel() for p in LSTMTRMForPuzzleSolving(config).parameters())
 
 
 def matched_trm_hidden(preset: dict, vocab_size: int, seq_len: int) -> tuple[int, int, int]:

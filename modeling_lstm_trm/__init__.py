@@ -15,9 +15,11 @@ Importing the package registers its configurations and models with the Auto clas
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
+from .auto import AutoModelForPuzzleSolving
 from .models.lstm_trm import (
     LSTMTRMCarry,
     LSTMTRMConfig,
+    LSTMTRMForPuzzleSolving,
     LSTMTRMModel,
     LSTMTRMOutput,
     LSTMTRMPreTrainedModel,
@@ -41,8 +43,11 @@ NestedLSTMModel.register_for_auto_class("AutoModel")
 NestedLSTMForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 AutoConfig.register(LSTMTRMConfig.model_type, LSTMTRMConfig, exist_ok=True)
 AutoModel.register(LSTMTRMConfig, LSTMTRMModel, exist_ok=True)
+AutoModelForPuzzleSolving.register(LSTMTRMConfig, LSTMTRMForPuzzleSolving, exist_ok=True)
 LSTMTRMConfig.register_for_auto_class()
 LSTMTRMModel.register_for_auto_class("AutoModel")
+LSTMTRMForPuzzleSolving._auto_class = "AutoModelForPuzzleSolving"  # our Auto class: register_for_auto_class knows
+# only transformers' own
 
 from .tasks.text.streams import BoundaryAwareCollator, TokenStreams  # noqa: E402  (after registration)
 from .training import CarriedState, ExponentialMovingAverage, MultiTimescaleOptimizer, StatefulTrainer  # noqa: E402
@@ -50,6 +55,7 @@ from .training import CarriedState, ExponentialMovingAverage, MultiTimescaleOpti
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoModelForPuzzleSolving",
     "BoundaryAwareCollator",
     "CarriedState",
     "ExponentialMovingAverage",
@@ -58,6 +64,7 @@ __all__ = [
     "TokenStreams",
     "LSTMTRMCarry",
     "LSTMTRMConfig",
+    "LSTMTRMForPuzzleSolving",
     "LSTMTRMModel",
     "LSTMTRMOutput",
     "LSTMTRMPreTrainedModel",

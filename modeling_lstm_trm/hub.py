@@ -32,7 +32,8 @@ AUTO_MAP = {
                     "AutoModel": "modeling_nested_lstm.NestedLSTMModel",
                     "AutoModelForCausalLM": "modeling_nested_lstm.NestedLSTMForCausalLM"},
     "lstm_trm": {"AutoConfig": "configuration_lstm_trm.LSTMTRMConfig",
-                 "AutoModel": "modeling_lstm_trm.LSTMTRMModel"},
+                 "AutoModel": "modeling_lstm_trm.LSTMTRMModel",
+                 "AutoModelForPuzzleSolving": "modeling_lstm_trm.LSTMTRMForPuzzleSolving"},
 }
 # Files of a saved folder that belong in the repository (weights and code are handled on their own).
 OPTIONAL_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -263,7 +264,7 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
     out.mkdir(parents=True, exist_ok=True)
     for file in weights:
         shutil.copy2(file, out / file.name)
-    config.setdefault("auto_map", AUTO_MAP[model_type])
+    config["auto_map"] = {**config.get("auto_map", {}), **AUTO_MAP[model_type]}
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     model_folder, code_files = CODE_FILES[model_type]
     package = Path(__file__).resolve().parent / "models" / model_folder

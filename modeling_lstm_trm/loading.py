@@ -16,12 +16,12 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging
 
 from .checks import first_line, non_finite
-from .models.lstm_trm import LSTMTRMModel
+from .models.lstm_trm import LSTMTRMForPuzzleSolving
 from .models.nested_lstm import NestedLSTMForCausalLM, NestedLSTMModel
 
 MODEL_CLASSES = {  # model_type -> (the class for `AutoModel`, the class for `AutoModelForCausalLM` or None)
     "nested_lstm": (NestedLSTMModel, NestedLSTMForCausalLM),
-    "lstm_trm": (LSTMTRMModel, None),
+    "lstm_trm": (LSTMTRMForPuzzleSolving, None),
 }
 
 

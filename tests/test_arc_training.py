@@ -11,7 +11,7 @@ import torch
 from conftest import load_example
 from transformers import TrainingArguments
 
-from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
 from modeling_lstm_trm.tasks.arc.arc_data import decode, encode, load_split
 from modeling_lstm_trm.tasks.arc.arc_dataset import ArcTrainingPairs, build_versions, load_versions, training_pairs
 from modeling_lstm_trm.tasks.lstm_trm_recipe import build_optimizer
@@ -23,26 +23,26 @@ def test_the_sparse_embedding_moves_only_the_rows_in_the_batch(tmp_path):
     config = LSTMTRMConfig(vocab_size=12, seq_len=16, num_puzzle_identifiers=50, puzzle_emb_ndim=8, hidden_size=16,
                            num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2, forward_dtype="float32",
                            puzzle_emb_sparse=True)
-    model = LSTMTRMModel(config)
+    model = LSTMTRMForPuzzleSolving(config)
     with torch.no_grad():
-        model.puzzle_emb.weight.normal_()
+        model.model.puzzle_emb.weight.normal_()
     args = TrainingArguments(str(tmp_path), learning_rate=1e-3, weight_decay=0.1, report_to="none")
     optimizer = build_optimizer(model, args, puzzle_emb_lr=0.01, puzzle_emb_weight_decay=0.1)
-    table, network = model.puzzle_emb.weight.detach().clone(), model.lm_head.weight.detach().clone()
+    table, network = model.model.puzzle_emb.weight.detach().clone(), model.lm_head.weight.detach().clone()
     ids = torch.tensor([3, 7, 7, 41])
     out = model(torch.randint(2, 12, (4, 16)), labels=torch.randint(2, 12, (4, 16)), puzzle_identifiers=ids)
     out.loss.backward()
-    assert model.puzzle_emb.weight.grad is None  # taken away: clipping and the divergence check see the network only
+    assert model.model.puzzle_emb.weight.grad is None  # taken away: clipping and divergence checks see the network
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
 
-    moved = (model.puzzle_emb.weight != table).any(-1)
+    moved = (model.model.puzzle_emb.weight != table).any(-1)
     assert moved.nonzero().flatten().tolist() == [3, 7, 41]
     assert not torch.equal(model.lm_head.weight, network)
     # TRM's sign update: w (1 - lr wd) - lr sign(g), so every moved coordinate moved by about lr
-    step = (model.puzzle_emb.weight[moved] - table[moved] * (1 - 0.01 * 0.1)).abs()
+    step = (model.model.puzzle_emb.weight[moved] - table[moved] * (1 - 0.01 * 0.1)).abs()
     assert torch.allclose(step[step > 0], torch.tensor(0.01), atol=1e-6)
-    assert model.puzzle_emb.weight not in optimizer.state  # no moments: the checkpoint holds the table once
+    assert model.model.puzzle_emb.weight not in optimizer.state  # no moments: the checkpoint holds the table once
 
 
 TINY = {  # three tasks: recolour 1 -> 2, flip left-right, keep
@@ -238,7 +238,7 @@ def _evaluate_tiny(rank: int, world: int, folder: str) -> None:
     config = LSTMTRMConfig(vocab_size=len(CHARSET), seq_len=16, num_puzzle_identifiers=versions.num_identifiers,
                            puzzle_emb_ndim=16, hidden_size=16, num_layers=1, T_cycles=1, n_cycles=1, halt_max_steps=2,
                            forward_dtype="float32")
-    model = LSTMTRMModel(config).eval()
+    model = LSTMTRMForPuzzleSolving(config).eval()
     with torch.no_grad():  # random everywhere (the Q head starts at a constant): every item answers differently
         for parameter in model.parameters():
             parameter.normal_(0, 0.5)

@@ -395,7 +395,7 @@ def test_a_rating_too_large_for_an_integer_is_a_row_problem(tmp_path):
 
 
 def test_the_python_api_speaks_in_our_words(tmp_path):
-    from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel, NestedLSTMConfig
+    from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving, NestedLSTMConfig
 
     with pytest.raises(ValueError, match="`gate_bias_init` must be a finite number"):
         LSTMTRMConfig(gate_bias_init=float("nan"))
@@ -404,8 +404,8 @@ def test_the_python_api_speaks_in_our_words(tmp_path):
     config = dict(vocab_size=5, seq_len=16, puzzle_emb_ndim=0, num_layers=1, T_cycles=1, n_cycles=1,
                   forward_dtype="float32")
     torch.manual_seed(0)
-    model, other = LSTMTRMModel(LSTMTRMConfig(hidden_size=16, **config)), LSTMTRMModel(LSTMTRMConfig(hidden_size=8,
-                                                                                                     **config))
+    model = LSTMTRMForPuzzleSolving(LSTMTRMConfig(hidden_size=16, **config))
+    other = LSTMTRMForPuzzleSolving(LSTMTRMConfig(hidden_size=8, **config))
     x = torch.randint(0, 5, (4, 16))
     y = torch.randint(1, 5, (4, 16))
     assert torch.equal(model(x.to(torch.int8), labels=y.int()).logits, model(x, labels=y).logits)

@@ -42,9 +42,10 @@ print(json.dumps({{"ids": ids[0].tolist(), "logits": logits[0, -1].tolist(), "cl
 
 LOAD_SUDOKU = """
 import json, torch
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoTokenizer
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
 tokenizer = AutoTokenizer.from_pretrained({repo!r}, trust_remote_code=True)
-model = AutoModel.from_pretrained({repo!r}, trust_remote_code=True).eval()
+model = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {repo!r}).from_pretrained({repo!r})
 ids = tokenizer("1.3.......2...4.", return_tensors="pt").input_ids
 print(json.dumps({{"ids": ids[0].tolist(), "predictions": model.solve(ids).predictions[0].tolist(),
                   "class": type(model).__name__}}))
@@ -52,7 +53,9 @@ print(json.dumps({{"ids": ids[0].tolist(), "predictions": model.solve(ids).predi
 
 
 def test_dry_run_repositories_load_anywhere_and_reproduce_the_outputs(trained, tmp_path, without_package):
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from modeling_lstm_trm import AutoModelForPuzzleSolving
 
     for kind, script in (("lm", LOAD_LM), ("sudoku", LOAD_SUDOKU)):
         repo = tmp_path / kind
@@ -75,9 +78,9 @@ def test_dry_run_repositories_load_anywhere_and_reproduce_the_outputs(trained, t
             assert remote["class"] == "NestedLSTMForCausalLM" and remote["ids"] == ids[0].tolist()
             torch.testing.assert_close(torch.tensor(remote["logits"]), local, atol=1e-5, rtol=0)
         else:
-            model = AutoModel.from_pretrained(trained[kind], trust_remote_code=True).eval()
+            model = AutoModelForPuzzleSolving.from_pretrained(trained[kind]).eval()
             ids = tokenizer("1.3.......2...4.", return_tensors="pt").input_ids
-            assert remote["class"] == "LSTMTRMModel" and remote["ids"] == ids[0].tolist()
+            assert remote["class"] == "LSTMTRMForPuzzleSolving" and remote["ids"] == ids[0].tolist()
             assert remote["predictions"] == model.solve(ids).predictions[0].tolist()
 
 

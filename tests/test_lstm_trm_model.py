@@ -1,10 +1,11 @@
-"""Specification of LSTMTRMModel: the recursive cell, the carry, deep supervision with ACT, loss and sharing."""
+"""Specification of LSTM-TRM (the backbone LSTMTRMModel and LSTMTRMForPuzzleSolving): the recursive cell, the carry,
+deep supervision with ACT, loss and sharing."""
 
 import numpy as np
 import pytest
 import torch
 
-from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMForPuzzleSolving, LSTMTRMModel
 from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import stablemax_cross_entropy
 from modeling_lstm_trm.tasks.sudoku.puzzles import augment_pair, generate_puzzles
 
@@ -22,7 +23,7 @@ def tiny_config(**overrides):
 
 def tiny_model(seed=0, **overrides):
     torch.manual_seed(seed)
-    return LSTMTRMModel(tiny_config(**overrides))
+    return LSTMTRMForPuzzleSolving(tiny_config(**overrides))
 
 
 def grids(batch, seed=0):
@@ -35,7 +36,7 @@ def grids(batch, seed=0):
 def test_design_example_builds_a_model_of_5_to_7_million_parameters():
     config = LSTMTRMConfig(**DESIGN)
     assert (config.T_cycles, config.n_cycles, config.recurrence, config.mixer) == (3, 6, "lstm", "mlp")
-    params = sum(p.numel() for p in LSTMTRMModel(config).parameters())
+    params = sum(p.numel() for p in LSTMTRMForPuzzleSolving(config).parameters())
     assert 5e6 <= params <= 7e6, params
 
 
@@ -59,7 +60,8 @@ def test_the_conv_mixer_is_local_and_reads_square_grids_of_any_side():
     far = x.clone()
     far[:, 15] = (far[:, 15] + 1) % 5  # the opposite corner of a 4x4 grid
     with torch.no_grad():
-        near, changed = model.cell.blocks[0](model.embed(x, None)), model.cell.blocks[0](model.embed(far, None))
+        block, embed = model.model.cell.blocks[0], model.model.embed
+        near, changed = block(embed(x, None)), block(embed(far, None))
     assert torch.equal(near[:, 0], changed[:, 0]) and not torch.equal(near[:, 15], changed[:, 15])
     bigger = model.solve(torch.randint(0, 5, (3, 36)))  # 6x6 grids, weights trained for 4x4 ones
     assert bigger.predictions.shape == (3, 36)
@@ -79,7 +81,7 @@ def test_config_round_trips(tmp_path):
 
 def test_update_c_is_a_gated_blend_with_forget_and_input_gates():
     model = tiny_model()
-    cell = model.cell
+    cell = model.model.cell
     c, h = torch.randn(2, 17, 16), torch.randn(2, 17, 16)
     with torch.no_grad():
         cell.gates.weight.zero_()
@@ -95,9 +97,9 @@ def test_update_c_is_a_gated_blend_with_forget_and_input_gates():
 
 def test_trm_recurrence_has_no_gates_and_uses_the_candidate():
     model = tiny_model(recurrence="trm")
-    assert model.cell.gates is None
+    assert model.model.cell.gates is None
     c, h = torch.randn(2, 17, 16), torch.randn(2, 17, 16)
-    torch.testing.assert_close(model.cell.update_c(c, h), model.cell.net(c, h))
+    torch.testing.assert_close(model.model.cell.update_c(c, h), model.model.cell.net(c, h))
 
 
 @pytest.mark.parametrize("mixer", ["mlp", "attention"])
@@ -114,14 +116,14 @@ def test_token_mixing_lets_every_position_see_every_other(mixer):
 def test_gradients_flow_only_through_the_last_recursion():
     model = tiny_model(T_cycles=3, n_cycles=2).train()
     grad_modes = []
-    model.cell.blocks[0].register_forward_hook(lambda *args: grad_modes.append(torch.is_grad_enabled()))
+    model.model.cell.blocks[0].register_forward_hook(lambda *args: grad_modes.append(torch.is_grad_enabled()))
     x, y = grids(4)
     out = model(x, labels=y)
     per_recursion = 2 + 1  # n updates of h, one of c
     assert grad_modes == [False] * (2 * per_recursion) + [True] * per_recursion
     out.loss.backward()
     assert not out.cache.h.requires_grad and not out.cache.c.requires_grad
-    assert model.cell.blocks[0].channel_mlp.down_proj.weight.grad.abs().sum() > 0
+    assert model.model.cell.blocks[0].channel_mlp.down_proj.weight.grad.abs().sum() > 0
 
 
 def test_no_grad_recursions_leave_the_gradient_unchanged():
@@ -131,14 +133,14 @@ def test_no_grad_recursions_leave_the_gradient_unchanged():
     model(x, labels=y).loss.backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
-    short = LSTMTRMModel(tiny_config(T_cycles=1)).train()
+    short = LSTMTRMForPuzzleSolving(tiny_config(T_cycles=1)).train()
     short.load_state_dict(model.state_dict())
     carry = model.initial_carry(x, y)
     with torch.no_grad():
-        emb = model.embed(x, None)
+        emb = model.model.embed(x, None)
         h, c = carry.h.expand(3, -1, -1), carry.c.expand(3, -1, -1)
         for _ in range(2):
-            h, c = model.cell(emb, h, c)
+            h, c = model.model.cell(emb, h, c)
     start = LSTMTRMCarry(h, c, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.bool), x, y)
     short(x, labels=y, cache=start).loss.backward()
     for name, param in short.named_parameters():
@@ -150,7 +152,7 @@ def test_no_grad_recursions_leave_the_gradient_unchanged():
 
 def test_continuing_a_carry_equals_one_longer_run():
     two = tiny_model(T_cycles=2, halt_max_steps=8).eval()
-    four = LSTMTRMModel(tiny_config(T_cycles=4, halt_max_steps=8)).eval()
+    four = LSTMTRMForPuzzleSolving(tiny_config(T_cycles=4, halt_max_steps=8)).eval()
     four.load_state_dict(two.state_dict())
     x, _ = grids(3)
     first = two(x)
@@ -270,7 +272,7 @@ def train_on_4x4(recurrence, mixer, steps, seed=0, lr=3e-3, batch=64):
     config = LSTMTRMConfig(vocab_size=5, seq_len=16, puzzle_emb_ndim=0, hidden_size=32, num_layers=2, num_heads=2,
                            T_cycles=2, n_cycles=2, halt_max_steps=6, mixer=mixer, recurrence=recurrence,
                            forward_dtype="float32")
-    model = LSTMTRMModel(config).train()
+    model = LSTMTRMForPuzzleSolving(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
     carry = None
     for _ in range(steps):
@@ -332,16 +334,23 @@ def test_solve_returns_predictions_halting_steps_and_a_trace():
 @pytest.mark.parametrize("recurrence", ["lstm", "trm"])
 def test_save_and_load_give_identical_outputs(tmp_path, recurrence):
     from transformers import AutoModel
+
+    from modeling_lstm_trm import AutoModelForPuzzleSolving
+
     model = tiny_model(recurrence=recurrence).eval()
     model.save_pretrained(tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert {"model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstm_trm.py"} <= names
-    loaded = AutoModel.from_pretrained(tmp_path).eval()
-    assert type(loaded) is LSTMTRMModel
+    loaded = AutoModelForPuzzleSolving.from_pretrained(tmp_path).eval()
+    assert type(loaded) is LSTMTRMForPuzzleSolving
     x, y = grids(3)
     a, b = model(x, labels=y), loaded(x, labels=y)
     assert torch.equal(a.logits, b.logits) and torch.equal(a.q_halt_logits, b.q_halt_logits)
-    assert torch.equal(model.h_init, loaded.h_init) and torch.equal(model.c_init, loaded.c_init)
+    assert torch.equal(model.model.h_init, loaded.model.h_init) and torch.equal(model.model.c_init, loaded.model.c_init)
+    backbone = AutoModel.from_pretrained(tmp_path).eval()  # transformers' AutoModel: the backbone, no heads
+    assert type(backbone) is LSTMTRMModel
+    torch.testing.assert_close(model.lm_head(backbone(x).last_hidden_state[:, model.config.puzzle_emb_len:]),
+                               a.logits)
 
 
 def test_remote_code_folder_loads_without_the_package(tmp_path, without_package):
@@ -352,14 +361,15 @@ def test_remote_code_folder_loads_without_the_package(tmp_path, without_package)
     torch.save({"x": x, "logits": model(x).logits, "solved": model.solve(x).predictions}, tmp_path / "expected.pt")
     printed = without_package(f"""
         import torch
-        from transformers import AutoModel
-        model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+        head = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {str(folder)!r})
+        model = head.from_pretrained({str(folder)!r}).eval()
         expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
         assert torch.equal(model(expected["x"]).logits, expected["logits"])
         assert torch.equal(model.solve(expected["x"]).predictions, expected["solved"])
         print(type(model).__name__, type(model).__module__)
     """)
-    assert "LSTMTRMModel" in printed and "modeling_lstm_trm" in printed
+    assert "LSTMTRMForPuzzleSolving" in printed and "modeling_lstm_trm" in printed
 
 
 # --- bad input ------------------------------------------------------------------------------------------------------
@@ -430,12 +440,13 @@ def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
 
     nobody = solve(lambda inputs, answers: torch.zeros(len(answers), dtype=torch.bool))
     assert torch.equal(nobody.checked_final_predictions, nobody.final_predictions)  # nothing passes: the Q head's pick
-    first_cell_is_1 = solve(lambda inputs, answers: answers[:, 0] == 1)
+    even_puzzle = torch.arange(8 * k) // k % 2 == 0  # odd puzzles never pass: both cases below occur
+    first_cell_is_1 = solve(lambda inputs, answers: (answers[:, 0] == 1) & even_puzzle)
     model.eval()
     repeated = x.repeat_interleave(k, 0)
     carry = model.noisy_carry(repeated, None, 1.0, k, torch.Generator().manual_seed(1))
     final, q_final = (lambda run: (run[2], run[4][-1]))(model._run_steps(repeated, None, carry, 3, True, True))
-    passes = (final[:, 0] == 1).view(8, k)
+    passes = ((final[:, 0] == 1) & even_puzzle).view(8, k)
     assert passes.any(-1).any() and not passes.any(-1).all()  # some puzzles have a passing trajectory, some none
     for b in range(8):
         candidates = passes[b].nonzero().flatten() if passes[b].any() else torch.arange(k)
@@ -450,8 +461,10 @@ def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
 def test_solve_checks_its_inputs_once_per_call_not_once_per_step(monkeypatch):
     model = tiny_model().eval()
     calls = []
-    original = LSTMTRMModel._check_inputs
-    monkeypatch.setattr(LSTMTRMModel, "_check_inputs", lambda self, *a: calls.append(1) or original(self, *a))
+    import modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm as modeling
+
+    original = modeling.check_inputs
+    monkeypatch.setattr(modeling, "check_inputs", lambda *a: calls.append(1) or original(*a))
     x, _ = grids(3)
     out = model.solve(x, max_steps=4, run_to_max=True, return_trace=True)
     assert out.trace.shape[0] == 4 and len(calls) == 1
@@ -478,3 +491,56 @@ def test_a_fixed_point_halts_a_row_whose_answer_held_for_k_steps(k):
     with torch.no_grad():
         model.lm_head.weight.zero_()  # every answer is the same from the first step on
     assert (model.solve(x, max_steps=12, fixed_point_steps=k).halted_at == k + 1).all()
+
+
+def test_progressive_training_starts_new_puzzles_from_an_unsupervised_number_of_steps():
+    """`progressive_steps=R`: in training, rows taking a new puzzle first run 0..R supervision steps without gradients
+    (the supervised step counter does not move); rows that continue, and evaluation, are untouched."""
+    plain = tiny_model(halt_exploration_prob=0.0).train()
+    progressive = LSTMTRMForPuzzleSolving(tiny_config(halt_exploration_prob=0.0, progressive_steps=3)).train()
+    progressive.load_state_dict(plain.state_dict())
+    x, y = grids(6)
+    torch.manual_seed(1)
+    draw = int(torch.randint(0, 4, ()))  # the draw the progressive model makes next under this seed
+    assert draw > 0
+    torch.manual_seed(1)
+    warm = progressive(x, labels=y)
+    start = plain(x, labels=y)
+    for _ in range(draw - 1):
+        start = plain(x, labels=y, cache=LSTMTRMCarry(**{**vars(start.cache), "halted": torch.zeros(6, dtype=bool)}))
+    ahead = plain(x, labels=y, cache=LSTMTRMCarry(**{**vars(start.cache), "halted": torch.zeros(6, dtype=bool)}))
+    torch.testing.assert_close(warm.logits, ahead.logits)  # as if `draw` steps had run before
+    assert warm.cache.steps.tolist() == [1] * 6 and torch.isfinite(warm.loss)
+    carry = LSTMTRMCarry(**{**vars(warm.cache), "halted": torch.tensor([True, False] * 3)})
+    torch.manual_seed(1)
+    mixed, reference = progressive(x, labels=y, cache=carry), plain(x, labels=y, cache=carry)
+    torch.testing.assert_close(mixed.logits[1::2], reference.logits[1::2])  # continuing rows: as without it
+    assert not torch.allclose(mixed.logits[0::2], reference.logits[0::2])
+    plain.eval(), progressive.eval()
+    torch.testing.assert_close(progressive(x).logits, plain(x).logits)
+
+
+def test_a_folder_saved_before_the_backbone_head_split_loads_and_gives_the_same_outputs():
+    """tests/fixtures/lstm_trm_before_split: weights without the backbone's `model.` prefix (one flat class then); the
+    puzzle-solving class, the examples' strict loader and the backbone all read them, to the same outputs."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    from modeling_lstm_trm import AutoModelForPuzzleSolving
+    from modeling_lstm_trm.loading import load_model
+
+    fixture = Path(__file__).parent / "fixtures" / "lstm_trm_before_split"
+    expected = load_file(fixture / "expected.safetensors")
+    x, ids = expected["input_ids"], expected["puzzle_identifiers"]
+    for model in (AutoModelForPuzzleSolving.from_pretrained(fixture / "model").eval(),
+                  load_model(str(fixture / "model"))):
+        assert type(model) is LSTMTRMForPuzzleSolving
+        out = model(x, puzzle_identifiers=ids)
+        torch.testing.assert_close(out.logits, expected["logits"], rtol=0, atol=1e-6)
+        torch.testing.assert_close(out.q_halt_logits, expected["q_halt_logits"], rtol=0, atol=1e-6)
+        assert torch.equal(model.solve(x, puzzle_identifiers=ids).predictions, expected["predictions"])
+    backbone = AutoModel.from_pretrained(fixture / "model").eval()
+    answer_state = backbone(x, puzzle_identifiers=ids).last_hidden_state[:, model.config.puzzle_emb_len:]
+    torch.testing.assert_close(model.lm_head(answer_state), expected["logits"], rtol=0, atol=1e-6)

@@ -109,6 +109,21 @@ def test_generated_mazes_have_a_unique_shortest_path_of_the_requested_length(siz
     assert len({canonical_form(q) for q in questions}) == 6
 
 
+@pytest.mark.parametrize("size, length", [(9, 8), (15, 30)])
+def test_scattered_mazes_have_maze_hards_random_walls_and_a_marked_shortest_path(size, length):
+    """Maze-Hard's kind (walls on 30-50% of the cells at random): S and G at least `length` steps apart by the
+    independent BFS, the answer one of the shortest paths (several may exist, as in Maze-Hard)."""
+    questions, answers = generate_mazes(8, size, length, seed=size, style="scattered")
+    for question, answer in zip(questions, answers):
+        steps, _ = shortest_paths(question)
+        assert steps >= length and path_problem(question, answer) is None
+        walls = int((question == WALL).sum())
+        assert size * size // 10 * 3 <= walls <= size * size // 10 * 5
+    assert len({canonical_form(q) for q in questions}) == 8
+    with pytest.raises(ValueError, match="style must be one of carved, scattered"):
+        generate_mazes(1, 9, 8, style="mossy")
+
+
 def test_generation_can_exclude_mazes_and_their_symmetric_images():
     first, _ = generate_mazes(5, 9, 8, seed=1)
     excluded = {canonical_form(q) for q in first}
@@ -228,17 +243,17 @@ def test_a_short_run_on_tiny_mazes_learns_beyond_chance(trained_maze):
     """
     import torch
 
-    from modeling_lstm_trm import LSTMTRMModel
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
     from modeling_lstm_trm.tasks.maze.mazes import canonical_form
 
     out, results = trained_maze
     assert results["held_out"]["mazes"] == 50
-    trained = LSTMTRMModel.from_pretrained(out).eval()
+    trained = LSTMTRMForPuzzleSolving.from_pretrained(out).eval()
     train_q, _ = generate_mazes(200, 7, 4, seed=0)  # the run's training mazes (its seed)
     questions, answers = generate_mazes(50, 7, 4, seed=1_000_003, exclude={canonical_form(q) for q in train_q})
     accuracy, mark_nothing = open_cell_accuracy(trained, questions, answers)
     torch.manual_seed(0)
-    untrained, _ = open_cell_accuracy(LSTMTRMModel(trained.config).eval(), questions, answers)
+    untrained, _ = open_cell_accuracy(LSTMTRMForPuzzleSolving(trained.config).eval(), questions, answers)
     assert accuracy >= mark_nothing + MARGIN and accuracy >= untrained + MARGIN, (accuracy, mark_nothing, untrained)
 
 

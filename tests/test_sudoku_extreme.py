@@ -159,7 +159,7 @@ def test_the_recipe_reads_a_local_folder_files_and_a_trm_folder_alike(tmp_path, 
         train, test, info = load_splits(args, seed=0, is_main=False)
         assert np.array_equal(train.puzzles, rated.puzzles) and np.array_equal(test.solutions, rated.solutions[:4])
         assert info["train_rows"] == 12
-    subset = load_splits(SudokuArguments(data_dir=str(tmp_path / "trm"), eval_subsample=3), 0, False)[1]
+    subset = load_splits(SudokuArguments(data_dir=str(tmp_path / "trm"), eval_subsample=3), 0, False).test
     assert len(subset) == 3
 
 
@@ -233,10 +233,10 @@ def test_the_answer_checker_agrees_with_is_valid_solution(rated):
 
 
 def test_evaluation_by_depth_reads_one_run_at_each_depth():
-    from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMModel
+    from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
 
     torch.manual_seed(0)
-    model = LSTMTRMModel(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_heads=2, T_cycles=2,
+    model = LSTMTRMForPuzzleSolving(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_heads=2, T_cycles=2,
                                        n_cycles=2, halt_max_steps=3, forward_dtype="float32"))
     torch.nn.init.normal_(model.q_head.weight, std=1.0)
     data = generate_puzzles(20, (2, 2), givens=6, seed=1)

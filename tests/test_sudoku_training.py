@@ -12,7 +12,7 @@ from conftest import load_example
 from safetensors.torch import load_file
 from transformers import TrainingArguments
 
-from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMModel
+from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMForPuzzleSolving
 from modeling_lstm_trm.tasks.sudoku.puzzles import SudokuDataset, generate_puzzles
 from modeling_lstm_trm.training import ExponentialMovingAverage, StatefulTrainer
 
@@ -27,7 +27,8 @@ def tiny_trainer(tmp_path, **kwargs):
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=8,
                              dataloader_drop_last=True, report_to="none", save_steps=3, logging_steps=1,
                              disable_tqdm=True, learning_rate=1e-3)
-    return StatefulTrainer(model=LSTMTRMModel(config), args=args, train_dataset=SudokuDataset(data, 48), **kwargs)
+    return StatefulTrainer(model=LSTMTRMForPuzzleSolving(config), args=args, train_dataset=SudokuDataset(data, 48),
+                           **kwargs)
 
 
 def test_the_trainer_carries_a_detached_state_between_steps(tmp_path):
@@ -81,10 +82,10 @@ def test_puzzle_embeddings_get_their_own_learning_rate_and_weight_decay(tmp_path
     before = {name: p.detach().clone() for name, p in model.state_dict().items()}
     optimizer = build_optimizer(model, trainer.args, puzzle_emb_lr=0.5, puzzle_emb_weight_decay=0.0)
     assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())  # the model is not changed
-    assert not model.puzzle_emb.sparse and not hasattr(model, "_ddp_params_and_buffers_to_ignore")
+    assert not model.model.puzzle_emb.sparse and not hasattr(model, "_ddp_params_and_buffers_to_ignore")
     decay, no_decay, puzzle = optimizer.param_groups
     assert puzzle["lr"] == 0.5 and puzzle["weight_decay"] == 0.0
-    assert len(puzzle["params"]) == 1 and puzzle["params"][0] is model.puzzle_emb.weight
+    assert len(puzzle["params"]) == 1 and puzzle["params"][0] is model.model.puzzle_emb.weight
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     total = sum(len(g["params"]) for g in optimizer.param_groups)
     assert total == sum(1 for p in model.parameters() if p.requires_grad)
@@ -130,7 +131,7 @@ def test_the_trained_cell_keeps_a_solved_answer_solved(trained_4x4):
     """Run to halt_max_steps, the answer of a trained cell does not drift once it is right (TRM's convention scores
     after the last step); the Q head halts well before it."""
     out, _ = trained_4x4
-    model = LSTMTRMModel.from_pretrained(out).eval()
+    model = LSTMTRMForPuzzleSolving.from_pretrained(out).eval()
     data = generate_puzzles(512, (2, 2), givens=6, seed=12345)
     puzzles, solutions = (torch.from_numpy(grids.reshape(512, -1)) for grids in (data.puzzles, data.solutions))
     result = model.solve(puzzles, return_trace=True, run_to_max=True)
@@ -150,8 +151,10 @@ def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
     assert "4x4 Sudoku (generated, 6 givens) (" in (out / "README.md").read_text()  # the results table
     printed = without_package(f"""
         import torch
-        from transformers import AutoModel, AutoTokenizer
-        model = AutoModel.from_pretrained({str(out)!r}, trust_remote_code=True)
+        from transformers import AutoTokenizer
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+        head = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {str(out)!r})
+        model = head.from_pretrained({str(out)!r})
         ids = AutoTokenizer.from_pretrained({str(out)!r})("1.3." + "." * 12, return_tensors="pt")["input_ids"]
         print(model.solve(ids).predictions.shape)
     """)

@@ -22,7 +22,7 @@ class SwapColours(PuzzleTask):
                     tag="colour-swap", unit="grids", input_hint="a and b, row by row",
                     augmentation="the 8 symmetries of the square", limitations="a toy for tests.")
     default_preset = {"hidden_size": 32, "num_layers": 1, "T_cycles": 1, "n_cycles": 1, "halt_max_steps": 2,
-                      "forward_dtype": "float32", "max_steps": 120, "per_device_train_batch_size": 32,
+                      "forward_dtype": "float32", "max_steps": 200, "per_device_train_batch_size": 32,
                       "learning_rate": 3e-3, "warmup_steps": 10, "save_strategy": "no", "report_to": "none",
                       "logging_steps": 40, "disable_tqdm": True, "train_puzzles": 64, "eval_puzzles": 32,
                       "ema_decay": 0.0}

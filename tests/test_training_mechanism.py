@@ -15,7 +15,7 @@ from modeling_lstm_trm import (
     CarriedState,
     LSTMTRMCarry,
     LSTMTRMConfig,
-    LSTMTRMModel,
+    LSTMTRMForPuzzleSolving,
     NestedLSTMConfig,
     NestedLSTMForCausalLM,
     StatefulTrainer,
@@ -34,7 +34,7 @@ def nested_state():
 
 def trm_carry():
     torch.manual_seed(0)
-    model = LSTMTRMModel(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1,
+    model = LSTMTRMForPuzzleSolving(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1,
                                        n_cycles=1, halt_max_steps=4, forward_dtype="float32"))
     return model(torch.randint(0, 5, (3, 16)), labels=torch.randint(1, 5, (3, 16))).cache
 
@@ -64,7 +64,7 @@ def test_resetting_rows_of_the_nested_state_zeroes_them_and_keeps_the_others():
 
 def test_a_reset_trm_row_restarts_on_the_next_puzzle_exactly_as_a_fresh_one():
     torch.manual_seed(0)
-    model = LSTMTRMModel(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1,
+    model = LSTMTRMForPuzzleSolving(LSTMTRMConfig(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1,
                                        n_cycles=1, halt_max_steps=8, forward_dtype="float32")).eval()
     old, new = torch.randint(0, 5, (3, 16)), torch.randint(0, 5, (3, 16))
     carry = model(old).cache

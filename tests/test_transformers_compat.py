@@ -19,7 +19,7 @@ from transformers import TrainingArguments
 from modeling_lstm_trm import (
     LSTMTRMCarry,
     LSTMTRMConfig,
-    LSTMTRMModel,
+    LSTMTRMForPuzzleSolving,
     NestedLSTMConfig,
     NestedLSTMForCausalLM,
     NestedLSTMState,
@@ -40,8 +40,9 @@ def lm(seed=0):
 
 def trm(seed=0):
     torch.manual_seed(seed)
-    return LSTMTRMModel(LSTMTRMConfig(vocab_size=5, seq_len=16, puzzle_emb_ndim=8, hidden_size=16, num_layers=1,
-                                      T_cycles=2, n_cycles=1, halt_max_steps=3, forward_dtype="float32"))
+    return LSTMTRMForPuzzleSolving(LSTMTRMConfig(vocab_size=5, seq_len=16, puzzle_emb_ndim=8, hidden_size=16,
+                                                 num_layers=1, T_cycles=2, n_cycles=1, halt_max_steps=3,
+                                                 forward_dtype="float32"))
 
 
 def ids(batch, length, vocab=23, seed=1):
@@ -211,8 +212,12 @@ def test_saved_folders_load_as_remote_code_and_generate_and_solve(tmp_path, with
         assert torch.equal(lm.generate(expected["prompt"], max_new_tokens=3, do_sample=False), expected["generated"])
         state = lm(expected["prompt"]).cache
         assert lm(expected["prompt"], past_key_values=state).cache.get_seq_length() == 8
-        trm = AutoModel.from_pretrained({str(tmp_path / "trm")!r}, trust_remote_code=True).eval()
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+        head = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {str(tmp_path / "trm")!r})
+        trm = head.from_pretrained({str(tmp_path / "trm")!r}).eval()
         assert torch.equal(trm.solve(expected["x"]).predictions, expected["solved"])
+        assert type(AutoModel.from_pretrained({str(tmp_path / "trm")!r}, trust_remote_code=True)).__name__ == \
+            "LSTMTRMModel"
         print(type(lm).__module__, type(trm).__module__)
     """)
     assert "modeling_nested_lstm" in printed and "modeling_lstm_trm" in printed

@@ -72,7 +72,7 @@ def test_compiled_and_plain_key_prefixes_and_bfloat16_weights_convert(prefix):
     config = config_from_trm(record["config"])
     converted = convert_state_dict({f"{prefix}{k}": v.bfloat16() for k, v in state.items()}, config)
     assert all(t.dtype == torch.float32 for t in converted.values())
-    assert torch.equal(converted["c_init"], state["model.inner.H_init"].bfloat16().float())
+    assert torch.equal(converted["model.c_init"], state["model.inner.H_init"].bfloat16().float())
 
 
 def test_foreign_or_incomplete_checkpoints_are_one_line_errors_naming_the_key():
@@ -92,9 +92,8 @@ def test_foreign_or_incomplete_checkpoints_are_one_line_errors_naming_the_key():
 
 def test_the_conversion_script_writes_a_folder_the_auto_classes_load(tmp_path, capsys):
     import yaml
-    from transformers import AutoModel
 
-    import modeling_lstm_trm  # noqa: F401  (registers the model with the Auto classes)
+    from modeling_lstm_trm import AutoModelForPuzzleSolving
     from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main
 
     _, record, state = fixture("mlp")
@@ -106,7 +105,7 @@ def test_the_conversion_script_writes_a_folder_the_auto_classes_load(tmp_path, c
     (tmp_path / "dataset.json").write_text(json.dumps(meta))
     out = main(["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "all_config.yaml"),
                 "--dataset_json", str(tmp_path / "dataset.json"), "--output_dir", str(tmp_path / "hf")])
-    loaded = AutoModel.from_pretrained(out).eval()
+    loaded = AutoModelForPuzzleSolving.from_pretrained(out).eval()
     assert loaded.config.recurrence == "trm" and loaded.config.puzzle_emb_len == 4
     x = torch.randint(0, 6, (2, 16))
     expected = convert(state, config_from_trm(record["config"]))

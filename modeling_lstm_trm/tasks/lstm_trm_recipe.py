@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from transformers import TrainingArguments
 
-from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMModel
+from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
 from ..training import StatefulTrainer
 from ..training.runs import TimeBudget, resolve_dtype
 from ..training.safety import save_final_model, train_or_keep
@@ -40,6 +40,8 @@ class ModelArguments:
         "help": "learned absolute positions (default: with attention; TRM: no)"})
     q_head_input: str | None = field(default=None, metadata={"help": "mean (default) or first (TRM)"})
     mlp_mixer_norm: str | None = field(default=None, metadata={"help": "channels (default) or positions (TRM)"})
+    progressive_steps: int | None = field(default=None, metadata={
+        "help": "progressive training: new puzzles start from 0..N supervision steps run without gradients (0: off)"})
 
 
 
@@ -58,7 +60,7 @@ def read_preset(path: Path, output_dir: str) -> dict:
 
 
 def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments, vocab_size: int, seq_len: int,
-                   is_main: bool = True, task: str | None = None, **settings) -> LSTMTRMModel:
+                   is_main: bool = True, task: str | None = None, **settings) -> LSTMTRMForPuzzleSolving:
     """A fresh model from the flags (unset ones take the config's defaults) and the settings the task and its data
     decide (`settings`: e.g. the number of puzzle identifiers), printing its size on the main process."""
     flags = {k: v for k, v in vars(model_args).items() if v is not None}
@@ -66,7 +68,7 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
     config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, puzzle_emb_ndim=flags.pop("puzzle_emb_ndim", 0),
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
                            task=task, **flags, **settings)
-    model = LSTMTRMModel(config)
+    model = LSTMTRMForPuzzleSolving(config)
     if is_main:
         params = sum(p.numel() for p in model.parameters())
         print(f"LSTM-TRM ({config.recurrence} recurrence, {config.mixer} mixer): {params / 1e6:.2f}M parameters, "
@@ -74,17 +76,17 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
     return model
 
 
-def build_optimizer(model: LSTMTRMModel, args: TrainingArguments, puzzle_emb_lr: float | None = None,
+def build_optimizer(model: LSTMTRMForPuzzleSolving, args: TrainingArguments, puzzle_emb_lr: float | None = None,
                     puzzle_emb_weight_decay: float | None = None) -> torch.optim.Optimizer:
-    """AdamW over the model's own parameter groups (`LSTMTRMModel.optimizer_groups`); with a sparse puzzle embedding
-    (ARC: one identifier per augmented task), its rows take TRM's sign update (`training.sparse_rows`)."""
+    """AdamW over the model's own parameter groups (`LSTMTRMForPuzzleSolving.optimizer_groups`); with a sparse
+    puzzle embedding (ARC: one identifier per augmented task), its rows take TRM's sign update (`sparse_rows`)."""
     adamw = AdamWWithSparseRows if model.config.puzzle_emb_sparse else torch.optim.AdamW
     return adamw(model.optimizer_groups(args.weight_decay, puzzle_emb_lr, puzzle_emb_weight_decay),
                  lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
 
 
-def train_and_save(model: LSTMTRMModel, training_args: TrainingArguments, train_dataset, eval_dataset, evaluate_fn,
-                   tokenizer, ema_decay: float | None = None, max_minutes: float | None = None,
+def train_and_save(model: LSTMTRMForPuzzleSolving, training_args: TrainingArguments, train_dataset, eval_dataset,
+                   evaluate_fn, tokenizer, ema_decay: float | None = None, max_minutes: float | None = None,
                    optimizer: torch.optim.Optimizer | None = None) -> StatefulTrainer:
     """Train (or resume, or keep a finished run), then save the model and its tokenizer before anything else can
     fail. `evaluate_fn(model, eval_dataset)` gives the periodic held-out scores."""

@@ -1,10 +1,20 @@
 from .configuration_lstm_trm import LSTMTRMConfig
-from .modeling_lstm_trm import LSTMTRMCarry, LSTMTRMModel, LSTMTRMOutput, LSTMTRMPreTrainedModel, LSTMTRMSolveOutput
+from .modeling_lstm_trm import (
+    LSTMTRMCarry,
+    LSTMTRMForPuzzleSolving,
+    LSTMTRMModel,
+    LSTMTRMModelOutput,
+    LSTMTRMOutput,
+    LSTMTRMPreTrainedModel,
+    LSTMTRMSolveOutput,
+)
 
 __all__ = [
     "LSTMTRMConfig",
     "LSTMTRMCarry",
+    "LSTMTRMForPuzzleSolving",
     "LSTMTRMModel",
+    "LSTMTRMModelOutput",
     "LSTMTRMOutput",
     "LSTMTRMPreTrainedModel",
     "LSTMTRMSolveOutput",

@@ -14,7 +14,7 @@ MLP_MIXER_NORMS = ("channels", "positions")
 
 class LSTMTRMConfig(PretrainedConfig):
     r"""
-    Configuration of [`LSTMTRMModel`].
+    Configuration of [`LSTMTRMModel`] (the backbone) and [`LSTMTRMForPuzzleSolving`].
 
     One forward call is one deep-supervision step. Inside it, the cell runs `T_cycles` recursions (all but the last
     without gradients); each recursion updates the latent h (TRM's z) `n_cycles` times with the answer state c (TRM's
@@ -61,6 +61,10 @@ class LSTMTRMConfig(PretrainedConfig):
             initialization c mostly takes the candidate, as in TRM, and learns when to keep itself.
         batch_size (`int`, *optional*): The global training batch the model was designed for (informational; the
             training scripts read it as their default).
+        progressive_steps (`int`): In training, a row that starts a new puzzle first runs a random number (0 to this,
+            one draw per batch) of supervision steps without gradients, so that its supervised steps start from
+            wherever the recursion has got to: the model learns to improve any intermediate state rather than a fixed
+            depth (Bansal et al. 2022, progressive training). 0 (default) turns it off.
         puzzle_emb_sparse (`bool`): Train the puzzle embedding with sparse gradients (one row per identifier seen in
             the batch): for ARC's thousands of task versions, with the sign update of `training.sparse_rows`.
         task (`str`, *optional*): The task the model was trained on (`modeling_lstm_trm.tasks`: a task's name, or the
@@ -101,6 +105,7 @@ class LSTMTRMConfig(PretrainedConfig):
         mlp_mixer_norm: str = "channels",
         puzzle_emb_sparse: bool = False,
         task: str | None = None,
+        progressive_steps: int = 0,
         **kwargs,
     ):
         for name, value in (
@@ -114,7 +119,8 @@ class LSTMTRMConfig(PretrainedConfig):
             raise ValueError(
                 f"`puzzle_emb_ndim` must be a non-negative integer (0 disables it), got {puzzle_emb_ndim!r}"
             )
-        for name, value, least in (("puzzle_emb_len", puzzle_emb_len, 0), ("mlp_multiple", mlp_multiple, 1)):
+        for name, value, least in (("puzzle_emb_len", puzzle_emb_len, 0), ("mlp_multiple", mlp_multiple, 1),
+                                   ("progressive_steps", progressive_steps, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"`{name}` must be an integer of at least {least}, got {value!r}")
         prefix = puzzle_emb_len or -(-puzzle_emb_ndim // hidden_size)
@@ -184,6 +190,7 @@ class LSTMTRMConfig(PretrainedConfig):
         self.mlp_mixer_norm = mlp_mixer_norm
         self.puzzle_emb_sparse = bool(puzzle_emb_sparse)
         self.task = task
+        self.progressive_steps = progressive_steps
         kwargs.setdefault("tie_word_embeddings", False)
         super().__init__(**kwargs)
 

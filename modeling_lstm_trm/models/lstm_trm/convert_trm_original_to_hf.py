@@ -23,22 +23,22 @@ from pathlib import Path
 import torch
 
 from .configuration_lstm_trm import LSTMTRMConfig
-from .modeling_lstm_trm import LSTMTRMModel
+from .modeling_lstm_trm import LSTMTRMForPuzzleSolving
 
 LOSS_TYPES = {"stablemax_cross_entropy": "stablemax", "softmax_cross_entropy": "softmax"}
 
 # TRM's names (after `_orig_mod.` and `model.inner.`) -> ours.
 KEY_MAP = [
-    (r"embed_tokens\.embedding_weight", "embed_tokens.weight"),
-    (r"embed_pos\.embedding_weight", "embed_positions.weight"),
+    (r"embed_tokens\.embedding_weight", "model.embed_tokens.weight"),
+    (r"embed_pos\.embedding_weight", "model.embed_positions.weight"),
     (r"lm_head\.weight", "lm_head.weight"),
     (r"q_head\.(weight|bias)", r"q_head.\1"),
-    (r"puzzle_emb\.weights", "puzzle_emb.weight"),
-    (r"H_init", "c_init"),  # TRM's answer state y (z_H) is our c
-    (r"L_init", "h_init"),  # its latent z (z_L) is our h
-    (r"L_level\.layers\.(\d+)\.self_attn\.(qkv_proj|o_proj)\.weight", r"cell.blocks.\1.token_mixer.\2.weight"),
-    (r"L_level\.layers\.(\d+)\.mlp_t\.(gate_up_proj|down_proj)\.weight", r"cell.blocks.\1.token_mixer.\2.weight"),
-    (r"L_level\.layers\.(\d+)\.mlp\.(gate_up_proj|down_proj)\.weight", r"cell.blocks.\1.channel_mlp.\2.weight"),
+    (r"puzzle_emb\.weights", "model.puzzle_emb.weight"),
+    (r"H_init", "model.c_init"),  # TRM's answer state y (z_H) is our c
+    (r"L_init", "model.h_init"),  # its latent z (z_L) is our h
+    (r"L_level\.layers\.(\d+)\.self_attn\.(qkv_proj|o_proj)\.weight", r"model.cell.blocks.\1.token_mixer.\2.weight"),
+    (r"L_level\.layers\.(\d+)\.mlp_t\.(gate_up_proj|down_proj)\.weight", r"model.cell.blocks.\1.token_mixer.\2.weight"),
+    (r"L_level\.layers\.(\d+)\.mlp\.(gate_up_proj|down_proj)\.weight", r"model.cell.blocks.\1.channel_mlp.\2.weight"),
 ]
 
 
@@ -74,7 +74,7 @@ def config_from_trm(arch: dict, loss_type: str = "stablemax_cross_entropy", **ov
 def convert_state_dict(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> dict[str, torch.Tensor]:
     """TRM's state dict (compiled or not) under our names, in float32; ValueError naming an unknown, missing or
     mis-shaped key."""
-    expected = LSTMTRMModel(config).state_dict()
+    expected = LSTMTRMForPuzzleSolving(config).state_dict()
     out = {}
     for key, tensor in trm_state.items():
         short = re.sub(r"^(_orig_mod\.)?(model\.)?(inner\.)?", "", key)
@@ -98,13 +98,13 @@ def convert_state_dict(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig
     return out
 
 
-def convert(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> LSTMTRMModel:
-    model = LSTMTRMModel(config)
+def convert(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> LSTMTRMForPuzzleSolving:
+    model = LSTMTRMForPuzzleSolving(config)
     model.load_state_dict(convert_state_dict(trm_state, config), strict=True)
     return model.eval()
 
 
-def to_our_vocabulary(model: LSTMTRMModel, task: str) -> LSTMTRMModel:
+def to_our_vocabulary(model: LSTMTRMForPuzzleSolving, task: str) -> LSTMTRMForPuzzleSolving:
     """TRM's token ids for `task` made ours, so the task's tokenizer, solver and evaluation read the model. Mazes and
     ARC canvases are numbered alike (pad 0, then TRM's characters); TRM's Sudoku is (pad 0, blank 1, digits 2-10)
     and ours (blank 0, digits 1-9): the pad row of the embedding and of the answer head is dropped, so our token k
@@ -114,9 +114,9 @@ def to_our_vocabulary(model: LSTMTRMModel, task: str) -> LSTMTRMModel:
     config = model.config.to_dict()
     config.update(vocab_size=model.config.vocab_size - 1)
     state = model.state_dict()
-    for name in ("embed_tokens.weight", "lm_head.weight"):
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
         state[name] = state[name][1:]
-    smaller = LSTMTRMModel(LSTMTRMConfig.from_dict(config))
+    smaller = LSTMTRMForPuzzleSolving(LSTMTRMConfig.from_dict(config))
     smaller.load_state_dict(state, strict=True)
     return smaller.eval()
 

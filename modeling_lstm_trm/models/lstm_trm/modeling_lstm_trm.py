@@ -71,6 +71,8 @@ def carried_state_argument(cache, past_key_values):
 # ----- end of the copied block ----------------------------------------------------------------------------------------
 
 IGNORE_INDEX = -100
+AUTO_MAP = {"AutoModel": "modeling_lstm_trm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
+            "AutoModelForPuzzleSolving": "modeling_lstm_trm.LSTMTRMForPuzzleSolving"}  # modeling_lstm_trm.auto
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -197,8 +199,18 @@ class LSTMTRMOutput(CarriedStateOutput):
 
 
 @dataclass
+class LSTMTRMModelOutput(CarriedStateOutput):
+    """The backbone's output for one supervision step: `last_hidden_state` is the answer state c and
+    `latent_state` the latent h, each (batch, puzzle-embedding positions + cells, hidden); `cache` carries both."""
+
+    last_hidden_state: torch.FloatTensor | None = None
+    latent_state: torch.FloatTensor | None = None
+    cache: LSTMTRMCarry | None = None
+
+
+@dataclass
 class LSTMTRMSolveOutput(ModelOutput):
-    """Result of [`LSTMTRMModel.solve`].
+    """Result of [`LSTMTRMForPuzzleSolving.solve`].
 
     predictions: each row's answer at the step it halted (its Q head said halt, or `max_steps`).
     halted_at: that step (1-based). final_predictions: the answers after the last step run.
@@ -346,23 +358,26 @@ class LSTMTRMCell(nn.Module):
 class LSTMTRMPreTrainedModel(PreTrainedModel):
     config_class = LSTMTRMConfig
     config: LSTMTRMConfig
-    base_model_prefix = "lstm_trm"
+    base_model_prefix = "model"
     main_input_name = "input_ids"
     _no_split_modules = ["LSTMTRMBlock"]
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         if os.path.isfile(save_directory):  # transformers would log this and return having saved nothing
             raise ValueError(f"save_pretrained: {save_directory} is a file, not a folder")
+        if type(self)._auto_class is not None:  # shared as code: name both classes, whichever saves
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **AUTO_MAP}
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
         # LeCun-normal linears, unit-scale token embeddings, zero puzzle embeddings, Q head that starts at "continue".
-        if isinstance(module, LSTMTRMModel):
-            init.trunc_normal_(module.h_init, std=1.0)
-            init.trunc_normal_(module.c_init, std=1.0)
+        if isinstance(module, LSTMTRMForPuzzleSolving):
             init.zeros_(module.q_head.weight)
             init.constant_(module.q_head.bias, -5.0)
+        elif isinstance(module, LSTMTRMModel):
+            init.trunc_normal_(module.h_init, std=1.0)
+            init.trunc_normal_(module.c_init, std=1.0)
             if module.puzzle_emb is not None:
                 init.zeros_(module.puzzle_emb.weight)
             gates = module.cell.gates
@@ -382,24 +397,19 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
 
 
 class LSTMTRMModel(LSTMTRMPreTrainedModel):
-    """The complete model: embeddings, the recursive cell, the answer head and the Q (halting) head."""
-
-    state_class = LSTMTRMCarry
+    """The backbone: the embeddings and the recursive cell, no heads. One call is one supervision step's recursion:
+    T recursions (the first T - 1 without gradients) from the carry's h and c, or from the initial ones."""
 
     def __init__(self, config: LSTMTRMConfig):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.puzzle_emb = (nn.Embedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim,
                                         sparse=config.puzzle_emb_sparse) if config.puzzle_emb_ndim > 0 else None)
-        if self.puzzle_emb is not None and config.puzzle_emb_sparse:  # its optimizer gathers the sparse rows itself
-            self._ddp_params_and_buffers_to_ignore = ["puzzle_emb.weight"]
         # Rotary positions are relative, and the flattened grid's row/column/box structure is absolute: the attention
         # mixer also gets learned absolute positions by default (the MLP mixer is position-aware by construction).
         self.embed_positions = (nn.Embedding(config.total_len, config.hidden_size)
                                 if config.absolute_positions else None)
         self.cell = LSTMTRMCell(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.q_head = nn.Linear(config.hidden_size, 2)
         self.h_init = nn.Buffer(torch.zeros(config.hidden_size))
         self.c_init = nn.Buffer(torch.zeros(config.hidden_size))
         self.post_init()
@@ -407,90 +417,13 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed_tokens
 
-    def optimizer_groups(self, weight_decay: float, puzzle_emb_lr: float | None = None,
-                         puzzle_emb_weight_decay: float | None = None) -> list[dict]:
-        """How the parameters are optimised (as nanoGPT's `configure_optimizers`): matrices decay, biases do not, and
-        the puzzle embedding, which TRM trains much faster than the network, has a group of its own (learning rate
-        and weight decay where given; `sparse_rows` when it has sparse gradients)."""
-        groups = {"decay": [], "no_decay": [], "puzzle": []}
-        for name, param in self.named_parameters():
-            if param.requires_grad:
-                key = "puzzle" if name.startswith("puzzle_emb.") else "decay" if param.dim() >= 2 else "no_decay"
-                groups[key].append(param)
-        puzzle = {} if puzzle_emb_lr is None else {"lr": puzzle_emb_lr}
-        return [{"params": groups["decay"], "weight_decay": weight_decay},
-                {"params": groups["no_decay"], "weight_decay": 0.0},
-                {"params": groups["puzzle"], **puzzle, "sparse_rows": self.config.puzzle_emb_sparse,
-                 "weight_decay": weight_decay if puzzle_emb_weight_decay is None else puzzle_emb_weight_decay}]
-
     def set_input_embeddings(self, value: nn.Embedding):
         self.embed_tokens = value
 
-    # ----- inputs ---------------------------------------------------------------------------------------------------
-
-    def _check_inputs(self, input_ids, labels, puzzle_identifiers, carry):
-        """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
-        live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
-        fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
-        config = self.config
-        if config.mixer == "conv":  # any square grid
-            if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
-                raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
-                                 f"{tuple(input_ids.shape)}")
-        elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
-            raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
-                             f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
-        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
-            raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
-        if input_ids.shape[0] == 0:
-            raise ValueError("`input_ids` is an empty batch (0 puzzles)")
-        on_cpu = input_ids.device.type == "cpu"
-        if on_cpu and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-            raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
-                             f"[{int(input_ids.min())}, {int(input_ids.max())}]")
-        batch = input_ids.shape[0]
-        if labels is not None:
-            if labels.shape != input_ids.shape:
-                raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
-                                 f"got {tuple(labels.shape)}")
-            if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-                raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
-            bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
-            if on_cpu and bad.any():
-                raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
-        if puzzle_identifiers is not None:
-            if puzzle_identifiers.shape != (batch,):
-                raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
-                                 f"{tuple(puzzle_identifiers.shape)}")
-            if on_cpu and (puzzle_identifiers.min() < 0
-                           or puzzle_identifiers.max() >= config.num_puzzle_identifiers):
-                raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers="
-                                 f"{config.num_puzzle_identifiers}); got values in [{int(puzzle_identifiers.min())}, "
-                                 f"{int(puzzle_identifiers.max())}]")
-        if carry is not None:
-            if not isinstance(carry, LSTMTRMCarry):
-                raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
-            if carry.batch_size != batch:
-                raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
-            if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
-                raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
-                                 f"{config.hidden_size}: it comes from another model")
-            if carry.inputs.shape[1] != input_ids.shape[1]:
-                raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
-                                 f"has {input_ids.shape[1]}")
-
-    def initial_carry(self, input_ids, labels=None, puzzle_identifiers=None) -> LSTMTRMCarry:
-        """A carry in which every row has halted, so the first call takes all of its puzzles from the batch."""
-        batch, device = input_ids.shape[0], input_ids.device
-        shape = (batch, self.config.puzzle_emb_len + input_ids.shape[1], self.config.hidden_size)
-        return LSTMTRMCarry(
-            h=self.h_init.expand(shape), c=self.c_init.expand(shape),
-            steps=torch.zeros(batch, dtype=torch.long, device=device),
-            halted=torch.ones(batch, dtype=torch.bool, device=device),
-            inputs=input_ids,
-            labels=labels,
-            puzzle_identifiers=puzzle_identifiers,
-        )
+    def autocast(self, device_type: str):
+        """The recursion's precision (`config.forward_dtype`)."""
+        dtype = getattr(torch, self.config.forward_dtype)
+        return torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32)
 
     def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
         x = self.embed_tokens(inputs)
@@ -503,6 +436,143 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         if self.embed_positions is not None:
             x = (x + self.embed_positions.weight) * 0.5**0.5  # keep unit variance
         return x * math.sqrt(self.config.hidden_size)
+
+    def recurse(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, recursions: int | None = None):
+        """`recursions` (default T) recursions of the cell on the embedded puzzle x, all but the last without
+        gradients; the new (h, c)."""
+        rotary = rotary_cos_sin(self.config, x.device) if self.config.mixer == "attention" else None
+        recursions = self.config.T_cycles if recursions is None else recursions
+        with torch.no_grad():
+            for _ in range(recursions - 1):
+                h, c = self.cell(x, h, c, rotary)
+        return self.cell(x, h, c, rotary)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        puzzle_identifiers: torch.LongTensor | None = None,
+        cache: LSTMTRMCarry | None = None,
+        return_dict: bool | None = None,
+        past_key_values: LSTMTRMCarry | None = None,
+        **kwargs,
+    ) -> LSTMTRMModelOutput | tuple:
+        """One supervision step's recursion on `input_ids`, from the carry's (h, c) where one is given (its steps
+        and halting are the puzzle-solving head's business and pass through unchanged)."""
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        carry = carried_state_argument(cache, past_key_values)
+        check_inputs(self.config, input_ids, None, puzzle_identifiers, carry)
+        if carry is None:
+            carry = initial_carry(self, input_ids.long(), None, puzzle_identifiers)
+        with self.autocast(input_ids.device.type):
+            h, c = self.recurse(self.embed(input_ids.long(), puzzle_identifiers), carry.h, carry.c)
+        out = LSTMTRMModelOutput(last_hidden_state=c, latent_state=h,
+                                 cache=replace(carry, h=h.detach(), c=c.detach()))
+        return out if return_dict else out.to_tuple()
+
+
+def initial_carry(backbone: LSTMTRMModel, input_ids, labels=None, puzzle_identifiers=None) -> LSTMTRMCarry:
+    """A carry at the initial (h, c) in which every row has halted, so the first step takes all of its puzzles
+    from the batch."""
+    batch, device = input_ids.shape[0], input_ids.device
+    shape = (batch, backbone.config.puzzle_emb_len + input_ids.shape[1], backbone.config.hidden_size)
+    return LSTMTRMCarry(h=backbone.h_init.expand(shape), c=backbone.c_init.expand(shape),
+                        steps=torch.zeros(batch, dtype=torch.long, device=device),
+                        halted=torch.ones(batch, dtype=torch.bool, device=device),
+                        inputs=input_ids, labels=labels, puzzle_identifiers=puzzle_identifiers)
+
+
+def check_inputs(config: LSTMTRMConfig, input_ids, labels, puzzle_identifiers, carry) -> None:
+    """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
+    live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
+    fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
+    if config.mixer == "conv":  # any square grid
+        if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
+            raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
+                             f"{tuple(input_ids.shape)}")
+    elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
+        raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
+                         f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
+    if input_ids.shape[0] == 0:
+        raise ValueError("`input_ids` is an empty batch (0 puzzles)")
+    on_cpu = input_ids.device.type == "cpu"
+    if on_cpu and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+        raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
+                         f"[{int(input_ids.min())}, {int(input_ids.max())}]")
+    batch = input_ids.shape[0]
+    if labels is not None:
+        if labels.shape != input_ids.shape:
+            raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
+                             f"got {tuple(labels.shape)}")
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
+        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
+        if on_cpu and bad.any():
+            raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
+    if puzzle_identifiers is not None:
+        if puzzle_identifiers.shape != (batch,):
+            raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
+                             f"{tuple(puzzle_identifiers.shape)}")
+        if on_cpu and (puzzle_identifiers.min() < 0
+                       or puzzle_identifiers.max() >= config.num_puzzle_identifiers):
+            raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers="
+                             f"{config.num_puzzle_identifiers}); got values in [{int(puzzle_identifiers.min())}, "
+                             f"{int(puzzle_identifiers.max())}]")
+    if carry is not None:
+        if not isinstance(carry, LSTMTRMCarry):
+            raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
+        if carry.batch_size != batch:
+            raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
+        if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
+            raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
+                             f"{config.hidden_size}: it comes from another model")
+        if carry.inputs.shape[1] != input_ids.shape[1]:
+            raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
+                             f"has {input_ids.shape[1]}")
+
+
+class LSTMTRMForPuzzleSolving(LSTMTRMPreTrainedModel):
+    """LSTM-TRM for puzzles: the backbone (`model`), the answer head (`lm_head`, a token per cell) and the Q head
+    (halting), with deep supervision, ACT halting, the loss (metric sums and counts) and `solve`."""
+
+    state_class = LSTMTRMCarry
+
+    def __init__(self, config: LSTMTRMConfig):
+        super().__init__(config)
+        self.model = LSTMTRMModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.q_head = nn.Linear(config.hidden_size, 2)
+        if config.puzzle_emb_ndim and config.puzzle_emb_sparse:  # its optimizer gathers the sparse rows itself
+            self._ddp_params_and_buffers_to_ignore = ["model.puzzle_emb.weight"]
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.model.embed_tokens = value
+
+    def optimizer_groups(self, weight_decay: float, puzzle_emb_lr: float | None = None,
+                         puzzle_emb_weight_decay: float | None = None) -> list[dict]:
+        """How the parameters are optimised (as nanoGPT's `configure_optimizers`): matrices decay, biases do not, and
+        the puzzle embedding, which TRM trains much faster than the network, has a group of its own (learning rate
+        and weight decay where given; `sparse_rows` when it has sparse gradients)."""
+        puzzle_emb = self.model.puzzle_emb.weight if self.model.puzzle_emb is not None else None
+        groups = {"decay": [], "no_decay": [], "puzzle": []}
+        for param in self.parameters():
+            if param.requires_grad:
+                key = "puzzle" if param is puzzle_emb else "decay" if param.dim() >= 2 else "no_decay"
+                groups[key].append(param)
+        puzzle = {} if puzzle_emb_lr is None else {"lr": puzzle_emb_lr}
+        return [{"params": groups["decay"], "weight_decay": weight_decay},
+                {"params": groups["no_decay"], "weight_decay": 0.0},
+                {"params": groups["puzzle"], **puzzle, "sparse_rows": self.config.puzzle_emb_sparse,
+                 "weight_decay": weight_decay if puzzle_emb_weight_decay is None else puzzle_emb_weight_decay}]
+
+    def initial_carry(self, input_ids, labels=None, puzzle_identifiers=None) -> LSTMTRMCarry:
+        """A carry in which every row has halted, so the first call takes all of its puzzles from the batch."""
+        return initial_carry(self.model, input_ids, labels, puzzle_identifiers)
 
     # ----- one deep-supervision step --------------------------------------------------------------------------------
 
@@ -524,7 +594,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
         carry = carried_state_argument(cache, past_key_values)
-        self._check_inputs(input_ids, labels, puzzle_identifiers, carry)
+        check_inputs(self.config, input_ids, labels, puzzle_identifiers, carry)
         out = self._step(input_ids.long(), None if labels is None else labels.long(), puzzle_identifiers, carry)
         return out if return_dict else out.to_tuple()
 
@@ -532,17 +602,15 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         """`forward` after its checks (`solve` runs its steps through here, checked once)."""
         if carry is None:
             carry = self.initial_carry(input_ids, labels, puzzle_identifiers)
-        carry = carry.refill(self.h_init, self.c_init, input_ids, labels, puzzle_identifiers)
+        fresh = carry.halted  # the rows that take a new puzzle now
+        carry = carry.refill(self.model.h_init, self.model.c_init, input_ids, labels, puzzle_identifiers)
         h, c, inputs, labels, puzzle_ids = carry.h, carry.c, carry.inputs, carry.labels, carry.puzzle_identifiers
 
-        dtype = getattr(torch, self.config.forward_dtype)
-        with torch.autocast(input_ids.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            x = self.embed(inputs, puzzle_ids)
-            rotary = rotary_cos_sin(self.config, x.device) if self.config.mixer == "attention" else None
-            with torch.no_grad():
-                for _ in range(self.config.T_cycles - 1):
-                    h, c = self.cell(x, h, c, rotary)
-            h, c = self.cell(x, h, c, rotary)
+        with self.model.autocast(input_ids.device.type):
+            x = self.model.embed(inputs, puzzle_ids)
+            if self.training and self.config.progressive_steps:
+                h, c = self._progressive_start(x, h, c, fresh)
+            h, c = self.model.recurse(x, h, c)
             logits = self.lm_head(c[:, self.config.puzzle_emb_len:]).float()
             q_logits = self.q_head(c.mean(dim=1) if self.config.q_head_input == "mean" else c[:, 0]).float()
         q_halt, q_continue = q_logits.unbind(-1)
@@ -564,6 +632,18 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
         new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
                              cache=new_carry, metrics=metrics)
+
+    @torch.no_grad()
+    def _progressive_start(self, x, h, c, fresh):
+        """Progressive training (`config.progressive_steps`): the rows starting a new puzzle run r supervision steps
+        without gradients first, r drawn uniformly from 0..progressive_steps (on the CPU generator: no device sync
+        for the draw; the rows are found with one `nonzero`)."""
+        r = int(torch.randint(0, self.config.progressive_steps + 1, ()))
+        rows = fresh.nonzero().squeeze(-1) if r else fresh.new_zeros(0, dtype=torch.long)
+        if not len(rows):
+            return h, c
+        hs, cs = self.model.recurse(x[rows], h[rows], c[rows], recursions=r * self.config.T_cycles)
+        return h.index_copy(0, rows, hs.to(h.dtype)), c.index_copy(0, rows, cs.to(c.dtype))
 
     def _loss_and_metrics(self, logits, q_halt, labels, halted, steps):
         valid = labels != IGNORE_INDEX
@@ -625,7 +705,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                 raise ValueError(f"`{name}` must be an integer of at least 1, got {value!r}")
         if not 0 <= noise_scale < math.inf:
             raise ValueError(f"`noise_scale` must be a finite number >= 0, got {noise_scale}")
-        self._check_inputs(input_ids, None, puzzle_identifiers, None)  # once: the steps below skip the checks
+        check_inputs(self.config, input_ids, None, puzzle_identifiers, None)  # once: the steps below skip the checks
         input_ids = input_ids.long()
         batch, k = input_ids.shape[0], num_trajectories
         carry = None
@@ -710,6 +790,8 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
 
 __all__ = [
     "LSTMTRMCarry",
+    "LSTMTRMForPuzzleSolving",
+    "LSTMTRMModelOutput",
     "LSTMTRMOutput",
     "LSTMTRMSolveOutput",
     "LSTMTRMPreTrainedModel",

@@ -182,42 +182,65 @@ def _carve(size: int, rng: random.Random, loops: float) -> np.ndarray:
     return grid
 
 
+def _scatter(size: int, rng: random.Random) -> np.ndarray:
+    """Maze-Hard's kind of maze (the generator of Lehnert et al. 2024, "Beyond A*", which HRM's Maze-Hard used at
+    30x30): walls on a uniformly random 30-50% of the cells, no corridors, open fields and many loops."""
+    cells = size * size
+    walls = rng.sample(range(cells), rng.randint(cells // 10 * 3, cells // 10 * 5))
+    grid = np.full(cells, OPEN, dtype=np.int64)
+    grid[walls] = WALL
+    return grid.reshape(size, size)
+
+
+MAZE_STYLES = ("carved", "scattered")  # depth-first corridors with a few loops; random walls (Maze-Hard's)
+
+
 def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: float = 0.05,
-                  attempts: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """(question, answer): a `size` x `size` maze whose shortest path from S to G is unique and at least
-    `min_path_length` steps long. S is the cell farthest from a random open cell (an end of a long corridor), G a
-    random cell at least `min_path_length` steps from it with a unique shortest path."""
+                  attempts: int | None = None, style: str = "carved") -> tuple[np.ndarray, np.ndarray]:
+    """(question, answer): a `size` x `size` maze whose shortest path from S to G is at least `min_path_length` steps.
+    "carved": corridors carved depth-first, S the cell farthest from a random open cell (an end of a long corridor),
+    G a random cell far enough whose shortest path is unique. "scattered": Maze-Hard's random walls, S and G the two
+    ends of the longest shortest path found by two sweeps (long paths are rare there: Maze-Hard keeps only > 110 of
+    30x30), the path not necessarily unique: the answer marks one, as Maze-Hard's A* does (`solve_maze`)."""
     if size < 5:
         raise ValueError(f"a maze needs size >= 5, got {size}")
-    for _ in range(attempts):
-        grid = _carve(size, rng, loops)
+    if style not in MAZE_STYLES:
+        raise ValueError(f"maze style must be one of {', '.join(MAZE_STYLES)}, got {style!r}")
+    for _ in range(attempts or (200 if style == "carved" else 5000)):
+        grid = _carve(size, rng, loops) if style == "carved" else _scatter(size, rng)
         open_cells = [tuple(int(v) for v in cell) for cell in np.argwhere(grid == OPEN)]
+        if len(open_cells) < 2:
+            continue
         dist, _ = distances(grid, rng.choice(open_cells))
         start = tuple(int(v) for v in np.unravel_index(int(dist.argmax()), dist.shape))
         dist, ways = distances(grid, start)
-        far = [cell for cell in open_cells if dist[cell] >= min_path_length and ways[cell] == 1]
+        if style == "carved":
+            far = [cell for cell in open_cells if dist[cell] >= min_path_length and ways[cell] == 1]
+        else:
+            far = [tuple(int(v) for v in np.unravel_index(int(dist.argmax()), dist.shape))]
+            far = [cell for cell in far if dist[cell] >= min_path_length]
         if not far:
             continue
         goal = rng.choice(far)
         question = grid.copy()
         question[start], question[goal] = START, GOAL
         answer, count = solve_maze(question)
-        if count == 1:
+        if count == 1 or (style == "scattered" and count):
             return question, answer
-    raise ValueError(f"could not make a {size}x{size} maze with a unique shortest path of at least {min_path_length} "
-                     "steps; ask for a shorter path or a larger maze")
+    raise ValueError(f"could not make a {size}x{size} {style} maze with a {'unique ' * (style == 'carved')}shortest "
+                     f"path of at least {min_path_length} steps; ask for a shorter path or a larger maze")
 
 
 def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, loops: float = 0.05,
-                   exclude: set[bytes] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`count` distinct mazes (no two related by a symmetry, none whose canonical form is in `exclude`), as
-    (questions, answers) arrays of shape (count, size, size)."""
+                   exclude: set[bytes] | None = None, style: str = "carved") -> tuple[np.ndarray, np.ndarray]:
+    """`count` distinct mazes of `style` (no two related by a symmetry, none whose canonical form is in `exclude`),
+    as (questions, answers) arrays of shape (count, size, size)."""
     rng = random.Random(seed)
     seen = set(exclude or ())
     questions, answers = [], []
     repeats = 0
     while len(questions) < count:
-        question, answer = generate_maze(size, min_path_length, rng, loops)
+        question, answer = generate_maze(size, min_path_length, rng, loops, style=style)
         key = canonical_form(question)
         if key in seen:
             repeats += 1

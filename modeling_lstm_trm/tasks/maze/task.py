@@ -24,6 +24,7 @@ from ..task import CardText, PuzzleTask, Splits, output_file, panel_grid, save_f
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
 from .mazes import (
     GOAL,
+    MAZE_STYLES,
     PATH,
     START,
     VOCABULARY,
@@ -53,7 +54,10 @@ class MazeArguments:
                 "among them, each side's shortest path at least --min_path_length scaled by its area (relative to "
                 "--maze_size), all padded with walls to the largest (or --canvas_size)."})
     min_path_length: int | None = field(default=None, metadata={
-        "help": "Generated mazes' unique shortest path has at least this many steps."})
+        "help": "Generated mazes' shortest path has at least this many steps."})
+    maze_style: str = field(default="carved", metadata={
+        "help": "Generated mazes: carved (depth-first corridors, a unique shortest path) or scattered (Maze-Hard's "
+                "kind: 30-50% of the cells walls at random, open fields; the answer marks one of the shortest paths)."})
     train_mazes: int | None = field(default=None, metadata={"help": "Generated training mazes (augmented on the fly)."})
     eval_mazes: int | None = field(default=None, metadata={"help": "Generated held-out mazes."})
     canvas_size: int | None = field(default=None, metadata={
@@ -82,6 +86,10 @@ def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dic
 
 def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     check_max_minutes(maze_args.max_minutes)
+    if maze_args.maze_style not in MAZE_STYLES:
+        raise ValueError(f"--maze_style must be one of {', '.join(MAZE_STYLES)}, got {maze_args.maze_style}")
+    if maze_args.maze_style != "carved" and maze_args.uses_dataset():
+        raise ValueError("--maze_style chooses generated mazes: it does not go with dataset flags")
     for flag in ("maze_size", "min_path_length", "train_mazes", "eval_mazes", "canvas_size"):
         value = getattr(maze_args, flag)
         if value is not None and value < 1:
@@ -133,8 +141,10 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
         if is_main:
             print(f"Generating {args.train_mazes} training and {args.eval_mazes} held-out {args.maze_size}x"
                   f"{args.maze_size} mazes (unique shortest path of >= {args.min_path_length} steps)...", flush=True)
-        train, test = generated_split(args.train_mazes, args.eval_mazes, args.maze_size, args.min_path_length, seed)
-        source = f"generated, {args.maze_size}x{args.maze_size}, shortest path >= {args.min_path_length} steps"
+        train, test = generated_split(args.train_mazes, args.eval_mazes, args.maze_size, args.min_path_length, seed,
+                                      args.maze_style)
+        source = (f"generated {args.maze_style}, {args.maze_size}x{args.maze_size}, shortest path >= "
+                  f"{args.min_path_length} steps")
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
               flush=True)
@@ -148,11 +158,12 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
 
 
 def generated_split(train_mazes: int, eval_mazes: int, side: int, min_path_length: int,
-                    seed: int) -> tuple[MazeSet, MazeSet]:
+                    seed: int, style: str = "carved") -> tuple[MazeSet, MazeSet]:
     """Generated training and held-out mazes of one side; no held-out maze is a symmetric image of a training one."""
-    train = MazeSet(*generate_mazes(train_mazes, side, min_path_length, seed=seed))
+    train = MazeSet(*generate_mazes(train_mazes, side, min_path_length, seed=seed, style=style))
     seen = {canonical_form(q) for q in train.questions}
-    test = MazeSet(*generate_mazes(eval_mazes, side, min_path_length, seed=seed + 1_000_003, exclude=seen))
+    test = MazeSet(*generate_mazes(eval_mazes, side, min_path_length, seed=seed + 1_000_003, exclude=seen,
+                                   style=style))
     return train, test
 
 
@@ -169,12 +180,13 @@ def several_sides(args: MazeArguments, seed: int, is_main: bool) -> Splits:
         if is_main:
             print(f"Generating {count} training and {held} held-out {side}x{side} mazes (shortest path >= "
                   f"{paths[side]} steps)...", flush=True)
-        train, test = generated_split(count, held, side, paths[side], seed + 7919 * k)
+        train, test = generated_split(count, held, side, paths[side], seed + 7919 * k, args.maze_style)
         parts["train"].append(train.on_canvas(canvas))
         parts["test"].append(test.on_canvas(canvas))
     train, test = (MazeSet(*(np.concatenate([getattr(m, name) for m in parts[split]])
                              for name in ("questions", "answers"))) for split in ("train", "test"))
-    source = (f"generated, sides {', '.join(map(str, sides))} on a {canvas}x{canvas} canvas, shortest path >= "
+    source = (f"generated {args.maze_style}, sides {', '.join(map(str, sides))} on a {canvas}x{canvas} canvas, "
+              f"shortest path >= "
               f"{', '.join(str(paths[side]) for side in sides)} steps")
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out mazes ({source})", flush=True)
@@ -235,6 +247,8 @@ class MazeTask(PuzzleTask):
         source.add_argument("--data_dir", help="a TRM prebuilt folder (its test split)")
         parser.add_argument("--num_puzzles", type=int, default=1000, help="generated mazes")
         parser.add_argument("--min_path_length", type=int, default=8, help="shortest path of generated mazes")
+        parser.add_argument("--maze_style", choices=MAZE_STYLES, default="carved",
+                            help="generated mazes: carved corridors or scattered walls (Maze-Hard's kind)")
         parser.add_argument("--seed", type=int, default=2024, help="seed of generated mazes (training used others)")
         parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's halt_max_steps)")
         parser.add_argument("--fixed_point_steps", type=int, help="also stop a maze whose answer held this many "
@@ -262,8 +276,9 @@ class MazeTask(PuzzleTask):
                 data, name = load_csv_splits({"test": args.file})["test"], Path(args.file).stem
             else:
                 size = args.grid_size
-                data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed))
-                name = f"generated_{size}x{size}_path{args.min_path_length}"
+                data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed,
+                                               style=args.maze_style))
+                name = f"generated_{args.maze_style}_{size}x{size}_path{args.min_path_length}"
         except ValueError as error:
             parser.error(str(error))
         try:  # walls around a maze leave it the same maze: a model's canvas holds smaller ones

@@ -465,7 +465,7 @@ def evaluate_model(model, data: SudokuSet, batch_size: int = 256, max_steps: lis
 
     `max_steps`: more depths, each scored the same way under `by_max_steps` (one run to the deepest, read at each).
     `num_trajectories` K > 1: K trajectories per puzzle, all to `halt_max_steps` (`noise_scale`, `seed`: see
-    `LSTMTRMModel.solve`), scored under `trajectories` once per selection rule, never mixed: `q_head` (TRM's
+    `LSTMTRMForPuzzleSolving.solve`), scored under `trajectories` once per selection rule, never mixed: `q_head` (TRM's
     confidence) and `checker` (our own addition: a trajectory whose answer is a valid grid keeping the givens)."""
     import torch
 

@@ -1,0 +1,164 @@
+"""Think longer, solve larger (issue 27): LSTM-TRM trained on several small maze sides on a CPU, then read on larger
+mazes at several test-time depths.
+
+Every arm trains at the same time as the others, one process and one thread each (equal CPU time), with the maze CPU
+preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a name and its extra flags, e.g.
+`lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
+matched to the lstm arm's parameter count). Then each model solves generated mazes of every side in --sizes
+(carved mazes, shortest path >= 0.1 side^2), `max(--depths)` supervision steps, read after each depth in --depths,
+and once more stopping where the answer held 2 steps or the Q head halted, for each maze style in --styles (carved:
+the generator the models trained on; scattered: Maze-Hard's random walls, a longest path found at that side, scored
+by valid shortest path since several shortest paths exist). Writes `extrapolation.json`, prints the table and draws
+`extrapolation.png` (accuracy by side and depth, one panel per arm and style).
+
+    python benchmarks/bench_maze_extrapolation.py --arms lstm lstm+progressive --minutes 14 --out runs/extrapolation
+    python benchmarks/bench_maze_extrapolation.py --arms lstm lstm+progressive --phase sizes --out runs/extrapolation
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_maze import cpu_preset, path_length  # noqa: E402  (the preset and the path rule of the maze benchmarks)
+from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
+
+ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
+        "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"]}
+
+
+def train(args) -> None:
+    model_flags, canvas = cpu_preset()
+    trm_hidden, _, _ = matched_trm_hidden(model_flags, 6, canvas * canvas)
+    runs = []
+    for arm in args.arms:
+        extra = list(ARMS[arm]) + (["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else [])
+        command = [sys.executable, str(ROOT / "examples" / "train.py"), "--task", "maze", "--recipe", "cpu",
+                   "--maze_sizes", *map(str, args.train_sizes), "--max_minutes", str(args.minutes), "--num_threads",
+                   "1", "--output_dir", str(Path(args.out) / arm), "--disable_tqdm", "true", "--overwrite_output_dir",
+                   *extra, *args.train_args]
+        log = open(Path(args.out) / f"{arm}.log", "w")
+        runs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    codes = [run.wait() for run in runs]
+    if any(codes):
+        raise SystemExit(f"training failed (exit codes {codes}); see {args.out}/*.log")
+
+
+def sizes(args) -> list[dict]:
+    """Every model on every side, read at every depth and at the fixed-point stop."""
+    import torch
+
+    from modeling_lstm_trm.loading import load_model
+    from modeling_lstm_trm.tasks.maze.mazes import generate_mazes, score_mazes
+
+    torch.set_num_threads(args.threads)
+    depths, rows = sorted(args.depths), []
+    for arm in args.arms:
+        model = load_model(str(Path(args.out) / arm))
+        results = json.loads((Path(args.out) / arm / "eval_results.json").read_text())
+        for style in args.styles:
+            metric = "exact_accuracy" if style == "carved" else "valid_shortest_path_accuracy"
+            for side in args.sizes:
+                count = args.num_mazes if side < 25 else args.num_large_mazes
+                length = path_length(side) if style == "carved" else round(110 * side / 30)
+                questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=style)
+                started = time.monotonic()
+                final, stop, stop_steps = [], [], []
+                for begin in range(0, count, args.batch_size):
+                    x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
+                    run = model.solve(x, max_steps=depths[-1], return_trace=True, run_to_max=True)
+                    final.append(run.trace[[d - 1 for d in depths]].numpy())
+                    fixed = model.solve(x, max_steps=depths[-1], fixed_point_steps=2)
+                    stop.append(fixed.predictions.numpy())
+                    stop_steps.append(fixed.halted_at.numpy())
+                at_depth = np.concatenate(final, axis=1)
+                row = {"arm": arm, "style": style, "metric": metric, "side": side, "mazes": count,
+                       "min_path_length": length, "train_steps": results["train_steps"],
+                       "train_minutes": results["train_minutes"],
+                       "by_depth": {str(d): score_mazes(questions, answers, at_depth[k])[metric]
+                                    for k, d in enumerate(depths)},
+                       "at_fixed_point": score_mazes(questions, answers, np.concatenate(stop))[metric],
+                       "mean_stop_step": float(np.concatenate(stop_steps).mean()),
+                       "seconds": round(time.monotonic() - started, 1)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    (Path(args.out) / "extrapolation.json").write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+def table(rows: list[dict]) -> None:
+    depths = list(rows[0]["by_depth"])
+    print("\n| arm | mazes (metric) | side | count | " + " | ".join(f"after {d}" for d in depths) +
+          " | fixed-point stop (mean step) |\n|" + "---|" * (len(depths) + 5))
+    for r in rows:
+        metric = "exact" if r["metric"] == "exact_accuracy" else "valid shortest path"
+        print(f"| {r['arm']} | {r['style']} ({metric}) | {r['side']} | {r['mazes']} | " +
+              " | ".join(f"{r['by_depth'][d]:.3f}" for d in depths) +
+              f" | {r['at_fixed_point']:.3f} ({r['mean_stop_step']:.1f}) |")
+
+
+def heat_map(rows: list[dict], path: Path) -> None:
+    """Accuracy by side (rows) and test-time depth (columns), one panel per arm and maze style."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys((r["arm"], r["style"]) for r in rows))
+    depths = list(rows[0]["by_depth"]) + ["stop"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 * len(depths) * len(panels) + 1, 3.4), squeeze=False)
+    for ax, (arm, style) in zip(axes[0], panels):
+        mine = [r for r in rows if (r["arm"], r["style"]) == (arm, style)]
+        grid = np.array([[r["by_depth"][d] for d in depths[:-1]] + [r["at_fixed_point"]] for r in mine])
+        ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if value < 0.6 else "black")
+        ax.set_xticks(range(len(depths)), depths)
+        ax.set_yticks(range(len(mine)), [f"{r['side']}x{r['side']}" for r in mine])
+        ax.set_xlabel("supervision steps at test time")
+        metric = "exact" if mine[0]["metric"] == "exact_accuracy" else "valid shortest path"
+        ax.set_title(f"{arm}, {style} mazes ({metric})", fontsize=9)
+    fig.suptitle("Generated mazes, models trained on carved sides <= 15 only", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["lstm", "lstm+progressive"])
+    parser.add_argument("--train_sizes", type=int, nargs="+", default=[9, 11, 13, 15])
+    parser.add_argument("--minutes", type=float, default=14.0, help="training wall-clock budget of each arm")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[9, 15, 21, 30])
+    parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--styles", nargs="+", choices=["carved", "scattered"], default=["carved"],
+                        help="maze styles to evaluate on (scattered: Maze-Hard's kind, path >= 110 * side / 30)")
+    parser.add_argument("--num_mazes", type=int, default=200, help="generated mazes per side below 25")
+    parser.add_argument("--num_large_mazes", type=int, default=50, help="generated mazes per side from 25 up")
+    parser.add_argument("--batch_size", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation")
+    parser.add_argument("--seed", type=int, default=4242)
+    parser.add_argument("--out", required=True, help="folder for the models, their logs, the table and the figure")
+    parser.add_argument("--phase", choices=["all", "train", "sizes"], default="all")
+    parser.add_argument("train_args", nargs="*", help="after --: more flags for examples/train.py (every arm)")
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.phase in ("all", "train"):
+        train(args)
+    if args.phase in ("all", "sizes"):
+        rows = sizes(args)
+        table(rows)
+        heat_map(rows, Path(args.out) / "extrapolation.png")
+
+
+if __name__ == "__main__":
+    main()
