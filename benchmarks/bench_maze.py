@@ -47,18 +47,25 @@ def train(args) -> None:
     hidden = {"lstm": model_flags["hidden_size"], "trm": trm_hidden}
     print(f"lstm hidden {hidden['lstm']}: {lstm_params:,} parameters; trm hidden {trm_hidden}: {trm_params:,}",
           flush=True)
+    train_side_by_side(Path(args.out), {
+        recurrence: ["--task", "maze", "--recipe", "cpu", "--recurrence", recurrence, "--hidden_size",
+                     str(hidden[recurrence]), "--max_minutes", str(args.minutes), *args.train_args]
+        for recurrence in RECURRENCES})
+
+
+def train_side_by_side(out: Path, arms: dict[str, list[str]]) -> None:
+    """examples/train.py once per arm (its flags), all at the same time, one process and one thread each (equal CPU
+    time on the same machine under the same load), each into out/<arm> with its log out/<arm>.log."""
     runs = []
-    for recurrence in RECURRENCES:
-        command = [sys.executable, str(ROOT / "examples" / "train.py"), "--task", "maze", "--recipe", "cpu",
-                   "--recurrence", recurrence, "--hidden_size", str(hidden[recurrence]), "--max_minutes",
-                   str(args.minutes), "--num_threads", "1", "--output_dir", str(Path(args.out) / recurrence),
-                   "--disable_tqdm", "true", "--overwrite_output_dir", *args.train_args]
-        log = open(Path(args.out) / f"{recurrence}.log", "w")
+    for arm, flags in arms.items():
+        command = [sys.executable, str(ROOT / "examples" / "train.py"), *flags, "--num_threads", "1", "--output_dir",
+                   str(out / arm), "--disable_tqdm", "true", "--overwrite_output_dir"]
+        log = open(out / f"{arm}.log", "w")
         runs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "OMP_NUM_THREADS": "1"}))
     codes = [run.wait() for run in runs]
     if any(codes):
-        raise SystemExit(f"training failed (exit codes {codes}); see {args.out}/*.log")
+        raise SystemExit(f"training failed (exit codes {codes}); see {out}/*.log")
 
 
 def sizes(args) -> list[dict]:

@@ -17,8 +17,6 @@ by valid shortest path since several shortest paths exist). Writes `extrapolatio
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_maze import cpu_preset, path_length  # noqa: E402  (the preset and the path rule of the maze benchmarks)
+from bench_maze import cpu_preset, path_length, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
 ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
@@ -37,19 +35,11 @@ ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["-
 def train(args) -> None:
     model_flags, canvas = cpu_preset()
     trm_hidden, _, _ = matched_trm_hidden(model_flags, 6, canvas * canvas)
-    runs = []
-    for arm in args.arms:
-        extra = list(ARMS[arm]) + (["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else [])
-        command = [sys.executable, str(ROOT / "examples" / "train.py"), "--task", "maze", "--recipe", "cpu",
-                   "--maze_sizes", *map(str, args.train_sizes), "--max_minutes", str(args.minutes), "--num_threads",
-                   "1", "--output_dir", str(Path(args.out) / arm), "--disable_tqdm", "true", "--overwrite_output_dir",
-                   *extra, *args.train_args]
-        log = open(Path(args.out) / f"{arm}.log", "w")
-        runs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"}))
-    codes = [run.wait() for run in runs]
-    if any(codes):
-        raise SystemExit(f"training failed (exit codes {codes}); see {args.out}/*.log")
+    train_side_by_side(Path(args.out), {
+        arm: ["--task", "maze", "--recipe", "cpu", "--maze_sizes", *map(str, args.train_sizes), "--max_minutes",
+              str(args.minutes), *ARMS[arm], *(["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else []),
+              *args.train_args]
+        for arm in args.arms})
 
 
 def sizes(args) -> list[dict]:

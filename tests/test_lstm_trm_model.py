@@ -331,6 +331,7 @@ def test_solve_returns_predictions_halting_steps_and_a_trace():
 
 # --- sharing --------------------------------------------------------------------------------------------------------
 
+@pytest.mark.floor
 @pytest.mark.parametrize("recurrence", ["lstm", "trm"])
 def test_save_and_load_give_identical_outputs(tmp_path, recurrence):
     from transformers import AutoModel
@@ -520,6 +521,7 @@ def test_progressive_training_starts_new_puzzles_from_an_unsupervised_number_of_
     torch.testing.assert_close(progressive(x).logits, plain(x).logits)
 
 
+@pytest.mark.floor
 def test_a_folder_saved_before_the_backbone_head_split_loads_and_gives_the_same_outputs():
     """tests/fixtures/lstm_trm_before_split: weights without the backbone's `model.` prefix (one flat class then); the
     puzzle-solving class, the examples' strict loader and the backbone all read them, to the same outputs."""

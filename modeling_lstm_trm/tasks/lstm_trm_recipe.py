@@ -59,6 +59,15 @@ def read_preset(path: Path, output_dir: str) -> dict:
     return {"output_dir": output_dir, **{key: value for key, value in preset.items() if not key.startswith("_")}}
 
 
+def named_preset(folder: Path, name: str, flag: str, output_dir: str) -> dict:
+    """The preset `folder/<name>.json` as flag defaults (see `read_preset`); ValueError naming `flag` and the presets
+    there for any other name."""
+    names = sorted(path.stem for path in Path(folder).glob("*.json"))
+    if name not in names:
+        raise ValueError(f"{flag} must be one of {', '.join(names)}, got {name}")
+    return read_preset(Path(folder) / f"{name}.json", output_dir)
+
+
 def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments, vocab_size: int, seq_len: int,
                    is_main: bool = True, task: str | None = None, **settings) -> LSTMTRMForPuzzleSolving:
     """A fresh model from the flags (unset ones take the config's defaults) and the settings the task and its data

@@ -18,7 +18,7 @@ from transformers import TrainingArguments
 
 from ...training.runs import Panel, check_max_minutes
 from ...training.safety import finite_json
-from ..lstm_trm_recipe import ModelArguments, build_optimizer, read_preset
+from ..lstm_trm_recipe import ModelArguments, build_optimizer, named_preset
 from ..task import CardText, PuzzleTask, Splits, output_file
 from .arc_data import CHARSET, MAX_SIDE, ArcTask, encode, load_split, max_side
 from .arc_dataset import ArcTrainingPairs, ArcVersions, build_versions, save_versions, trained_versions, training_pairs
@@ -26,7 +26,6 @@ from .evaluation import demonstration_accuracy, evaluate_arc, predict_test_input
 from .voting import vote, write_submission
 
 PRESETS = Path(__file__).parent / "presets"
-PRESET_NAMES = ("smoke", "arc-agi-1")
 
 
 @dataclass
@@ -61,9 +60,7 @@ ARGUMENTS = (ArcArguments, ModelArguments)
 
 
 def preset_defaults(arc_args: ArcArguments, model_args: ModelArguments) -> dict:
-    if arc_args.preset not in PRESET_NAMES:
-        raise ValueError(f"--preset must be one of {', '.join(PRESET_NAMES)}, got {arc_args.preset}")
-    return read_preset(PRESETS / f"{arc_args.preset}.json", f"outputs/lstm-trm-arc-{arc_args.preset}")
+    return named_preset(PRESETS, arc_args.preset, "--preset", f"outputs/lstm-trm-arc-{arc_args.preset}")
 
 
 def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:

@@ -19,7 +19,7 @@ from transformers import TrainingArguments
 
 from ...training.runs import Panel, check_max_minutes
 from ...training.safety import finite_json
-from ..lstm_trm_recipe import ModelArguments, check_distinct_files, read_preset
+from ..lstm_trm_recipe import ModelArguments, check_distinct_files, named_preset
 from ..task import CardText, PuzzleTask, Splits, output_file, panel_grid, save_figure
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
 from .mazes import (
@@ -40,7 +40,6 @@ from .mazes import (
 )
 
 PRESETS = Path(__file__).parent / "presets"
-RECIPES = ("cpu", "maze-hard")
 
 
 @dataclass
@@ -79,9 +78,7 @@ ARGUMENTS = (MazeArguments, ModelArguments)
 
 
 def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dict:
-    if maze_args.recipe not in RECIPES:
-        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {maze_args.recipe}")
-    return read_preset(PRESETS / f"{maze_args.recipe}.json", f"outputs/lstm-trm-maze-{maze_args.recipe}")
+    return named_preset(PRESETS, maze_args.recipe, "--recipe", f"outputs/lstm-trm-maze-{maze_args.recipe}")
 
 
 def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
