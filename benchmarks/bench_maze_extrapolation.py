@@ -58,7 +58,7 @@ def sizes(args) -> list[dict]:
             metric = "exact_accuracy" if style == "carved" else "valid_shortest_path_accuracy"
             for side in args.sizes:
                 count = args.num_mazes if side < 25 else args.num_large_mazes
-                length = path_length(side) if style == "carved" else round(110 * side / 30)
+                length = path_length(side) if style == "carved" else round(110 * side * side / 900)
                 questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=style)
                 started = time.monotonic()
                 final, stop, stop_steps = [], [], []
@@ -131,7 +131,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[9, 15, 21, 30])
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--styles", nargs="+", choices=["carved", "scattered"], default=["carved"],
-                        help="maze styles to evaluate on (scattered: Maze-Hard's kind, path >= 110 * side / 30)")
+                        help="maze styles to evaluate on (scattered: Maze-Hard's kind, path >= 110 * side^2 / 900)")
     parser.add_argument("--num_mazes", type=int, default=200, help="generated mazes per side below 25")
     parser.add_argument("--num_large_mazes", type=int, default=50, help="generated mazes per side from 25 up")
     parser.add_argument("--batch_size", type=int, default=50)

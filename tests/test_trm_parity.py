@@ -6,6 +6,7 @@ training mode with exploration off, new puzzles at every step, so that rows halt
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,82 @@ def test_a_converted_sudoku_model_reads_our_tokens_and_solves_and_evaluates(tmp_
     with pytest.raises(ValueError, match="a TRM sudoku model has 6 tokens on a square grid; this one has 7 tokens"):
         task_tokenizer("sudoku", LSTMTRMConfig(vocab_size=7, seq_len=16, hidden_size=8, puzzle_emb_ndim=0))
     assert len(task_tokenizer("maze", LSTMTRMConfig(vocab_size=6, seq_len=25, hidden_size=8, puzzle_emb_ndim=0))) == 7
+
+
+TRM_NAMES = [  # ours -> TRM's (MLP variant), written out here independently of the converter's map
+    (r"model\.embed_tokens\.weight", "embed_tokens.embedding_weight"), (r"lm_head\.weight", "lm_head.weight"),
+    (r"q_head\.(weight|bias)", r"q_head.\1"), (r"model\.puzzle_emb\.weight", "puzzle_emb.weights"),
+    (r"model\.c_init", "H_init"), (r"model\.h_init", "L_init"),
+    (r"model\.cell\.blocks\.(\d+)\.token_mixer\.(\w+)\.weight", r"L_level.layers.\1.mlp_t.\2.weight"),
+    (r"model\.cell\.blocks\.(\d+)\.channel_mlp\.(\w+)\.weight", r"L_level.layers.\1.mlp.\2.weight"),
+]
+
+
+def trm_names(state: dict) -> dict:
+    """Our state dict as TRM's compiled pretrain.py saves it."""
+    out = {}
+    for name, tensor in state.items():
+        pattern, replacement = next((p, r) for p, r in TRM_NAMES if re.fullmatch(p, name))
+        out["_orig_mod.model.inner." + re.sub(pattern, replacement, name)] = tensor
+    return out
+
+
+def trm_transform(grid, colours: str, transform: int):
+    """TRM's own augmentation, from its definition (dataset/common.py, build_arc_dataset.py): colours first, then
+    identity, 1-3 quarter turns, flip left-right, flip up-down, transpose, anti-transpose."""
+    import numpy as np
+
+    grid = np.asarray([int(c) for c in colours])[grid]
+    return [grid, np.rot90(grid, 1), np.rot90(grid, 2), np.rot90(grid, 3), np.fliplr(grid), np.flipud(grid), grid.T,
+            np.fliplr(np.rot90(grid, 1))][transform]
+
+
+def test_a_converted_arc_model_votes_over_the_versions_of_trms_identifiers(tmp_path):
+    """TRM's ARC folder (identifiers.json, test_puzzles.json) gives the converted model its task versions, each
+    identifier the same grid transform as TRM's, and our evaluator scores the folder's test puzzles."""
+    import numpy as np
+    import yaml
+    from conftest import load_example
+
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
+    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main
+    from modeling_lstm_trm.tasks.arc.arc_dataset import load_trm_folder, versions_from_trm
+
+    trm = tmp_path / "trm_arc"
+    trm.mkdir()
+    pairs = {"train": [{"input": [[1, 2], [3, 0]], "output": [[2, 1], [0, 3]]}],
+             "test": [{"input": [[3, 1], [0, 2]], "output": [[1, 3], [2, 0]]}]}
+    (trm / "test_puzzles.json").write_text(json.dumps({"aaaa": pairs, "bbbb": pairs}))
+    identifiers = ["<blank>", "aaaa", "aaaa|||t4|||0213456789", "aaaa|||t7|||0123456789", "cccc",
+                   "bbbb", "bbbb|||t1|||0987654321"]
+    (trm / "identifiers.json").write_text(json.dumps(identifiers))
+    tasks, _ = load_trm_folder(trm)
+    versions = versions_from_trm(identifiers, tasks, "identifiers.json")
+    grid = np.random.default_rng(0).integers(0, 10, (3, 4))
+    for task_id in ("aaaa", "bbbb"):
+        for identifier, augmentation in versions.versions(task_id):
+            name = identifiers[identifier].split("|||")
+            expected = grid if len(name) == 1 else trm_transform(grid, name[2], int(name[1][1:]))
+            assert np.array_equal(augmentation.apply(grid), expected), identifiers[identifier]
+
+    _, record, _ = fixture("mlp")
+    arch = {k: v for k, v in record["config"].items() if k not in ("seq_len", "vocab_size", "num_puzzle_identifiers")}
+    meta = {"seq_len": 36, "vocab_size": 12, "num_puzzle_identifiers": len(identifiers)}
+    torch.manual_seed(0)
+    ours = LSTMTRMForPuzzleSolving(config_from_trm({**arch, **meta}))
+    torch.save(trm_names(ours.state_dict()), tmp_path / "step_1")
+    (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch}))
+    (tmp_path / "dataset.json").write_text(json.dumps(meta))
+    out = main(["--checkpoint", str(tmp_path / "step_1"), "--config", str(tmp_path / "all_config.yaml"),
+                "--dataset_json", str(tmp_path / "dataset.json"), "--task", "arc", "--data_dir", str(trm),
+                "--output_dir", str(tmp_path / "hf")])
+    saved = json.loads((out / "arc_versions.json").read_text())
+    assert saved["canvas_size"] == 6 and saved["tasks"]["aaaa"]["first_identifier"] == 1
+    assert saved["tasks"]["bbbb"]["augmentations"] == ["t0c0123456789", "t1c0987654321"]
+    results = load_example("evaluate_model").main(["--model", str(out), "--data_dir", str(trm),
+                                                    "--output_dir", str(tmp_path / "scores")])
+    assert results["tasks"] == 2 and 0 <= results["pass@1"] <= results["pass@2"] <= 1
+    submission = json.loads((tmp_path / "scores" / "submission_trm_test.json").read_text())
+    assert sorted(submission) == ["aaaa", "bbbb"]
+    with pytest.raises(ValueError, match="not one run starting with the task as it is"):
+        versions_from_trm(["<blank>", "aaaa|||t1|||0123456789", "aaaa"], tasks, "identifiers.json")

@@ -121,7 +121,7 @@ def to_our_vocabulary(model: LSTMTRMForPuzzleSolving, task: str) -> LSTMTRMForPu
     return smaller.eval()
 
 
-TASKS = ("sudoku", "maze")
+TASKS = ("sudoku", "maze", "arc")
 
 
 def task_tokenizer(task: str, config: LSTMTRMConfig):
@@ -137,6 +137,21 @@ def task_tokenizer(task: str, config: LSTMTRMConfig):
     return ours.tokenizer(side)
 
 
+def trm_arc_versions(data_dir: str | None, config: LSTMTRMConfig):
+    """The task versions behind a TRM ARC model's puzzle identifiers (its dataset folder's identifiers.json), for the
+    test tasks of that folder, so that `evaluate_model.py --task arc --data_dir FOLDER` votes over them."""
+    from ...tasks.arc.arc_dataset import is_trm_folder, load_trm_folder, versions_from_trm
+
+    if not is_trm_folder(data_dir):
+        raise ValueError(f"--task arc needs --data_dir: TRM's ARC dataset folder with identifiers.json and "
+                         f"test_puzzles.json (got {data_dir})")
+    tasks, identifiers = load_trm_folder(data_dir)
+    if len(identifiers) != config.num_puzzle_identifiers:
+        raise ValueError(f"{data_dir}/identifiers.json names {len(identifiers)} identifiers, the model has "
+                         f"{config.num_puzzle_identifiers}: the folder belongs to another model")
+    return versions_from_trm(identifiers, tasks, f"{data_dir}/identifiers.json")
+
+
 def main(argv: list[str] | None = None) -> Path:
     import yaml
 
@@ -147,6 +162,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--task", choices=TASKS, help="what the model solves: writes its tokenizer and maps TRM's "
                                                          "token ids to the task's, so solve.py and evaluate_model.py "
                                                          "read it (without it: TRM's ids, the network alone)")
+    parser.add_argument("--data_dir", help="--task arc: the TRM dataset folder (identifiers.json, test_puzzles.json), "
+                                           "whose puzzle identifiers become the model's task versions")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--overwrite_output_dir", action="store_true")
     args = parser.parse_args(argv)
@@ -169,11 +186,17 @@ def main(argv: list[str] | None = None) -> Path:
             model = to_our_vocabulary(model, args.task)
             tokenizer = task_tokenizer(args.task, config)
             model.config.task = args.task
+        if args.task == "arc":
+            arc_versions = trm_arc_versions(args.data_dir, config)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError, yaml.YAMLError) as error:
         parser.error(f"{type(error).__name__}: {error}".splitlines()[0])
     model.save_pretrained(out)
     if args.task:
         tokenizer.save_pretrained(out)
+    if args.task == "arc":
+        from ...tasks.arc.arc_dataset import save_versions
+
+        save_versions(arc_versions, out, math.isqrt(config.seq_len))
     (out / "CONVERTED_FROM.txt").write_text(
         f"Converted from TRM checkpoint {args.checkpoint} with {args.config} (SamsungSAILMontreal/TinyRecursiveModels) "
         "by convert_trm_original_to_hf.py\n")

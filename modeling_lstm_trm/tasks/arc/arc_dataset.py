@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ...models.lstm_trm.modeling_lstm_trm import IGNORE_INDEX
-from .arc_data import PAD, ArcTask, Augmentation, augmentations_of, encode, load_split
+from .arc_data import IDENTITY, PAD, ArcTask, Augmentation, augmentations_of, encode, load_split, parse_task
 
 BLANK_IDENTIFIER = 0
 
@@ -64,9 +64,66 @@ def load_versions(folder, tasks: dict[str, ArcTask]) -> tuple[ArcVersions, int]:
     return versions, saved["canvas_size"]
 
 
+# TRM's ARC datasets (`dataset/build_arc_dataset.py`): identifier i of `identifiers.json` names version
+# `<task>|||t<transform>|||<colour permutation>` (or the task as it is; 0 is "<blank>"), and `test_puzzles.json` holds
+# the tasks scored on their test inputs. Its colour permutation is ours; its transform ids map to ours (same grids):
+TRM_SEPARATOR = "|||"
+TRM_TRANSFORMS = {0: 0, 1: 1, 2: 2, 3: 3, 4: 5, 5: 7, 6: 4, 7: 6}  # identity, 3 turns, flip lr, flip ud, 2 diagonals
+TRM_FILES = ("identifiers.json", "test_puzzles.json")
+
+
+def is_trm_folder(data_dir) -> bool:
+    return data_dir is not None and all((Path(data_dir) / name).is_file() for name in TRM_FILES)
+
+
+def load_trm_folder(data_dir) -> tuple[dict[str, ArcTask], list[str]]:
+    """The test tasks of a TRM ARC folder (test outputs inside, where its builder had them) and its identifiers."""
+    folder = Path(data_dir)
+    puzzles = json.loads((folder / "test_puzzles.json").read_text())
+    identifiers = json.loads((folder / "identifiers.json").read_text())
+    if not isinstance(puzzles, dict) or not isinstance(identifiers, list):
+        raise ValueError(f"{folder}: test_puzzles.json must map task ids to tasks, identifiers.json list names")
+    tasks = {task_id: parse_task(task_id, task, None, str(folder / "test_puzzles.json"), need_solutions=False)
+             for task_id, task in puzzles.items()}
+    return tasks, identifiers
+
+
+def versions_from_trm(identifiers: list[str], tasks: dict[str, ArcTask], where: str) -> ArcVersions:
+    """The versions of `tasks` a TRM ARC model knows, from its dataset's identifiers (see TRM_TRANSFORMS). Each
+    task's identifiers must be one run starting with the task as it is, as TRM's builder numbers them."""
+    by_task: dict[str, list[tuple[int, Augmentation]]] = {}
+    for identifier, name in enumerate(identifiers):
+        if identifier == 0 or not isinstance(name, str):
+            continue
+        task_id, *parts = name.split(TRM_SEPARATOR)
+        if task_id not in tasks:
+            continue
+        if parts:
+            transform, colours = (parts + ["", ""])[:2]
+            if len(parts) != 2 or not transform[1:].isdigit() or int(transform[1:]) not in TRM_TRANSFORMS:
+                raise ValueError(f"{where}, identifier {identifier}: {name!r} is not TRM's "
+                                 "<task>|||t<transform>|||<colours>")
+            augmentation = Augmentation.from_name(f"t{TRM_TRANSFORMS[int(transform[1:])]}c{colours}")
+        else:
+            augmentation = IDENTITY
+        by_task.setdefault(task_id, []).append((identifier, augmentation))
+    for task_id, entries in by_task.items():
+        numbers = [identifier for identifier, _ in entries]
+        if numbers != list(range(numbers[0], numbers[0] + len(numbers))) or entries[0][1] != IDENTITY:
+            raise ValueError(f"{where}: the identifiers of task {task_id} are not one run starting with the task as "
+                             "it is (TRM's builder numbers them so)")
+    return ArcVersions({t: tasks[t] for t in by_task}, {t: [a for _, a in e] for t, e in by_task.items()},
+                       {t: e[0][0] for t, e in by_task.items()}, len(identifiers))
+
+
 def trained_versions(model_dir, data_dir: str | None, split: str | None) -> tuple[ArcVersions, int, str]:
     """The versions a trained model knows of the tasks of `split` in `data_dir` (both default to its run's), its
-    canvas side, and the split; the split's test outputs are read where its solutions file exists."""
+    canvas side, and the split; the split's test outputs are read where its solutions file exists. A TRM ARC folder
+    as `data_dir` (identifiers.json, test_puzzles.json) gives its test puzzles, split "trm_test"."""
+    if is_trm_folder(data_dir):
+        tasks, _ = load_trm_folder(data_dir)
+        versions, side = load_versions(model_dir, tasks)
+        return versions, side, "trm_test"
     run = Path(model_dir) / "training_run.json"
     data = (json.loads(run.read_text()).get("data") or {}) if run.is_file() else {}
     data_dir, split = data_dir or data.get("source_dir"), split or data.get("test_split")

@@ -21,7 +21,16 @@ from ...training.safety import finite_json
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, named_preset
 from ..task import CardText, PuzzleTask, Splits, output_file
 from .arc_data import CHARSET, MAX_SIDE, ArcTask, encode, load_split, max_side
-from .arc_dataset import ArcTrainingPairs, ArcVersions, build_versions, save_versions, trained_versions, training_pairs
+from .arc_dataset import (
+    ArcTrainingPairs,
+    ArcVersions,
+    build_versions,
+    is_trm_folder,
+    load_trm_folder,
+    save_versions,
+    trained_versions,
+    training_pairs,
+)
 from .evaluation import demonstration_accuracy, evaluate_arc, predict_test_inputs
 from .voting import vote, write_submission
 
@@ -219,7 +228,8 @@ class ArcTaskDefinition(PuzzleTask):
 
     # ----- examples/evaluate_model.py
     def add_evaluate_arguments(self, parser) -> None:
-        parser.add_argument("--data_dir", help="the folder of the ARC Prize files (default: the training run's)")
+        parser.add_argument("--data_dir", help="the folder of the ARC Prize files (default: the training run's), or "
+                                               "a TRM ARC dataset folder (identifiers.json, test_puzzles.json)")
         parser.add_argument("--split", help="the split to score (default: the training run's test split); without "
                                             "its solutions file, only the submission is written")
 
@@ -230,7 +240,8 @@ class ArcTaskDefinition(PuzzleTask):
 
         try:
             versions, side, split = trained_versions(args.model, args.data_dir, args.split)
-            tasks = load_split(args.data_dir, split, need_solutions=False)
+            tasks = (load_trm_folder(args.data_dir)[0] if is_trm_folder(args.data_dir)
+                     else load_split(args.data_dir, split, need_solutions=False))
         except ValueError as error:
             parser.error(str(error))
         unknown = sorted(set(tasks) - set(versions.tasks))
