@@ -9,7 +9,8 @@ the rating is at least --min_rating, written in Sudoku-Extreme's CSV shape (`sou
 `--train_file` / `--test_file` and `examples/evaluate_model.py --file` read it like the Hub data. Prints the rating
 distribution and the rate; the last line printed is a JSON summary.
 
-Maze: N x N mazes (`--size`) whose shortest path from S to G is unique and at least --min_path_length steps, no two
+Maze: N x N mazes (`--size`; `--maze_style scattered` for Maze-Hard's random walls, where the answer marks one of
+several shortest paths) whose shortest path from S to G is unique and at least --min_path_length steps, no two
 related by a rotation or reflection, in Maze-Hard's CSV shape (the rating column is the path's length). With
 --exclude FILE.csv (e.g. the training set), no maze that a symmetry maps onto one of that file's is written: a
 held-out split.
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--min_rating", type=int, default=0, help="Sudoku: keep puzzles rated at least this")
     parser.add_argument("--size", type=int, default=30, help="maze: side of the grid")
     parser.add_argument("--min_path_length", type=int, default=110, help="maze: shortest path of at least this")
+    parser.add_argument("--maze_style", choices=("carved", "scattered"), default="carved",
+                        help="maze: carved corridors (a unique shortest path) or scattered walls (Maze-Hard's kind)")
     parser.add_argument("--exclude", help="maze: a CSV file whose mazes (and their symmetric images) to leave out")
     parser.add_argument("--output", required=True, help="the CSV file to write")
     parser.add_argument("--seed", type=int, default=0)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
 def make_mazes(args, parser, output: Path) -> dict:
     from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, load_csv_splits
     from modeling_lstm_trm.tasks.maze.maze_hard import write_csv as write_maze_csv
-    from modeling_lstm_trm.tasks.maze.mazes import canonical_form, generate_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import PATH, canonical_form, generate_mazes
 
     if args.size < 5 or args.min_path_length < 1:
         parser.error("--size must be at least 5 and --min_path_length at least 1")
@@ -94,12 +97,12 @@ def make_mazes(args, parser, output: Path) -> dict:
     started = time.monotonic()
     try:
         data = MazeSet(*generate_mazes(args.num_puzzles, args.size, args.min_path_length, seed=args.seed,
-                                       exclude=exclude))
+                                       exclude=exclude, style=args.maze_style))
     except ValueError as error:
         parser.error(str(error))
     minutes = (time.monotonic() - started) / 60
     write_maze_csv(output, data, source=f"lstm-trm-generated-seed{args.seed}")
-    steps = (data.answers == 5).sum((1, 2)) + 1
+    steps = (data.answers == PATH).sum((1, 2)) + 1
     summary = {"output": str(output), "mazes": len(data), "size": args.size, "min_path_length": args.min_path_length,
                "seed": args.seed, "minutes": round(minutes, 2), "excluded": len(exclude),
                "path_length_percentiles": {str(q): float(np.percentile(steps, q)) for q in (0, 50, 100)}}
