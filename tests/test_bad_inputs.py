@@ -138,6 +138,8 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
         (lm_args(tmp_path, new, "--train_file", tmp_path), "no such file"),
         (["--task", "maze", "--maze_size", 9, "--canvas_size", 7, "--output_dir", new], "--canvas_size 7 is smaller"),
         (["--task", "maze", "--recipe", "big", "--output_dir", new], "--recipe must be one of cpu, maze-hard"),
+        (["--task", "maze", "--maze_style", "mossy", "--output_dir", new], "--maze_style must be one of carved, "
+                                                                           "scattered"),
     ]
     for argv, fragment in cases:
         code, err = run_example("train", argv, capsys)
