@@ -59,18 +59,19 @@ class Task:
         """Train, evaluate and save; the results."""
         raise NotImplementedError
 
-    # ----- examples/evaluate_model.py and examples/solve.py: the task's own flags, then the command
+    # ----- examples/evaluate_model.py and examples/solve.py: the task's own flags, then the command (a task that does
+    # not define a command is refused by `cli.task_command` before any flag is read)
     def add_evaluate_arguments(self, parser) -> None:
         pass
 
     def evaluate(self, args, parser) -> dict:
-        parser.error(f"--task {self.name} has no evaluation command")
+        raise NotImplementedError
 
     def add_solve_arguments(self, parser) -> None:
         pass
 
     def solve(self, args, parser) -> list[dict]:
-        parser.error(f"--task {self.name}: this model does not solve puzzles")
+        raise NotImplementedError
 
 
 # ----- grid puzzles -------------------------------------------------------------------------------------------------
@@ -245,8 +246,8 @@ class PuzzleTask(Task):
 
     def panels(self) -> list[Panel]:
         return [Panel("loss", {"loss": "training loss"}, log_scale=True),
-                Panel("exact accuracy", {"train_exact_accuracy": "training rows that halted",
-                                         "eval_exact_accuracy": "held-out (EMA)"},
+                Panel("exact-puzzle accuracy", {"train_exact_accuracy": "training rows that halted",
+                                                "eval_exact_accuracy": "held-out (EMA)"},
                       ylim=(0, 1.02), markers={"eval_exact_accuracy"})]
 
     # ----- examples/train.py

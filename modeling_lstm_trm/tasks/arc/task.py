@@ -271,8 +271,6 @@ class ArcTaskDefinition(PuzzleTask):
         and, where the truth is known, whether one is right; --png draws them."""
         from ...loading import load_model
 
-        if args.batch_size < 1:
-            parser.error("--batch_size must be at least 1")
         if not args.puzzles:
             parser.error("give the ids of the ARC tasks to solve")
         try:

@@ -216,9 +216,9 @@ def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: fl
         dist, ways = distances(grid, start)
         if style == "carved":
             far = [cell for cell in open_cells if dist[cell] >= min_path_length and ways[cell] == 1]
-        else:
-            far = [tuple(int(v) for v in np.unravel_index(int(dist.argmax()), dist.shape))]
-            far = [cell for cell in far if dist[cell] >= min_path_length]
+        else:  # the other end of the longest shortest path
+            end = tuple(int(v) for v in np.unravel_index(int(dist.argmax()), dist.shape))
+            far = [end] if dist[end] >= min_path_length else []
         if not far:
             continue
         goal = rng.choice(far)

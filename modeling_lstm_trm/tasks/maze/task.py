@@ -311,12 +311,10 @@ class MazeTask(PuzzleTask):
 
         from ...loading import load_model
 
-        if args.batch_size < 1 or (args.max_steps is not None and args.max_steps < 1):
-            parser.error("--batch_size and --max_steps must be at least 1")
+        if args.max_steps is not None and args.max_steps < 1:  # --batch_size and --file: cli.task_command
+            parser.error("--max_steps must be at least 1")
         if not args.puzzles and not args.file:
             parser.error("give a maze or --file")
-        if args.file and not Path(args.file).is_file():
-            parser.error(f"--file: no such file: {args.file}")
         model = load_model(args.model, trust_remote_code=args.trust_remote_code)
         try:
             if args.file:

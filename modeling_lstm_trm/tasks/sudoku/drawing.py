@@ -68,6 +68,4 @@ def accuracy_chart(results: dict, title: str, path: Path) -> None:
     ax.set_ylabel("exact-puzzle accuracy")
     ax.set_title(f"{title}: {results['puzzles']} puzzles", fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -14,7 +14,7 @@ import numpy as np
 from transformers import TrainingArguments
 
 from ...tokenization import build_grid_tokenizer
-from ...training.runs import Panel, check_max_minutes
+from ...training.runs import check_max_minutes
 from ...training.safety import finite_json
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, check_distinct_files, read_preset
 from ..task import CardText, PuzzleTask, Splits, output_file
@@ -244,7 +244,6 @@ class SudokuTask(PuzzleTask):
 
     preset_defaults = staticmethod(preset_defaults)
     check = staticmethod(check)
-
     load = staticmethod(load_splits)
 
     def training_data(self, data: SudokuSet, length: int, seed: int, task_args):
@@ -272,12 +271,6 @@ class SudokuTask(PuzzleTask):
                 results[path.stem] = self.score(model, solve_file(path))
         return results
 
-    def panels(self) -> list[Panel]:
-        return [Panel("loss", {"loss": "training loss"}, log_scale=True),
-                Panel("exact-puzzle accuracy", {"train_exact_accuracy": "training rows that halted",
-                                                "eval_exact_accuracy": "held-out (EMA)"},
-                      ylim=(0, 1.02), markers={"eval_exact_accuracy"})]
-
     def report(self, results: dict, splits: Splits, config, output_dir: Path) -> None:
         held, size = results["held_out"], splits.test.size
         print(f"\nHeld-out {size}x{size} ({held['puzzles']} puzzles, {splits.info['source']}): "
@@ -288,7 +281,7 @@ class SudokuTask(PuzzleTask):
                 print(f"{name}: exact {scores['exact_accuracy']:.3f}, blank cells {scores['cell_accuracy']:.3f}")
         print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)")
         print(f"Solve a held-out puzzle: python examples/solve.py --model {output_dir} --trace "
-              f"{self.to_text(splits.test.questions[0])}", flush=True)
+              f"{self.example(splits)}", flush=True)
 
     # ----- examples/evaluate_model.py
     def add_evaluate_arguments(self, parser) -> None:
@@ -386,14 +379,12 @@ class SudokuTask(PuzzleTask):
 
         from ...loading import load_model
 
-        if args.batch_size < 1 or args.num_trajectories < 1 or (args.max_steps is not None and args.max_steps < 1):
-            parser.error("--batch_size, --num_trajectories and --max_steps must be at least 1")
+        if args.num_trajectories < 1 or (args.max_steps is not None and args.max_steps < 1):  # --batch_size: cli
+            parser.error("--num_trajectories and --max_steps must be at least 1")
         if not 0 <= args.noise_scale < math.inf:
             parser.error(f"--noise_scale must be a finite number >= 0, got {args.noise_scale}")
         if not args.puzzles and not args.file:
             parser.error("give a puzzle or --file")
-        if args.file and not Path(args.file).is_file():
-            parser.error(f"--file: no such file: {args.file}")
         try:
             if args.file and args.file.endswith(".csv"):
                 grids = load_csv_splits({"test": args.file})["test"].data.puzzles
