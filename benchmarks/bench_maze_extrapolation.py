@@ -6,13 +6,17 @@ preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a n
 `lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
 matched to the lstm arm's parameter count). Then each model solves generated mazes of every side in --sizes
 (carved mazes, shortest path >= 0.1 side^2), `max(--depths)` supervision steps, read after each depth in --depths,
-and once more stopping where the answer held 2 steps or the Q head halted, for each maze style in --styles (carved:
-the generator the models trained on; scattered: Maze-Hard's random walls, a longest path found at that side, scored
-by valid shortest path since several shortest paths exist). Writes `extrapolation.json`, prints the table and draws
-`extrapolation.png` (accuracy by side and depth, one panel per arm and style).
+and once more stopping where the answer held 2 steps or the Q head halted (one run gives both), for each maze style
+in --styles (carved: the default generator, a few loops from 13x13 on; no-loops: carved with no wall knocked down,
+one path between any two cells; scattered: Maze-Hard's random walls, a longest path found at that side, scored by
+valid shortest path since several shortest paths exist). `--maze_loops` sets the training mazes' loops. Writes
+`extrapolation.json`, prints the table and draws `extrapolation.png` (accuracy by side and depth, one panel per arm
+and style).
 
-    python benchmarks/bench_maze_extrapolation.py --arms lstm lstm+progressive --minutes 14 --out runs/extrapolation
-    python benchmarks/bench_maze_extrapolation.py --arms lstm lstm+progressive --phase sizes --out runs/extrapolation
+    python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive trm+progressive --maze_loops 0 \
+        --minutes 30 --phase train --out runs/extrapolation
+    python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive trm+progressive --phase sizes \
+        --styles no-loops carved --out runs/extrapolation
 """
 
 import argparse
@@ -32,13 +36,17 @@ ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["-
         "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"]}
 
 
+def loops_flag(args) -> list[str]:
+    return [] if args.maze_loops is None else ["--maze_loops", str(args.maze_loops)]
+
+
 def train(args) -> None:
     model_flags, canvas = cpu_preset()
     trm_hidden, _, _ = matched_trm_hidden(model_flags, 6, canvas * canvas)
     train_side_by_side(Path(args.out), {
         arm: ["--task", "maze", "--recipe", "cpu", "--maze_sizes", *map(str, args.train_sizes), "--max_minutes",
               str(args.minutes), *ARMS[arm], *(["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else []),
-              *args.train_args]
+              *loops_flag(args), *args.train_args]
         for arm in args.arms})
 
 
@@ -47,30 +55,35 @@ def sizes(args) -> list[dict]:
     import torch
 
     from modeling_lstm_trm.loading import load_model
-    from modeling_lstm_trm.tasks.maze.mazes import generate_mazes, score_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import LOOPS, generate_mazes, score_mazes
+    from modeling_lstm_trm.tasks.maze.task import style_name
 
     torch.set_num_threads(args.threads)
     depths, rows = sorted(args.depths), []
     for arm in args.arms:
         model = load_model(str(Path(args.out) / arm))
         results = json.loads((Path(args.out) / arm / "eval_results.json").read_text())
+        trained_on = json.loads((Path(args.out) / arm / "training_run.json").read_text())["data"]["source"]
         for style in args.styles:
-            metric = "exact_accuracy" if style == "carved" else "valid_shortest_path_accuracy"
+            metric = "valid_shortest_path_accuracy" if style == "scattered" else "exact_accuracy"
             for side in args.sizes:
                 count = args.num_mazes if side < 25 else args.num_large_mazes
-                length = path_length(side) if style == "carved" else round(110 * side * side / 900)
-                questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=style)
+                length = round(110 * side * side / 900) if style == "scattered" else path_length(side)
+                generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
+                questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
+                                                    loops=loops)
                 started = time.monotonic()
                 final, stop, stop_steps = [], [], []
                 for begin in range(0, count, args.batch_size):
                     x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
-                    run = model.solve(x, max_steps=depths[-1], return_trace=True, run_to_max=True)
+                    # one run: the trace goes on to the deepest depth, the predictions stop at the rule
+                    run = model.solve(x, max_steps=depths[-1], return_trace=True, run_to_max=True, fixed_point_steps=2)
                     final.append(run.trace[[d - 1 for d in depths]].numpy())
-                    fixed = model.solve(x, max_steps=depths[-1], fixed_point_steps=2)
-                    stop.append(fixed.predictions.numpy())
-                    stop_steps.append(fixed.halted_at.numpy())
+                    stop.append(run.predictions.numpy())
+                    stop_steps.append(run.halted_at.numpy())
                 at_depth = np.concatenate(final, axis=1)
-                row = {"arm": arm, "style": style, "metric": metric, "side": side, "mazes": count,
+                row = {"arm": arm, "style": style_name(generator, loops), "trained_on": trained_on, "metric": metric,
+                       "side": side, "mazes": count,
                        "min_path_length": length, "train_steps": results["train_steps"],
                        "train_minutes": results["train_minutes"],
                        "by_depth": {str(d): score_mazes(questions, answers, at_depth[k])[metric]
@@ -117,7 +130,8 @@ def heat_map(rows: list[dict], path: Path) -> None:
         ax.set_xlabel("supervision steps at test time")
         metric = "exact" if mine[0]["metric"] == "exact_accuracy" else "valid shortest path"
         ax.set_title(f"{arm}, {style} mazes ({metric})", fontsize=9)
-    fig.suptitle("Generated mazes, models trained on carved sides <= 15 only", fontsize=10)
+    fig.suptitle("Generated mazes; " + "; ".join(sorted({f"trained on {r['trained_on']}" for r in rows})),
+                 fontsize=8, wrap=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -130,8 +144,11 @@ def main():
     parser.add_argument("--minutes", type=float, default=14.0, help="training wall-clock budget of each arm")
     parser.add_argument("--sizes", type=int, nargs="+", default=[9, 15, 21, 30])
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
-    parser.add_argument("--styles", nargs="+", choices=["carved", "scattered"], default=["carved"],
-                        help="maze styles to evaluate on (scattered: Maze-Hard's kind, path >= 110 * side^2 / 900)")
+    parser.add_argument("--styles", nargs="+", choices=["carved", "no-loops", "scattered"], default=["carved"],
+                        help="mazes to evaluate on: carved (the default generator), no-loops (carved, no wall knocked "
+                             "down), scattered (Maze-Hard's kind, path >= 110 * side^2 / 900)")
+    parser.add_argument("--maze_loops", type=float, help="training mazes' share of inner walls knocked down (examples/"
+                                                         "train.py's --maze_loops; 0: no loops)")
     parser.add_argument("--num_mazes", type=int, default=200, help="generated mazes per side below 25")
     parser.add_argument("--num_large_mazes", type=int, default=50, help="generated mazes per side from 25 up")
     parser.add_argument("--batch_size", type=int, default=50)

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--min_path_length", type=int, default=110, help="maze: shortest path of at least this")
     parser.add_argument("--maze_style", choices=("carved", "scattered"), default="carved",
                         help="maze: carved corridors (a unique shortest path) or scattered walls (Maze-Hard's kind)")
+    parser.add_argument("--maze_loops", type=float,
+                        help="maze, carved: the share of inner walls knocked down (default 0.05; 0: no loops)")
     parser.add_argument("--exclude", help="maze: a CSV file whose mazes (and their symmetric images) to leave out")
     parser.add_argument("--output", required=True, help="the CSV file to write")
     parser.add_argument("--seed", type=int, default=0)
@@ -83,10 +85,15 @@ def main(argv: list[str] | None = None) -> dict:
 def make_mazes(args, parser, output: Path) -> dict:
     from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, load_csv_splits
     from modeling_lstm_trm.tasks.maze.maze_hard import write_csv as write_maze_csv
-    from modeling_lstm_trm.tasks.maze.mazes import PATH, canonical_form, generate_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import LOOPS, PATH, canonical_form, generate_mazes
+    from modeling_lstm_trm.tasks.maze.task import check_loops
 
     if args.size < 5 or args.min_path_length < 1:
         parser.error("--size must be at least 5 and --min_path_length at least 1")
+    try:
+        check_loops(args.maze_loops, args.maze_style)
+    except ValueError as error:
+        parser.error(str(error))
     exclude = set()
     if args.exclude:
         try:
@@ -97,7 +104,8 @@ def make_mazes(args, parser, output: Path) -> dict:
     started = time.monotonic()
     try:
         data = MazeSet(*generate_mazes(args.num_puzzles, args.size, args.min_path_length, seed=args.seed,
-                                       exclude=exclude, style=args.maze_style))
+                                       exclude=exclude, style=args.maze_style,
+                                       loops=LOOPS if args.maze_loops is None else args.maze_loops))
     except ValueError as error:
         parser.error(str(error))
     minutes = (time.monotonic() - started) / 60

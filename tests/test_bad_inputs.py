@@ -140,6 +140,9 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
         (["--task", "maze", "--recipe", "big", "--output_dir", new], "--recipe must be one of cpu, maze-hard"),
         (["--task", "maze", "--maze_style", "mossy", "--output_dir", new], "--maze_style must be one of carved, "
                                                                            "scattered"),
+        (["--task", "maze", "--maze_loops", 1.5, "--output_dir", new], "--maze_loops must be a share in [0, 1)"),
+        (["--task", "maze", "--maze_style", "scattered", "--maze_loops", 0, "--output_dir", new],
+         "--maze_loops shapes generated carved mazes: it does not go with --maze_style scattered"),
     ]
     for argv, fragment in cases:
         code, err = run_example("train", argv, capsys)

@@ -124,6 +124,22 @@ def test_scattered_mazes_have_maze_hards_random_walls_and_a_marked_shortest_path
         generate_mazes(1, 9, 8, style="mossy")
 
 
+@pytest.mark.parametrize("size", [9, 21])
+def test_carved_mazes_without_loops_are_perfect_and_the_default_keeps_a_few_loops(size):
+    """loops=0: the open cells (S and G included) form a tree, one path between any two; the default knocks a few
+    inner walls down, so a 21x21 maze has more neighbouring open pairs than a tree has edges."""
+    def open_pairs_and_cells(question):
+        free = question != WALL
+        return int((free[1:] & free[:-1]).sum() + (free[:, 1:] & free[:, :-1]).sum()), int(free.sum())
+
+    questions, answers = generate_mazes(6, size, 8, seed=size, loops=0)
+    for question, answer in zip(questions, answers):
+        edges, cells = open_pairs_and_cells(question)
+        assert edges == cells - 1 and path_problem(question, answer) is None
+    looped = [open_pairs_and_cells(q) for q in generate_mazes(6, 21, 8, seed=size)[0]]
+    assert all(edges > cells - 1 for edges, cells in looped)
+
+
 def test_generation_can_exclude_mazes_and_their_symmetric_images():
     first, _ = generate_mazes(5, 9, 8, seed=1)
     excluded = {canonical_form(q) for q in first}
@@ -296,6 +312,23 @@ def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(train
     assert "maze" in card.lower() and "valid_shortest_path_accuracy" in card
 
 
+def test_a_long_trace_is_drawn_at_evenly_spaced_steps_ending_with_the_last(tmp_path, monkeypatch):
+    from modeling_lstm_trm.tasks.maze import task
+
+    titles = []
+    real = task.save_figure
+    monkeypatch.setattr(task, "save_figure", lambda fig, *a, **k: titles.append(
+        [ax.get_title() for ax in fig.axes if ax.get_title()]) or real(fig, *a, **k))
+    question, answer = (grid[0] for grid in generate_mazes(1, 7, 4, seed=8))
+    trace = np.stack([question] * 39 + [answer])
+    task.draw_trace(question, trace, [False] * 39 + [True], str(tmp_path / "long.png"))
+    task.draw_trace(question, trace[-3:], [False, False, True], str(tmp_path / "short.png"))
+    long, short = titles
+    assert len(long) == task.MAX_PANELS and long[0] == "step 1" and long[-1] == "step 40 (shortest path)"
+    assert short == ["step 1", "step 2", "step 3 (shortest path)"]
+    assert (tmp_path / "long.png").stat().st_size > 1000
+
+
 def test_several_sides_share_one_canvas_and_each_maze_keeps_its_unique_shortest_path():
     from modeling_lstm_trm.tasks.maze.task import MazeArguments, several_sides
 
@@ -318,9 +351,10 @@ def test_a_run_on_several_sides_trains_and_says_so(tmp_path):
     from conftest import load_example
 
     out = tmp_path / "run"
-    load_example("train").main(["--task", "maze", "--maze_sizes", "7", "9", "--min_path_length", "6",
-                                "--train_mazes", "40", "--eval_mazes", "8", "--max_steps", "6", "--eval_strategy", "no",
-                                "--save_strategy", "no", "--disable_tqdm", "true", "--output_dir", str(out)])
+    load_example("train").main(["--task", "maze", "--maze_sizes", "7", "9", "--min_path_length", "6", "--maze_loops",
+                                "0", "--train_mazes", "40", "--eval_mazes", "8", "--max_steps", "6", "--eval_strategy",
+                                "no", "--save_strategy", "no", "--disable_tqdm", "true", "--output_dir", str(out)])
     data = json.loads((out / "training_run.json").read_text())["data"]
     assert data["maze_sizes"] == [7, 9] and data["canvas_size"] == 9
+    assert data["source"].startswith("generated carved (no loops), sides 7, 9")
     assert json.loads((out / "config.json").read_text())["seq_len"] == 81

@@ -193,9 +193,10 @@ def _scatter(size: int, rng: random.Random) -> np.ndarray:
 
 
 MAZE_STYLES = ("carved", "scattered")  # depth-first corridors with a few loops; random walls (Maze-Hard's)
+LOOPS = 0.05  # carved mazes: the share of inner walls knocked down after carving (0: a perfect maze, no loops)
 
 
-def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: float = 0.05,
+def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: float = LOOPS,
                   attempts: int | None = None, style: str = "carved") -> tuple[np.ndarray, np.ndarray]:
     """(question, answer): a `size` x `size` maze whose shortest path from S to G is at least `min_path_length` steps.
     "carved": corridors carved depth-first, S the cell farthest from a random open cell (an end of a long corridor),
@@ -231,7 +232,7 @@ def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: fl
                      f"path of at least {min_path_length} steps; ask for a shorter path or a larger maze")
 
 
-def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, loops: float = 0.05,
+def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, loops: float = LOOPS,
                    exclude: set[bytes] | None = None, style: str = "carved") -> tuple[np.ndarray, np.ndarray]:
     """`count` distinct mazes of `style` (no two related by a symmetry, none whose canonical form is in `exclude`),
     as (questions, answers) arrays of shape (count, size, size)."""

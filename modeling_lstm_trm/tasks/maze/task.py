@@ -24,6 +24,7 @@ from ..task import CardText, PuzzleTask, Splits, output_file, panel_grid, save_f
 from .maze_hard import HUB_DATASET, MazeSet, load_csv_splits, load_trm_folder
 from .mazes import (
     GOAL,
+    LOOPS,
     MAZE_STYLES,
     PATH,
     START,
@@ -57,6 +58,9 @@ class MazeArguments:
     maze_style: str = field(default="carved", metadata={
         "help": "Generated mazes: carved (depth-first corridors, a unique shortest path) or scattered (Maze-Hard's "
                 "kind: 30-50% of the cells walls at random, open fields; the answer marks one of the shortest paths)."})
+    maze_loops: float | None = field(default=None, metadata={
+        "help": f"Carved mazes: the share of inner walls knocked down after carving, which makes loops (default "
+                f"{LOOPS}; 0: perfect mazes, one path between any two cells)."})
     train_mazes: int | None = field(default=None, metadata={"help": "Generated training mazes (augmented on the fly)."})
     eval_mazes: int | None = field(default=None, metadata={"help": "Generated held-out mazes."})
     canvas_size: int | None = field(default=None, metadata={
@@ -87,6 +91,7 @@ def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: T
         raise ValueError(f"--maze_style must be one of {', '.join(MAZE_STYLES)}, got {maze_args.maze_style}")
     if maze_args.maze_style != "carved" and maze_args.uses_dataset():
         raise ValueError("--maze_style chooses generated mazes: it does not go with dataset flags")
+    check_loops(maze_args.maze_loops, maze_args.maze_style, maze_args.uses_dataset())
     for flag in ("maze_size", "min_path_length", "train_mazes", "eval_mazes", "canvas_size"):
         value = getattr(maze_args, flag)
         if value is not None and value < 1:
@@ -117,6 +122,17 @@ def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: T
     check_distinct_files(maze_args.train_file, maze_args.test_file)
 
 
+def check_loops(loops: float | None, style: str, uses_dataset: bool = False) -> None:
+    """--maze_loops: a share in [0, 1), for generated carved mazes only."""
+    if loops is None:
+        return
+    if not 0 <= loops < 1:
+        raise ValueError(f"--maze_loops must be a share in [0, 1), got {loops}")
+    if style != "carved" or uses_dataset:
+        raise ValueError("--maze_loops shapes generated carved mazes: it does not go with "
+                         + ("dataset flags" if uses_dataset else f"--maze_style {style}"))
+
+
 def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
     """Training and held-out mazes from the dataset flags, or generated (held-out mazes are no symmetric image of a
     training maze)."""
@@ -139,9 +155,9 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
             print(f"Generating {args.train_mazes} training and {args.eval_mazes} held-out {args.maze_size}x"
                   f"{args.maze_size} mazes (unique shortest path of >= {args.min_path_length} steps)...", flush=True)
         train, test = generated_split(args.train_mazes, args.eval_mazes, args.maze_size, args.min_path_length, seed,
-                                      args.maze_style)
-        source = (f"generated {args.maze_style}, {args.maze_size}x{args.maze_size}, shortest path >= "
-                  f"{args.min_path_length} steps")
+                                      args.maze_style, loops_of(args))
+        source = (f"generated {style_name(args.maze_style, args.maze_loops)}, {args.maze_size}x{args.maze_size}, "
+                  f"shortest path >= {args.min_path_length} steps")
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
               flush=True)
@@ -154,13 +170,24 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
     return Splits(train, test, info)
 
 
+def loops_of(args) -> float:
+    return LOOPS if args.maze_loops is None else args.maze_loops
+
+
+def style_name(style: str, loops: float | None) -> str:
+    """How figures and results name a generated distribution: "carved", "carved (no loops)", "scattered"."""
+    if style != "carved" or loops is None or loops == LOOPS:
+        return style
+    return "carved (no loops)" if loops == 0 else f"carved ({loops:g} loops)"
+
+
 def generated_split(train_mazes: int, eval_mazes: int, side: int, min_path_length: int,
-                    seed: int, style: str = "carved") -> tuple[MazeSet, MazeSet]:
+                    seed: int, style: str = "carved", loops: float = LOOPS) -> tuple[MazeSet, MazeSet]:
     """Generated training and held-out mazes of one side; no held-out maze is a symmetric image of a training one."""
-    train = MazeSet(*generate_mazes(train_mazes, side, min_path_length, seed=seed, style=style))
+    train = MazeSet(*generate_mazes(train_mazes, side, min_path_length, seed=seed, style=style, loops=loops))
     seen = {canonical_form(q) for q in train.questions}
     test = MazeSet(*generate_mazes(eval_mazes, side, min_path_length, seed=seed + 1_000_003, exclude=seen,
-                                   style=style))
+                                   style=style, loops=loops))
     return train, test
 
 
@@ -177,19 +204,21 @@ def several_sides(args: MazeArguments, seed: int, is_main: bool) -> Splits:
         if is_main:
             print(f"Generating {count} training and {held} held-out {side}x{side} mazes (shortest path >= "
                   f"{paths[side]} steps)...", flush=True)
-        train, test = generated_split(count, held, side, paths[side], seed + 7919 * k, args.maze_style)
+        train, test = generated_split(count, held, side, paths[side], seed + 7919 * k, args.maze_style,
+                                      loops_of(args))
         parts["train"].append(train.on_canvas(canvas))
         parts["test"].append(test.on_canvas(canvas))
     train, test = (MazeSet(*(np.concatenate([getattr(m, name) for m in parts[split]])
                              for name in ("questions", "answers"))) for split in ("train", "test"))
-    source = (f"generated {args.maze_style}, sides {', '.join(map(str, sides))} on a {canvas}x{canvas} canvas, "
-              f"shortest path >= "
+    source = (f"generated {style_name(args.maze_style, args.maze_loops)}, sides {', '.join(map(str, sides))} on a "
+              f"{canvas}x{canvas} canvas, shortest path >= "
               f"{', '.join(str(paths[side]) for side in sides)} steps")
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out mazes ({source})", flush=True)
     return Splits(train, test, {"source": source, "maze_size": canvas, "maze_sizes": sides, "canvas_size": canvas})
 
 
+MAX_PANELS = 16  # solve --png: a longer trace is drawn at this many evenly spaced steps, the last one included
 COLOURS = dict(zip(VOCABULARY, ["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"]))  # by token
 
 
@@ -246,6 +275,8 @@ class MazeTask(PuzzleTask):
         parser.add_argument("--min_path_length", type=int, default=8, help="shortest path of generated mazes")
         parser.add_argument("--maze_style", choices=MAZE_STYLES, default="carved",
                             help="generated mazes: carved corridors or scattered walls (Maze-Hard's kind)")
+        parser.add_argument("--maze_loops", type=float, help=f"generated carved mazes: the share of inner walls "
+                                                             f"knocked down (default {LOOPS}; 0: no loops)")
         parser.add_argument("--seed", type=int, default=2024, help="seed of generated mazes (training used others)")
         parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's halt_max_steps)")
         parser.add_argument("--fixed_point_steps", type=int, help="also stop a maze whose answer held this many "
@@ -258,6 +289,10 @@ class MazeTask(PuzzleTask):
 
         if args.num_puzzles < 1 or (args.max_steps is not None and args.max_steps < 1):
             parser.error("--num_puzzles and --max_steps must be at least 1")
+        try:
+            check_loops(args.maze_loops, args.maze_style, args.grid_size is None)
+        except ValueError as error:
+            parser.error(str(error))
         if args.fixed_point_steps is not None and args.fixed_point_steps < 1:
             parser.error("--fixed_point_steps must be at least 1")
         model = load_model(args.model, trust_remote_code=args.trust_remote_code)
@@ -274,8 +309,9 @@ class MazeTask(PuzzleTask):
             else:
                 size = args.grid_size
                 data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed,
-                                               style=args.maze_style))
-                name = f"generated_{args.maze_style}_{size}x{size}_path{args.min_path_length}"
+                                               style=args.maze_style, loops=loops_of(args)))
+                loops = "" if args.maze_loops is None else f"_loops{args.maze_loops:g}"
+                name = f"generated_{args.maze_style}{loops}_{size}x{size}_path{args.min_path_length}"
         except ValueError as error:
             parser.error(str(error))
         try:  # walls around a maze leave it the same maze: a model's canvas holds smaller ones
@@ -301,7 +337,8 @@ class MazeTask(PuzzleTask):
     def add_solve_arguments(self, parser) -> None:
         parser.add_argument("puzzles", nargs="*", help="mazes, N*N characters of `# SGo` each")
         parser.add_argument("--file", help="a CSV file of Maze-Hard's shape (its questions)")
-        parser.add_argument("--png", help="draw the first maze after every supervision step into this PNG file")
+        parser.add_argument("--png", help="draw the first maze after every supervision step into this PNG file (at "
+                                          f"most {MAX_PANELS} evenly spaced steps)")
         parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's)")
 
     def solve(self, args, parser) -> list[dict]:
@@ -354,13 +391,14 @@ TASK = MazeTask()
 
 
 def draw_trace(question: np.ndarray, trace: np.ndarray, valid: list[bool], path: str) -> None:
-    """One panel per supervision step: walls black, open cells white, S green, G red, the cells marked as path
-    blue."""
+    """One panel per supervision step (at most MAX_PANELS, evenly spaced): walls black, open cells white, S green,
+    G red, the cells marked as path blue."""
     from matplotlib.colors import ListedColormap
 
     colours = ListedColormap(list(COLOURS.values()))
-    fig, axes = panel_grid(len(trace), 2.8, 3.0)
-    for k, ax in enumerate(axes):
+    steps = np.unique(np.linspace(0, len(trace) - 1, min(len(trace), MAX_PANELS)).round().astype(int))
+    fig, axes = panel_grid(len(steps), 2.8, 3.0)
+    for k, ax in zip(steps, axes):
         shown = np.where((trace[k] == PATH) & ~np.isin(question, (START, GOAL)), PATH, question)  # maze and path
         ax.imshow(shown, cmap=colours, vmin=0, vmax=len(COLOURS) - 1, interpolation="nearest")
         ax.set_title(f"step {k + 1}" + (" (shortest path)" if valid[k] else ""), fontsize=10)
