@@ -6,7 +6,8 @@ preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a n
 `lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
 matched to the lstm arm's parameter count). Then each model solves generated mazes of every side in --sizes
 (carved mazes, shortest path >= 0.1 side^2), `max(--depths)` supervision steps, read after each depth in --depths,
-and once more stopping where the answer held 2 steps or the Q head halted (one run gives both), for each maze style
+and at the stopping rules (`--fixed_point_steps`: where the answer held k steps or the Q head halted, read off the
+same run, `modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm.fixed_point_stop`), for each maze style
 in --styles (carved: the default generator, a few loops from 13x13 on; no-loops: carved with no wall knocked down,
 one path between any two cells; scattered: Maze-Hard's random walls, a longest path found at that side, scored by
 valid shortest path since several shortest paths exist). `--maze_loops` sets the training mazes' loops. Writes
@@ -55,6 +56,7 @@ def sizes(args) -> list[dict]:
     import torch
 
     from modeling_lstm_trm.loading import load_model
+    from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import fixed_point_stop
     from modeling_lstm_trm.tasks.maze.mazes import LOOPS, generate_mazes, score_mazes
     from modeling_lstm_trm.tasks.maze.task import style_name
 
@@ -73,23 +75,29 @@ def sizes(args) -> list[dict]:
                 questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
                                                     loops=loops)
                 started = time.monotonic()
-                final, stop, stop_steps = [], [], []
+                final, stops = [], {(k, q): ([], []) for k in args.fixed_point_steps for q in (True, False)}
                 for begin in range(0, count, args.batch_size):
                     x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
-                    # one run: the trace goes on to the deepest depth, the predictions stop at the rule
-                    run = model.solve(x, max_steps=depths[-1], return_trace=True, run_to_max=True, fixed_point_steps=2)
+                    run = model.solve(x, max_steps=depths[-1], return_trace=True, run_to_max=True)
                     final.append(run.trace[[d - 1 for d in depths]].numpy())
-                    stop.append(run.predictions.numpy())
-                    stop_steps.append(run.halted_at.numpy())
+                    never = torch.full_like(run.q_halt_trace, -1.0)
+                    for (k, with_q), (answers_at, steps_at) in stops.items():  # each stopping rule, off one run
+                        got, steps = fixed_point_stop(run.trace, run.q_halt_trace if with_q else never, k)
+                        answers_at.append(got.numpy())
+                        steps_at.append(steps.numpy())
                 at_depth = np.concatenate(final, axis=1)
+                at_stop = {(k, q): (score_mazes(questions, answers, np.concatenate(a))[metric],
+                                    float(np.concatenate(n).mean())) for (k, q), (a, n) in stops.items()}
                 row = {"arm": arm, "style": style_name(generator, loops), "trained_on": trained_on, "metric": metric,
                        "side": side, "mazes": count,
                        "min_path_length": length, "train_steps": results["train_steps"],
                        "train_minutes": results["train_minutes"],
                        "by_depth": {str(d): score_mazes(questions, answers, at_depth[k])[metric]
                                     for k, d in enumerate(depths)},
-                       "at_fixed_point": score_mazes(questions, answers, np.concatenate(stop))[metric],
-                       "mean_stop_step": float(np.concatenate(stop_steps).mean()),
+                       "at_fixed_point": {str(k): at_stop[k, True][0] for k in args.fixed_point_steps},
+                       "mean_stop_step": {str(k): at_stop[k, True][1] for k in args.fixed_point_steps},
+                       "at_fixed_point_without_q_halt": {str(k): at_stop[k, False][0] for k in args.fixed_point_steps},
+                       "mean_stop_step_without_q_halt": {str(k): at_stop[k, False][1] for k in args.fixed_point_steps},
                        "seconds": round(time.monotonic() - started, 1)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -98,14 +106,14 @@ def sizes(args) -> list[dict]:
 
 
 def table(rows: list[dict]) -> None:
-    depths = list(rows[0]["by_depth"])
-    print("\n| arm | mazes (metric) | side | count | " + " | ".join(f"after {d}" for d in depths) +
-          " | fixed-point stop (mean step) |\n|" + "---|" * (len(depths) + 5))
+    depths, ks = list(rows[0]["by_depth"]), list(rows[0]["at_fixed_point"])
+    print("\n| arm | mazes (metric) | side | count | " + " | ".join(f"after {d}" for d in depths) + " | " +
+          " | ".join(f"stop k={k} (mean step)" for k in ks) + " |\n|" + "---|" * (len(depths) + len(ks) + 4))
     for r in rows:
         metric = "exact" if r["metric"] == "exact_accuracy" else "valid shortest path"
         print(f"| {r['arm']} | {r['style']} ({metric}) | {r['side']} | {r['mazes']} | " +
-              " | ".join(f"{r['by_depth'][d]:.3f}" for d in depths) +
-              f" | {r['at_fixed_point']:.3f} ({r['mean_stop_step']:.1f}) |")
+              " | ".join(f"{r['by_depth'][d]:.3f}" for d in depths) + " | " +
+              " | ".join(f"{r['at_fixed_point'][k]:.3f} ({r['mean_stop_step'][k]:.1f})" for k in ks) + " |")
 
 
 def heat_map(rows: list[dict], path: Path) -> None:
@@ -116,11 +124,12 @@ def heat_map(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = list(dict.fromkeys((r["arm"], r["style"]) for r in rows))
-    depths = list(rows[0]["by_depth"]) + ["stop"]
+    ks = list(rows[0]["at_fixed_point"])
+    depths = list(rows[0]["by_depth"]) + [f"stop\nk={k}" for k in ks]
     fig, axes = plt.subplots(1, len(panels), figsize=(1.0 * len(depths) * len(panels) + 1, 3.4), squeeze=False)
     for ax, (arm, style) in zip(axes[0], panels):
         mine = [r for r in rows if (r["arm"], r["style"]) == (arm, style)]
-        grid = np.array([[r["by_depth"][d] for d in depths[:-1]] + [r["at_fixed_point"]] for r in mine])
+        grid = np.array([list(r["by_depth"].values()) + [r["at_fixed_point"][k] for k in ks] for r in mine])
         ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
@@ -149,6 +158,9 @@ def main():
                              "down), scattered (Maze-Hard's kind, path >= 110 * side^2 / 900)")
     parser.add_argument("--maze_loops", type=float, help="training mazes' share of inner walls knocked down (examples/"
                                                          "train.py's --maze_loops; 0: no loops)")
+    parser.add_argument("--fixed_point_steps", type=int, nargs="+", default=[2, 8],
+                        help="stopping rules read off the deepest run: stop where the answer held k steps or the Q "
+                             "head halted (also stored without the Q head)")
     parser.add_argument("--num_mazes", type=int, default=200, help="generated mazes per side below 25")
     parser.add_argument("--num_large_mazes", type=int, default=50, help="generated mazes per side from 25 up")
     parser.add_argument("--batch_size", type=int, default=50)

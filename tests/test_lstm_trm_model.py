@@ -494,6 +494,25 @@ def test_a_fixed_point_halts_a_row_whose_answer_held_for_k_steps(k):
     assert (model.solve(x, max_steps=12, fixed_point_steps=k).halted_at == k + 1).all()
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_the_fixed_point_stop_read_off_a_deep_trace_is_where_solve_stops(k):
+    """One run to the deepest depth scores every k: `fixed_point_stop` on its trace gives solve's own halting steps
+    and answers, the Q head's halts included."""
+    from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import fixed_point_stop
+
+    model = tiny_model().eval()
+    torch.manual_seed(k)
+    with torch.no_grad():
+        model.q_head.weight.normal_(0, 3.0)
+        model.q_head.bias.fill_(-2.0)  # some rows halt by the Q head, at different steps
+    x, _ = grids(16)
+    deep = model.solve(x, max_steps=12, run_to_max=True, return_trace=True)
+    online = model.solve(x, max_steps=12, fixed_point_steps=k)
+    answers, steps = fixed_point_stop(deep.trace, deep.q_halt_trace, k)
+    assert torch.equal(steps, online.halted_at) and torch.equal(answers, online.predictions)
+    assert len(set(steps.tolist())) > 1, "the rows should stop at different steps for this to test anything"
+
+
 def test_progressive_training_starts_new_puzzles_from_an_unsupervised_number_of_steps():
     """`progressive_steps=R`: in training, rows taking a new puzzle first run 0..R supervision steps without gradients
     (the supervised step counter does not move); rows that continue, and evaluation, are untouched."""

@@ -788,7 +788,23 @@ class LSTMTRMForPuzzleSolving(LSTMTRMPreTrainedModel):
         return predictions, halted_at, answer, *stacked, q_at_halt
 
 
+def fixed_point_stop(trace: torch.Tensor, q_halt_trace: torch.Tensor, fixed_point_steps: int):
+    """Where `solve(..., fixed_point_steps=k)` would have stopped each row, read off a trace that ran on
+    (`solve(..., return_trace=True, run_to_max=True)`): the first step whose answer has held for k steps or whose Q
+    head halts, else the last. Returns the answers there and the (1-based) steps, so one deep run scores several k."""
+    steps, batch = trace.shape[:2]
+    held = torch.zeros(batch, dtype=torch.long, device=trace.device)
+    stop = torch.full((batch,), steps, dtype=torch.long, device=trace.device)
+    for step in range(steps):
+        if step:
+            held = torch.where((trace[step] == trace[step - 1]).all(-1), held + 1, 0)
+        now = (stop == steps) & ((q_halt_trace[step] > 0) | (held >= fixed_point_steps))
+        stop = torch.where(now, step + 1, stop)
+    return trace[stop - 1, torch.arange(batch, device=trace.device)], stop
+
+
 __all__ = [
+    "fixed_point_stop",
     "LSTMTRMCarry",
     "LSTMTRMForPuzzleSolving",
     "LSTMTRMModelOutput",
