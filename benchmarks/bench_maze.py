@@ -37,10 +37,6 @@ def cpu_preset() -> tuple[dict, int]:
     return model_flags, defaults.get("canvas_size") or defaults["maze_size"]
 
 
-def path_length(side: int) -> int:
-    return max(2, int(0.1 * side * side))
-
-
 def train(args) -> None:
     model_flags, canvas = cpu_preset()
     trm_hidden, lstm_params, trm_params = matched_trm_hidden(model_flags, 6, canvas * canvas)
@@ -72,7 +68,7 @@ def sizes(args) -> list[dict]:
     """Each trained model on generated mazes of each side, padded to its canvas."""
     from modeling_lstm_trm import LSTMTRMForPuzzleSolving
     from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
-    from modeling_lstm_trm.tasks.maze.mazes import canvas_for, evaluate_mazes, generate_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import canvas_for, evaluate_mazes, generate_mazes, long_path
 
     rows = []
     for recurrence in RECURRENCES:
@@ -87,14 +83,14 @@ def sizes(args) -> list[dict]:
             except ValueError:  # larger than an MLP or attention model's canvas: it cannot read them
                 continue
             try:
-                mazes = MazeSet(*generate_mazes(args.num_mazes, side, path_length(side), seed=args.seed + side))
+                mazes = MazeSet(*generate_mazes(args.num_mazes, side, long_path(side), seed=args.seed + side))
             except ValueError as error:  # small sides hold few distinct mazes
                 print(f"side {side}: {error}", flush=True)
                 continue
             read = mazes.for_model(model.config)
             scores = evaluate_mazes(model, read.questions, read.answers)
             rows.append({"recurrence": recurrence, "trained_on": trained, "read_as": read.size, "side": side,
-                         "min_path_length": path_length(side), **scores})
+                         "min_path_length": long_path(side), **scores})
             print(json.dumps(rows[-1]), flush=True)
     print("\n| recurrence | trained on | maze read | maze side | shortest path >= | mazes | exact | valid shortest "
           "path |\n|---|---|---|---|---|---|---|---|")

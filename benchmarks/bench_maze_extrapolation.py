@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_maze import cpu_preset, path_length, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
+from bench_maze import cpu_preset, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
 ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
@@ -52,52 +52,40 @@ def train(args) -> None:
 
 
 def sizes(args) -> list[dict]:
-    """Every model on every side, read at every depth and at the fixed-point stop."""
+    """Every model on every side, read at every depth and at the stopping rules."""
     import torch
 
     from modeling_lstm_trm.loading import load_model
-    from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import fixed_point_stop
-    from modeling_lstm_trm.tasks.maze.mazes import LOOPS, generate_mazes, score_mazes
+    from modeling_lstm_trm.tasks.maze.mazes import LOOPS, accuracy_by_depth, generate_mazes, long_path
     from modeling_lstm_trm.tasks.maze.task import style_name
 
     torch.set_num_threads(args.threads)
-    depths, rows = sorted(args.depths), []
+    rows = []
     for arm in args.arms:
         model = load_model(str(Path(args.out) / arm))
         results = json.loads((Path(args.out) / arm / "eval_results.json").read_text())
         trained_on = json.loads((Path(args.out) / arm / "training_run.json").read_text())["data"]["source"]
         for style in args.styles:
             metric = "valid_shortest_path_accuracy" if style == "scattered" else "exact_accuracy"
+            generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
             for side in args.sizes:
                 count = args.num_mazes if side < 25 else args.num_large_mazes
-                length = round(110 * side * side / 900) if style == "scattered" else path_length(side)
-                generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
+                length = long_path(side, generator)
                 questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
                                                     loops=loops)
                 started = time.monotonic()
-                final, stops = [], {(k, q): ([], []) for k in args.fixed_point_steps for q in (True, False)}
-                for begin in range(0, count, args.batch_size):
-                    x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
-                    run = model.solve(x, max_steps=depths[-1], return_trace=True, run_to_max=True)
-                    final.append(run.trace[[d - 1 for d in depths]].numpy())
-                    never = torch.full_like(run.q_halt_trace, -1.0)
-                    for (k, with_q), (answers_at, steps_at) in stops.items():  # each stopping rule, off one run
-                        got, steps = fixed_point_stop(run.trace, run.q_halt_trace if with_q else never, k)
-                        answers_at.append(got.numpy())
-                        steps_at.append(steps.numpy())
-                at_depth = np.concatenate(final, axis=1)
-                at_stop = {(k, q): (score_mazes(questions, answers, np.concatenate(a))[metric],
-                                    float(np.concatenate(n).mean())) for (k, q), (a, n) in stops.items()}
+                read = accuracy_by_depth(model, questions, answers, args.depths, args.fixed_point_steps,
+                                         args.batch_size)
                 row = {"arm": arm, "style": style_name(generator, loops), "trained_on": trained_on, "metric": metric,
-                       "side": side, "mazes": count,
-                       "min_path_length": length, "train_steps": results["train_steps"],
-                       "train_minutes": results["train_minutes"],
-                       "by_depth": {str(d): score_mazes(questions, answers, at_depth[k])[metric]
-                                    for k, d in enumerate(depths)},
-                       "at_fixed_point": {str(k): at_stop[k, True][0] for k in args.fixed_point_steps},
-                       "mean_stop_step": {str(k): at_stop[k, True][1] for k in args.fixed_point_steps},
-                       "at_fixed_point_without_q_halt": {str(k): at_stop[k, False][0] for k in args.fixed_point_steps},
-                       "mean_stop_step_without_q_halt": {str(k): at_stop[k, False][1] for k in args.fixed_point_steps},
+                       "side": side, "mazes": count, "min_path_length": length,
+                       "train_steps": results["train_steps"], "train_minutes": results["train_minutes"],
+                       "by_depth": {d: scores[metric] for d, scores in read["by_depth"].items()},
+                       **{name: {k: scores[metric] for k, scores in read[rule].items()}
+                          for name, rule in (("at_fixed_point", "at_stop"),
+                                             ("at_fixed_point_without_q_halt", "at_stop_without_q_halt"))},
+                       **{name: {k: scores["mean_stop_step"] for k, scores in read[rule].items()}
+                          for name, rule in (("mean_stop_step", "at_stop"),
+                                             ("mean_stop_step_without_q_halt", "at_stop_without_q_halt"))},
                        "seconds": round(time.monotonic() - started, 1)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)

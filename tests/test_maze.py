@@ -300,6 +300,35 @@ def test_evaluate_reads_smaller_mazes_padded_and_ends_with_the_json_line(trained
     assert "these mazes are 9x9" in capsys.readouterr().err
 
 
+def test_evaluate_by_side_and_depth_reads_one_deep_run_as_the_plain_evaluation_would(trained_maze, tmp_path, capsys):
+    """--sizes and --depths: a table by side and depth from one run per maze; after d steps it is the plain evaluation
+    with --max_steps d, and the stop rule is solve's own, on the same generated mazes."""
+    import json
+
+    from conftest import load_example
+
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet
+    from modeling_lstm_trm.tasks.maze.mazes import evaluate_mazes, long_path
+
+    out, _ = trained_maze
+    results = load_example("evaluate_model").main(["--model", str(out), "--sizes", "5", "7", "--depths", "1", "4",
+                                                   "--fixed_point_steps", "2", "--num_puzzles", "5", "--maze_loops",
+                                                   "0", "--output_dir", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "| side | after 1 | after 4 | stop k=2 (mean step) |" in printed
+    assert json.loads((tmp_path / "eval_generated_carved_loops0_sizes_5-7.json").read_text()) == results
+    model = LSTMTRMForPuzzleSolving.from_pretrained(out)
+    for side in (5, 7):
+        mazes = MazeSet(*generate_mazes(5, side, long_path(side), seed=2024 + side, loops=0)).for_model(model.config)
+        read = results["by_side"][str(side)]
+        for depth in (1, 4):
+            plain = evaluate_mazes(model, mazes.questions, mazes.answers, max_steps=depth, fixed_point_steps=2)
+            assert read["by_depth"][str(depth)]["exact_accuracy"] == plain["exact_accuracy"]
+        assert read["at_stop"]["2"]["exact_accuracy"] == plain["exact_accuracy_at_stop"]
+        assert read["at_stop"]["2"]["mean_stop_step"] == plain["mean_stop_step"]
+
+
 def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(trained_maze, tmp_path):
     from conftest import load_example
 

@@ -281,6 +281,50 @@ def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndar
     return {"exact_accuracy": float(exact.mean()), "valid_shortest_path_accuracy": float(valid.mean()), "mazes": n}
 
 
+def long_path(side: int, style: str = "carved") -> int:
+    """The shortest-path floor for comparing sides: 0.1 side^2 steps for carved mazes (8 at 9x9, 90 at 30x30),
+    Maze-Hard's 110 at 30x30 scaled by the area for scattered ones (longer paths are rare there)."""
+    return max(2, int(0.1 * side * side)) if style == "carved" else round(110 * side * side / 900)
+
+
+def accuracy_by_depth(model, questions: np.ndarray, answers: np.ndarray, depths: list[int],
+                      fixed_point_steps: list[int] = (), batch_size: int = 50) -> dict:
+    """One run of max(depths) supervision steps per maze: both scores after each depth in `depths`, and at each
+    stopping rule k in `fixed_point_steps` (the answer held k steps or the Q head halted; `*_without_q_halt`: the
+    fixed point alone), with the mean step where it stopped. For thinking longer than training did."""
+    import torch
+
+    from ...models.lstm_trm.modeling_lstm_trm import fixed_point_stop
+
+    device = next(model.parameters()).device
+    depths = sorted(set(depths))
+    rules = [(k, with_q) for k in fixed_point_steps for with_q in (True, False)]
+    at_depth, stops = [], {rule: ([], []) for rule in rules}
+    for begin in range(0, len(questions), batch_size):
+        batch = questions[begin:begin + batch_size]
+        run = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)).to(device), max_steps=depths[-1],
+                          return_trace=True, run_to_max=True)
+        at_depth.append(run.trace[[d - 1 for d in depths]].cpu().numpy())
+        never = torch.full_like(run.q_halt_trace, -1.0)
+        for (k, with_q), (got, steps) in stops.items():
+            answer, step = fixed_point_stop(run.trace, run.q_halt_trace if with_q else never, k)
+            got.append(answer.cpu().numpy())
+            steps.append(step.cpu().numpy())
+    at_depth = np.concatenate(at_depth, axis=1)
+    results = {"mazes": len(questions), "by_depth": {}, "at_stop": {}, "at_stop_without_q_halt": {}}
+    for k, depth in enumerate(depths):
+        results["by_depth"][str(depth)] = without_count(score_mazes(questions, answers, at_depth[k]))
+    for (k, with_q), (got, steps) in stops.items():
+        scores = without_count(score_mazes(questions, answers, np.concatenate(got)))
+        key = "at_stop" if with_q else "at_stop_without_q_halt"
+        results[key][str(k)] = {**scores, "mean_stop_step": float(np.concatenate(steps).mean())}
+    return results
+
+
+def without_count(scores: dict) -> dict:
+    return {key: value for key, value in scores.items() if key != "mazes"}
+
+
 def evaluate_mazes(model, questions: np.ndarray, answers: np.ndarray, batch_size: int = 64,
                    max_steps: int | None = None, fixed_point_steps: int | None = None) -> dict:
     """Solve every maze with `model` by TRM's convention (all `halt_max_steps` steps; the Q head's halt beside) and

@@ -30,10 +30,12 @@ from .mazes import (
     START,
     VOCABULARY,
     MazeDataset,
+    accuracy_by_depth,
     canonical_form,
     canvas_for,
     evaluate_mazes,
     generate_mazes,
+    long_path,
     pad_to_canvas,
     path_problem,
     to_text,
@@ -170,6 +172,10 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
     return Splits(train, test, info)
 
 
+def generated_name(args) -> str:
+    return args.maze_style + ("" if args.maze_loops is None else f"_loops{args.maze_loops:g}")
+
+
 def loops_of(args) -> float:
     return LOOPS if args.maze_loops is None else args.maze_loops
 
@@ -271,16 +277,24 @@ class MazeTask(PuzzleTask):
                                                           "any side for the conv mixer)")
         source.add_argument("--dataset_name", help="a Maze-Hard-shaped Hub dataset or local folder (test.csv)")
         source.add_argument("--data_dir", help="a TRM prebuilt folder (its test split)")
-        parser.add_argument("--num_puzzles", type=int, default=1000, help="generated mazes")
-        parser.add_argument("--min_path_length", type=int, default=8, help="shortest path of generated mazes")
+        source.add_argument("--sizes", type=int, nargs="+", help="generated mazes of each of these sides (any side for "
+                                                                 "the conv mixer), shortest path >= 0.1 side^2 "
+                                                                 "(scattered: 110 side^2 / 900): a table by side and "
+                                                                 "--depths")
+        parser.add_argument("--num_puzzles", type=int, default=1000, help="generated mazes (per side with --sizes)")
+        parser.add_argument("--min_path_length", type=int, help="shortest path of --grid_size mazes (default 8)")
+        parser.add_argument("--depths", type=int, nargs="+", help="with --sizes: read every maze after each of these "
+                                                                  "supervision steps, in one run to the deepest "
+                                                                  "(default: --max_steps or the model's)")
         parser.add_argument("--maze_style", choices=MAZE_STYLES, default="carved",
                             help="generated mazes: carved corridors or scattered walls (Maze-Hard's kind)")
         parser.add_argument("--maze_loops", type=float, help=f"generated carved mazes: the share of inner walls "
                                                              f"knocked down (default {LOOPS}; 0: no loops)")
         parser.add_argument("--seed", type=int, default=2024, help="seed of generated mazes (training used others)")
         parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's halt_max_steps)")
-        parser.add_argument("--fixed_point_steps", type=int, help="also stop a maze whose answer held this many "
-                                                                  "steps (or the Q head halts), up to --max_steps")
+        parser.add_argument("--fixed_point_steps", type=int, nargs="+", help="also stop a maze whose answer held this "
+                                                                             "many steps (or the Q head halts), up to "
+                                                                             "--max_steps (several k with --sizes)")
 
     def evaluate(self, args, parser) -> dict:
         """Exact and valid-shortest-path accuracy on a Maze-Hard CSV file or dataset, a TRM folder, or generated mazes
@@ -290,12 +304,22 @@ class MazeTask(PuzzleTask):
         if args.num_puzzles < 1 or (args.max_steps is not None and args.max_steps < 1):
             parser.error("--num_puzzles and --max_steps must be at least 1")
         try:
-            check_loops(args.maze_loops, args.maze_style, args.grid_size is None)
+            check_loops(args.maze_loops, args.maze_style, args.grid_size is None and args.sizes is None)
         except ValueError as error:
             parser.error(str(error))
-        if args.fixed_point_steps is not None and args.fixed_point_steps < 1:
-            parser.error("--fixed_point_steps must be at least 1")
+        for flag in ("fixed_point_steps", "depths", "sizes"):
+            if any(value < 1 for value in getattr(args, flag) or ()):
+                parser.error(f"--{flag} must be at least 1")
+        if args.sizes is None:
+            if args.depths:
+                parser.error("--depths goes with --sizes")
+            if args.fixed_point_steps and len(args.fixed_point_steps) > 1:
+                parser.error("several --fixed_point_steps go with --sizes")
+        elif args.min_path_length is not None:
+            parser.error("--min_path_length goes with --grid_size (--sizes takes 0.1 side^2)")
         model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+        if args.sizes:
+            return self.evaluate_sizes(args, parser, model)
         try:
             if args.data_dir:
                 data, name = load_trm_folder(args.data_dir, "test"), "trm_test"
@@ -308,10 +332,10 @@ class MazeTask(PuzzleTask):
                 data, name = load_csv_splits({"test": args.file})["test"], Path(args.file).stem
             else:
                 size = args.grid_size
-                data = MazeSet(*generate_mazes(args.num_puzzles, size, args.min_path_length, seed=args.seed,
+                length = 8 if args.min_path_length is None else args.min_path_length
+                data = MazeSet(*generate_mazes(args.num_puzzles, size, length, seed=args.seed,
                                                style=args.maze_style, loops=loops_of(args)))
-                loops = "" if args.maze_loops is None else f"_loops{args.maze_loops:g}"
-                name = f"generated_{args.maze_style}{loops}_{size}x{size}_path{args.min_path_length}"
+                name = f"generated_{generated_name(args)}_{size}x{size}_path{length}"
         except ValueError as error:
             parser.error(str(error))
         try:  # walls around a maze leave it the same maze: a model's canvas holds smaller ones
@@ -322,14 +346,46 @@ class MazeTask(PuzzleTask):
             print(f"{data.size}x{data.size} mazes padded with walls to the model's {read.size}x{read.size} canvas")
         data = read
         path = output_file(args, name, ".json", parser)
+        fixed_point_steps = args.fixed_point_steps[0] if args.fixed_point_steps else None
         results = evaluate_mazes(model, data.questions, data.answers, batch_size=args.batch_size,
-                                 max_steps=args.max_steps, fixed_point_steps=args.fixed_point_steps)
+                                 max_steps=args.max_steps, fixed_point_steps=fixed_point_steps)
         path.write_text(json.dumps(finite_json(results), indent=2))
         print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
               f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
-        if args.fixed_point_steps:
-            print(f"stopping at a fixed point of {args.fixed_point_steps} steps (or the Q head's halt): exact "
+        if fixed_point_steps:
+            print(f"stopping at a fixed point of {fixed_point_steps} steps (or the Q head's halt): exact "
                   f"{results['exact_accuracy_at_stop']:.4f} after {results['mean_stop_step']:.2f} steps on average")
+        print(json.dumps(finite_json(results)))
+        return results
+
+    def evaluate_sizes(self, args, parser, model) -> dict:
+        """--sizes: generated mazes of each side read after each of --depths (one run to the deepest) and at each
+        --fixed_point_steps rule; a table by side and depth, and one JSON file for all."""
+        depths = args.depths or [args.max_steps or model.config.halt_max_steps]
+        metric = "valid_shortest_path_accuracy" if args.maze_style == "scattered" else "exact_accuracy"
+        by_side = {}
+        for side in args.sizes:
+            try:
+                data = MazeSet(*generate_mazes(args.num_puzzles, side, long_path(side, args.maze_style),
+                                               seed=args.seed + side, style=args.maze_style, loops=loops_of(args)))
+                data = data.for_model(model.config)
+            except ValueError as error:
+                parser.error(f"--sizes {side}: {error}")
+            by_side[str(side)] = {"min_path_length": long_path(side, args.maze_style), **accuracy_by_depth(
+                model, data.questions, data.answers, depths, args.fixed_point_steps or (), args.batch_size)}
+        results = {"maze_style": style_name(args.maze_style, args.maze_loops), "metric": metric, "by_side": by_side}
+        name = f"generated_{generated_name(args)}_sizes_{'-'.join(map(str, args.sizes))}"
+        path = output_file(args, name, ".json", parser)
+        path.write_text(json.dumps(finite_json(results), indent=2))
+        rules = list(args.fixed_point_steps or ())
+        print(f"\n{results['maze_style']} mazes, {metric.replace('_', ' ')} by side and supervision steps "
+              f"({args.num_puzzles} per side):\n\n| side | " + " | ".join(f"after {d}" for d in sorted(set(depths)))
+              + "".join(f" | stop k={k} (mean step)" for k in rules) + " |\n|" + "---|" * (1 + len(set(depths))
+                                                                                         + len(rules)))
+        for side, read in by_side.items():
+            print(f"| {side} | " + " | ".join(f"{v[metric]:.3f}" for v in read["by_depth"].values()) + "".join(
+                f" | {read['at_stop'][str(k)][metric]:.3f} ({read['at_stop'][str(k)]['mean_stop_step']:.1f})"
+                for k in rules) + " |")
         print(json.dumps(finite_json(results)))
         return results
 
