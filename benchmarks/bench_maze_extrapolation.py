@@ -93,15 +93,19 @@ def sizes(args) -> list[dict]:
     return rows
 
 
+RULES = (("at_fixed_point", "mean_stop_step"), ("at_fixed_point_without_q_halt", "mean_stop_step_without_q_halt"))
+
+
 def table(rows: list[dict]) -> None:
     depths, ks = list(rows[0]["by_depth"]), list(rows[0]["at_fixed_point"])
     print("\n| arm | mazes (metric) | side | count | " + " | ".join(f"after {d}" for d in depths) + " | " +
-          " | ".join(f"stop k={k} (mean step)" for k in ks) + " |\n|" + "---|" * (len(depths) + len(ks) + 4))
+          " | ".join(f"stop k={k} or Q halt (mean step) | stop k={k} alone (mean step)" for k in ks) + " |\n|" +
+          "---|" * (len(depths) + 2 * len(ks) + 4))
     for r in rows:
         metric = "exact" if r["metric"] == "exact_accuracy" else "valid shortest path"
         print(f"| {r['arm']} | {r['style']} ({metric}) | {r['side']} | {r['mazes']} | " +
               " | ".join(f"{r['by_depth'][d]:.3f}" for d in depths) + " | " +
-              " | ".join(f"{r['at_fixed_point'][k]:.3f} ({r['mean_stop_step'][k]:.1f})" for k in ks) + " |")
+              " | ".join(f"{r[at][k]:.3f} ({r[step][k]:.1f})" for k in ks for at, step in RULES) + " |")
 
 
 def heat_map(rows: list[dict], path: Path) -> None:
@@ -113,18 +117,23 @@ def heat_map(rows: list[dict], path: Path) -> None:
 
     panels = list(dict.fromkeys((r["arm"], r["style"]) for r in rows))
     ks = list(rows[0]["at_fixed_point"])
-    depths = list(rows[0]["by_depth"]) + [f"stop\nk={k}" for k in ks]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 * len(depths) * len(panels) + 1, 3.4), squeeze=False)
-    for ax, (arm, style) in zip(axes[0], panels):
+    depths = list(rows[0]["by_depth"]) + [f"k={k}\n{rule}" for k in ks for rule in ("or Q", "alone")]
+    cols = min(2, len(panels))
+    rows_of_panels = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(0.75 * len(depths) * cols + 1, 3.2 * rows_of_panels),
+                             squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (arm, style) in zip(axes.flat, panels):
         mine = [r for r in rows if (r["arm"], r["style"]) == (arm, style)]
-        grid = np.array([list(r["by_depth"].values()) + [r["at_fixed_point"][k] for k in ks] for r in mine])
+        grid = np.array([list(r["by_depth"].values()) + [r[at][k] for k in ks for at, _ in RULES] for r in mine])
         ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if value < 0.6 else "black")
-        ax.set_xticks(range(len(depths)), depths)
+        ax.set_xticks(range(len(depths)), depths, fontsize=7)
         ax.set_yticks(range(len(mine)), [f"{r['side']}x{r['side']}" for r in mine])
-        ax.set_xlabel("supervision steps at test time")
+        ax.set_xlabel("after N supervision steps; stop where the answer held k steps", fontsize=8)
         metric = "exact" if mine[0]["metric"] == "exact_accuracy" else "valid shortest path"
         ax.set_title(f"{arm}, {style} mazes ({metric})", fontsize=9)
     fig.suptitle("Generated mazes; " + "; ".join(sorted({f"trained on {r['trained_on']}" for r in rows})),

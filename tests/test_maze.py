@@ -316,7 +316,7 @@ def test_evaluate_by_side_and_depth_reads_one_deep_run_as_the_plain_evaluation_w
                                                    "--fixed_point_steps", "2", "--num_puzzles", "5", "--maze_loops",
                                                    "0", "--output_dir", str(tmp_path)])
     printed = capsys.readouterr().out
-    assert "| side | after 1 | after 4 | stop k=2 (mean step) |" in printed
+    assert "| side | after 1 | after 4 | stop k=2 or Q halt (mean step) | stop k=2 alone |" in printed
     assert json.loads((tmp_path / "eval_generated_carved_loops0_sizes_5-7.json").read_text()) == results
     model = LSTMTRMForPuzzleSolving.from_pretrained(out)
     for side in (5, 7):

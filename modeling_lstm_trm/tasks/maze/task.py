@@ -380,12 +380,12 @@ class MazeTask(PuzzleTask):
         rules = list(args.fixed_point_steps or ())
         print(f"\n{results['maze_style']} mazes, {metric.replace('_', ' ')} by side and supervision steps "
               f"({args.num_puzzles} per side):\n\n| side | " + " | ".join(f"after {d}" for d in sorted(set(depths)))
-              + "".join(f" | stop k={k} (mean step)" for k in rules) + " |\n|" + "---|" * (1 + len(set(depths))
-                                                                                         + len(rules)))
+              + "".join(f" | stop k={k} or Q halt (mean step) | stop k={k} alone" for k in rules) + " |\n|"
+              + "---|" * (1 + len(set(depths)) + 2 * len(rules)))
         for side, read in by_side.items():
             print(f"| {side} | " + " | ".join(f"{v[metric]:.3f}" for v in read["by_depth"].values()) + "".join(
-                f" | {read['at_stop'][str(k)][metric]:.3f} ({read['at_stop'][str(k)]['mean_stop_step']:.1f})"
-                for k in rules) + " |")
+                f" | {read[rule][str(k)][metric]:.3f} ({read[rule][str(k)]['mean_stop_step']:.1f})"
+                for k in rules for rule in ("at_stop", "at_stop_without_q_halt")) + " |")
         print(json.dumps(finite_json(results)))
         return results
 
