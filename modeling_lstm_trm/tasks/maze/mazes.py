@@ -288,11 +288,12 @@ def long_path(side: int, style: str = "carved") -> int:
 
 
 def accuracy_by_depth(model, questions: np.ndarray, answers: np.ndarray, depths: list[int],
-                      fixed_point_steps: list[int] = (), batch_size: int = 50) -> dict:
+                      fixed_point_steps: list[int] = (), batch_size: int = 50, progress: bool = True) -> dict:
     """One run of max(depths) supervision steps per maze: both scores after each depth in `depths`, and at each
     stopping rule k in `fixed_point_steps` (the answer held k steps or the Q head halted; `*_without_q_halt`: the
     fixed point alone), with the mean step where it stopped. For thinking longer than training did."""
     import torch
+    from tqdm.auto import tqdm
 
     from ...models.lstm_trm.modeling_lstm_trm import fixed_point_stop
 
@@ -300,7 +301,9 @@ def accuracy_by_depth(model, questions: np.ndarray, answers: np.ndarray, depths:
     depths = sorted(set(depths))
     rules = [(k, with_q) for k in fixed_point_steps for with_q in (True, False)]
     at_depth, stops = [], {rule: ([], []) for rule in rules}
-    for begin in range(0, len(questions), batch_size):
+    side = questions.shape[-1]
+    for begin in tqdm(range(0, len(questions), batch_size), desc=f"{side}x{side} mazes, {depths[-1]} steps",
+                      unit="batch", disable=not progress, leave=False):
         batch = questions[begin:begin + batch_size]
         run = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)).to(device), max_steps=depths[-1],
                           return_trace=True, run_to_max=True)
