@@ -350,11 +350,11 @@ def evaluate_mazes(model, questions: np.ndarray, answers: np.ndarray, batch_size
             steps_by_rule["stop"].append(stop.halted_at.cpu().numpy())
     results = score_mazes(questions, answers, np.concatenate(answers_by_rule["max"]))
     q_halt = score_mazes(questions, answers, np.concatenate(answers_by_rule["q_halt"]))
-    results.update({f"{key}_at_q_halt": value for key, value in q_halt.items() if key != "mazes"},
+    results.update({f"{key}_at_q_halt": value for key, value in without_count(q_halt).items()},
                    mean_steps=float(np.concatenate(steps_by_rule["q_halt"]).mean()))
     if fixed_point_steps:
         stop = score_mazes(questions, answers, np.concatenate(answers_by_rule["stop"]))
-        results.update({f"{key}_at_stop": value for key, value in stop.items() if key != "mazes"},
+        results.update({f"{key}_at_stop": value for key, value in without_count(stop).items()},
                        mean_stop_step=float(np.concatenate(steps_by_rule["stop"]).mean()),
                        fixed_point_steps=fixed_point_steps)
     return results

@@ -365,13 +365,14 @@ class MazeTask(PuzzleTask):
         metric = "valid_shortest_path_accuracy" if args.maze_style == "scattered" else "exact_accuracy"
         by_side = {}
         for side in args.sizes:
+            length = long_path(side, args.maze_style)
             try:
-                data = MazeSet(*generate_mazes(args.num_puzzles, side, long_path(side, args.maze_style),
-                                               seed=args.seed + side, style=args.maze_style, loops=loops_of(args)))
+                data = MazeSet(*generate_mazes(args.num_puzzles, side, length, seed=args.seed + side,
+                                               style=args.maze_style, loops=loops_of(args)))
                 data = data.for_model(model.config)
             except ValueError as error:
                 parser.error(f"--sizes {side}: {error}")
-            by_side[str(side)] = {"min_path_length": long_path(side, args.maze_style), **accuracy_by_depth(
+            by_side[str(side)] = {"min_path_length": length, **accuracy_by_depth(
                 model, data.questions, data.answers, depths, args.fixed_point_steps or (), args.batch_size)}
         results = {"maze_style": style_name(args.maze_style, args.maze_loops), "metric": metric, "by_side": by_side}
         name = f"generated_{generated_name(args)}_sizes_{'-'.join(map(str, args.sizes))}"
