@@ -7,7 +7,7 @@ preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a n
 matched to the lstm arm's parameter count). Then each model solves generated mazes of every side in --sizes
 (carved mazes, shortest path >= 0.1 side^2), `max(--depths)` supervision steps, read after each depth in --depths,
 and at the stopping rules (`--fixed_point_steps`: where the answer held k steps or the Q head halted, read off the
-same run, `modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm.fixed_point_stop`), for each maze style
+same run, `modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm.fixed_point_stop`), for each maze style
 in --styles (carved: the default generator, a few loops from 13x13 on; no-loops: carved with no wall knocked down,
 one path between any two cells; scattered: Maze-Hard's random walls, a longest path found at that side, scored by
 valid shortest path since several shortest paths exist). `--maze_loops` sets the training mazes' loops. Writes

@@ -11,6 +11,7 @@ chunks of --block_size tokens, then generates; the model folder is never written
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> str:
     set_seed(args.seed)
     model = load_model(args.model, causal_lm=True, trust_remote_code=args.trust_remote_code)
     tokenizer = load_tokenizer(args.model, model, trust_remote_code=args.trust_remote_code)
-    ids = tokenizer(args.prompt, add_special_tokens=False)["input_ids"]
+    ids = prompt_ids(tokenizer, args.prompt)
     if not ids:  # an empty prompt starts a document: the token that ends one is what precedes a start in training
         ids = [tokenizer.eos_token_id]
     if settings and len(ids) > 1:
@@ -66,6 +67,18 @@ def main(argv: list[str] | None = None) -> str:
                                 pad_token_id=tokenizer.pad_token_id, **sampling)
     print()
     return tokenizer.decode(output[0], skip_special_tokens=True)
+
+
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """The prompt's token ids, "<eos>" and the like read as text; a notice names what the tokenizer does not know
+    (read as the unknown token, which the printed text leaves out)."""
+    encoded = tokenizer(prompt, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True)
+    unknown = sorted({prompt[begin:end] for token, (begin, end) in zip(encoded["input_ids"], encoded["offset_mapping"])
+                      if token == tokenizer.unk_token_id and tokenizer.unk_token_id is not None})
+    if unknown:
+        print(f"notice: the model's tokenizer does not know {', '.join(map(repr, unknown[:10]))} in the prompt: read "
+              f"as {tokenizer.unk_token}, which the text below leaves out", file=sys.stderr, flush=True)
+    return encoded["input_ids"]
 
 
 def learn_from_prompt(model, ids: list[int], settings, block_size: int):

@@ -25,15 +25,15 @@ RUN_FILE = "training_run.json"
 EVAL_FILE = "eval_results.json"
 CODE_FILES = {  # each model's folder under models/ and its Hub-flat code files
     "nested_lstm": ("nested_lstm", ("configuration_nested_lstm.py", "modeling_nested_lstm.py")),
-    "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstm_trm.py")),
+    "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstmtrm.py")),
 }
 AUTO_MAP = {
     "nested_lstm": {"AutoConfig": "configuration_nested_lstm.NestedLSTMConfig",
                     "AutoModel": "modeling_nested_lstm.NestedLSTMModel",
                     "AutoModelForCausalLM": "modeling_nested_lstm.NestedLSTMForCausalLM"},
     "lstm_trm": {"AutoConfig": "configuration_lstm_trm.LSTMTRMConfig",
-                 "AutoModel": "modeling_lstm_trm.LSTMTRMModel",
-                 "AutoModelForPuzzleSolving": "modeling_lstm_trm.LSTMTRMForPuzzleSolving"},
+                 "AutoModel": "modeling_lstmtrm.LSTMTRMModel",
+                 "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"},
 }
 # Files of a saved folder that belong in the repository (weights and code are handled on their own).
 OPTIONAL_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",

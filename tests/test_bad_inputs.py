@@ -440,3 +440,49 @@ def test_the_python_api_speaks_in_our_words(tmp_path):
     for m in (model, lm):
         with pytest.raises(ValueError, match="is a file, not a folder"):
             m.save_pretrained(tmp_path / "a_file")
+
+
+# ----- round three: a model folder chooses nothing, bounded work, the edges of the API -------------------------------
+
+def test_the_api_refuses_what_it_cannot_use_in_our_words(tmp_path):
+    from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving, NestedLSTMConfig
+    from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import fixed_point_stop
+
+    config = dict(vocab_size=5, seq_len=16, hidden_size=16, num_layers=1, T_cycles=1, n_cycles=1,
+                  forward_dtype="float32")
+    model = LSTMTRMForPuzzleSolving(LSTMTRMConfig(puzzle_emb_ndim=0, **config)).eval()
+    with_puzzle_emb = LSTMTRMForPuzzleSolving(LSTMTRMConfig(puzzle_emb_ndim=16, **config)).eval()
+    x = torch.randint(0, 5, (2, 16))
+    with pytest.raises(TypeError, match="the backbone and takes no `labels`"):
+        model.model(x, labels=x)
+    carry = model(x).cache
+    with pytest.raises(ValueError, match="holds torch.float64 / torch.float64 states"):
+        model(x, cache=LSTMTRMCarry(**{**vars(carry), "h": carry.h.double(), "c": carry.c.double()}))
+    with pytest.raises(ValueError, match="holds 17 positions, but this model reads 16 .*another model"):
+        model(x, cache=with_puzzle_emb(x).cache)
+    with pytest.raises(ValueError, match="`fixed_point_steps` must be an integer of at least 1"):
+        fixed_point_stop(torch.zeros(3, 2, 16, dtype=torch.long), torch.zeros(3, 2), 0)
+    lm = NestedLSTMForCausalLM(NestedLSTMConfig(vocab_size=7, hidden_size=8)).eval()
+    with pytest.raises(TypeError, match="`cache` must be a NestedLSTMState .* got LSTMTRMCarry"):
+        lm.generate(torch.zeros(2, 3, dtype=torch.long), cache=carry, max_new_tokens=2)
+    model.save_pretrained(tmp_path / "trm")
+    lm.save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match="this config is a 'lstm_trm' model's, not a 'nested_lstm' one"):
+        NestedLSTMForCausalLM.from_pretrained(tmp_path / "trm")
+    with pytest.raises(ValueError, match="this config is a 'nested_lstm' model's, not a 'lstm_trm' one"):
+        LSTMTRMForPuzzleSolving.from_pretrained(tmp_path / "lm")
+
+
+def test_text_is_read_as_written(tmp_path, capsys):
+    """A literal "<eos>" in a corpus is text, not the end of a document; a line longer than a tokenizer's piece keeps
+    its words; a prompt's characters the tokenizer does not know are named, not dropped without a word."""
+    char = build_text_tokenizer("char", ["hello <eos> world"])
+    tokens, starts, _ = encode_corpus(["a<eos>b"], char)
+    assert list(tokens).count(char.eos_token_id) == 1 and tokens[-1] == char.eos_token_id and starts.sum() == 1
+    word = build_text_tokenizer("word", ["ab cd\n"])
+    tokens, _, _ = encode_corpus(["ab " * 30000 + "\n"], word)  # 90,000 characters on one line
+    assert len(tokens) == 30002 and word.unk_token_id not in tokens
+    generate = load_example("generate")
+    ids = generate.prompt_ids(char, "héllo")
+    assert len(ids) == 5 and ids.count(char.unk_token_id) == 1
+    assert "does not know 'é' in the prompt" in capsys.readouterr().err

@@ -45,7 +45,7 @@ import json, torch
 from transformers import AutoTokenizer
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 tokenizer = AutoTokenizer.from_pretrained({repo!r}, trust_remote_code=True)
-model = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {repo!r}).from_pretrained({repo!r})
+model = get_class_from_dynamic_module("modeling_lstmtrm.LSTMTRMForPuzzleSolving", {repo!r}).from_pretrained({repo!r})
 ids = tokenizer("1.3.......2...4.", return_tensors="pt").input_ids
 print(json.dumps({{"ids": ids[0].tolist(), "predictions": model.solve(ids).predictions[0].tolist(),
                   "class": type(model).__name__}}))
@@ -64,7 +64,7 @@ def test_dry_run_repositories_load_anywhere_and_reproduce_the_outputs(trained, t
         expected = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "README.md",
                     "training_curves.png", "eval_results.json", "training_run.json"}
         expected |= {"configuration_nested_lstm.py", "modeling_nested_lstm.py", "generation_config.json"} \
-            if kind == "lm" else {"configuration_lstm_trm.py", "modeling_lstm_trm.py"}
+            if kind == "lm" else {"configuration_lstm_trm.py", "modeling_lstmtrm.py"}
         assert expected <= {p.name for p in repo.iterdir()}, kind
         assert "auto_map" in json.loads((repo / "config.json").read_text())
         remote = json.loads(without_package(script.format(repo=str(repo))).strip().splitlines()[-1])

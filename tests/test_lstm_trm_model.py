@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMForPuzzleSolving, LSTMTRMModel
-from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import stablemax_cross_entropy
+from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import stablemax_cross_entropy
 from modeling_lstm_trm.tasks.sudoku.puzzles import augment_pair, generate_puzzles
 
 DESIGN = {"batch_size": 64, "seq_len": 81, "vocab_size": 10, "num_puzzle_identifiers": 1000, "T_cycles": 3,
@@ -341,7 +341,7 @@ def test_save_and_load_give_identical_outputs(tmp_path, recurrence):
     model = tiny_model(recurrence=recurrence).eval()
     model.save_pretrained(tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstm_trm.py"} <= names
+    assert {"model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstmtrm.py"} <= names
     loaded = AutoModelForPuzzleSolving.from_pretrained(tmp_path).eval()
     assert type(loaded) is LSTMTRMForPuzzleSolving
     x, y = grids(3)
@@ -363,7 +363,7 @@ def test_remote_code_folder_loads_without_the_package(tmp_path, without_package)
     printed = without_package(f"""
         import torch
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
-        head = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {str(folder)!r})
+        head = get_class_from_dynamic_module("modeling_lstmtrm.LSTMTRMForPuzzleSolving", {str(folder)!r})
         model = head.from_pretrained({str(folder)!r}).eval()
         expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
         # to rounding: the two processes may sum in another order (another thread count)
@@ -371,7 +371,7 @@ def test_remote_code_folder_loads_without_the_package(tmp_path, without_package)
         assert torch.equal(model.solve(expected["x"]).predictions, expected["solved"])
         print(type(model).__name__, type(model).__module__)
     """)
-    assert "LSTMTRMForPuzzleSolving" in printed and "modeling_lstm_trm" in printed
+    assert "LSTMTRMForPuzzleSolving" in printed and "modeling_lstmtrm" in printed
 
 
 # --- bad input ------------------------------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
 def test_solve_checks_its_inputs_once_per_call_not_once_per_step(monkeypatch):
     model = tiny_model().eval()
     calls = []
-    import modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm as modeling
+    import modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm as modeling
 
     original = modeling.check_inputs
     monkeypatch.setattr(modeling, "check_inputs", lambda *a: calls.append(1) or original(*a))
@@ -499,7 +499,7 @@ def test_a_fixed_point_halts_a_row_whose_answer_held_for_k_steps(k):
 def test_the_fixed_point_stop_read_off_a_deep_trace_is_where_solve_stops(k):
     """One run to the deepest depth scores every k: `fixed_point_stop` on its trace gives solve's own halting steps
     and answers, the Q head's halts included."""
-    from modeling_lstm_trm.models.lstm_trm.modeling_lstm_trm import fixed_point_stop
+    from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import fixed_point_stop
 
     model = tiny_model().eval()
     torch.manual_seed(k)

@@ -300,7 +300,7 @@ def test_modeling_files_import_only_their_siblings():
     package = Path(__import__("modeling_lstm_trm").__file__).parent
     files = sorted(package.rglob("modeling_*.py")) + sorted(package.rglob("configuration_*.py"))
     assert {p.name for p in files} == {"modeling_nested_lstm.py", "configuration_nested_lstm.py",
-                                       "modeling_lstm_trm.py", "configuration_lstm_trm.py"}
+                                       "modeling_lstmtrm.py", "configuration_lstm_trm.py"}
     for path in files:
         for line in path.read_text().splitlines():
             assert not re.match(r"\s*(from|import)\s+modeling_lstm_trm", line), (path.name, line)

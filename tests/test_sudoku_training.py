@@ -144,7 +144,7 @@ def test_the_trained_cell_keeps_a_solved_answer_solved(trained_4x4):
 
 def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
     out, results = trained_4x4
-    for name in ["model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstm_trm.py",
+    for name in ["model.safetensors", "config.json", "configuration_lstm_trm.py", "modeling_lstmtrm.py",
                  "tokenizer.json", "README.md", "eval_results.json", "training_curves.png"]:
         assert (out / name).exists(), name
     assert json.loads((out / "eval_results.json").read_text())["held_out"] == results["held_out"]
@@ -153,7 +153,7 @@ def test_the_job_writes_a_hub_ready_folder(trained_4x4, without_package):
         import torch
         from transformers import AutoTokenizer
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
-        head = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {str(out)!r})
+        head = get_class_from_dynamic_module("modeling_lstmtrm.LSTMTRMForPuzzleSolving", {str(out)!r})
         model = head.from_pretrained({str(out)!r})
         ids = AutoTokenizer.from_pretrained({str(out)!r})("1.3." + "." * 12, return_tensors="pt")["input_ids"]
         print(model.solve(ids).predictions.shape)

@@ -24,7 +24,7 @@ from modeling_lstm_trm import (
     NestedLSTMForCausalLM,
     NestedLSTMState,
 )
-from modeling_lstm_trm.models.lstm_trm import modeling_lstm_trm
+from modeling_lstm_trm.models.lstm_trm import modeling_lstmtrm
 from modeling_lstm_trm.models.nested_lstm import modeling_nested_lstm
 from modeling_lstm_trm.tasks.sudoku.puzzles import SudokuDataset, generate_puzzles
 from modeling_lstm_trm.training import StatefulTrainer
@@ -78,7 +78,7 @@ def no_deprecation_warnings():
 
 @pytest.mark.parametrize("output_class", [modeling_nested_lstm.NestedLSTMModelOutput,
                                           modeling_nested_lstm.NestedLSTMCausalLMOutput,
-                                          modeling_lstm_trm.LSTMTRMOutput])
+                                          modeling_lstmtrm.LSTMTRMOutput])
 def test_every_output_holds_the_state_as_cache_and_answers_to_the_old_name(output_class):
     state = object()
     out = output_class(cache=state)
@@ -88,7 +88,7 @@ def test_every_output_holds_the_state_as_cache_and_answers_to_the_old_name(outpu
 
 
 def test_solve_output_builds():
-    out = modeling_lstm_trm.LSTMTRMSolveOutput(predictions=torch.zeros(2, 3, dtype=torch.long))
+    out = modeling_lstmtrm.LSTMTRMSolveOutput(predictions=torch.zeros(2, 3, dtype=torch.long))
     assert out.to_tuple()[0].shape == (2, 3)
 
 
@@ -194,7 +194,7 @@ def test_the_copied_state_name_block_is_the_same_in_both_modeling_files():
         text = Path(module.__file__).read_text()
         start = text.index("# ----- the carried state's name")
         return text[start:text.index("# ----- end of the copied block", start)]
-    assert block(modeling_nested_lstm) == block(modeling_lstm_trm)
+    assert block(modeling_nested_lstm) == block(modeling_lstmtrm)
 
 
 def test_saved_folders_load_as_remote_code_and_generate_and_solve(tmp_path, without_package):
@@ -213,11 +213,11 @@ def test_saved_folders_load_as_remote_code_and_generate_and_solve(tmp_path, with
         state = lm(expected["prompt"]).cache
         assert lm(expected["prompt"], past_key_values=state).cache.get_seq_length() == 8
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
-        head = get_class_from_dynamic_module("modeling_lstm_trm.LSTMTRMForPuzzleSolving", {str(tmp_path / "trm")!r})
+        head = get_class_from_dynamic_module("modeling_lstmtrm.LSTMTRMForPuzzleSolving", {str(tmp_path / "trm")!r})
         trm = head.from_pretrained({str(tmp_path / "trm")!r}).eval()
         assert torch.equal(trm.solve(expected["x"]).predictions, expected["solved"])
         assert type(AutoModel.from_pretrained({str(tmp_path / "trm")!r}, trust_remote_code=True)).__name__ == \
             "LSTMTRMModel"
         print(type(lm).__module__, type(trm).__module__)
     """)
-    assert "modeling_nested_lstm" in printed and "modeling_lstm_trm" in printed
+    assert "modeling_nested_lstm" in printed and "modeling_lstmtrm" in printed

@@ -1,5 +1,5 @@
 from .configuration_lstm_trm import LSTMTRMConfig
-from .modeling_lstm_trm import (
+from .modeling_lstmtrm import (
     LSTMTRMCarry,
     LSTMTRMForPuzzleSolving,
     LSTMTRMModel,

@@ -194,6 +194,16 @@ class LSTMTRMConfig(PretrainedConfig):
         kwargs.setdefault("tie_word_embeddings", False)
         super().__init__(**kwargs)
 
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """As `PretrainedConfig.from_dict`, but a config saved for another model type is refused: transformers only
+        logs it, then builds this model from foreign settings with random weights."""
+        found = config_dict.get("model_type")
+        if found not in (None, cls.model_type):
+            raise ValueError(f"this config is a {found!r} model's, not a {cls.model_type!r} one: load the folder with "
+                             "its own model class (or an Auto class)")
+        return super().from_dict(config_dict, **kwargs)
+
     @property
     def total_len(self) -> int:
         return self.seq_len + self.puzzle_emb_len

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .configuration_lstm_trm import LSTMTRMConfig
-from .modeling_lstm_trm import LSTMTRMForPuzzleSolving
+from .modeling_lstmtrm import LSTMTRMForPuzzleSolving
 
 LOSS_TYPES = {"stablemax_cross_entropy": "stablemax", "softmax_cross_entropy": "softmax"}
 

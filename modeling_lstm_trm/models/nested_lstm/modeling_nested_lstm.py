@@ -440,6 +440,15 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
         levels[0] += [p for p in self.lm_head.parameters() if id(p) not in seen]
         return levels
 
+    def generate(self, *args, **kwargs):
+        """`GenerationMixin.generate`, after checking that a carried state passed in is this model's."""
+        for name in ("cache", "past_key_values"):
+            state = kwargs.get(name)
+            if state is not None and not isinstance(state, NestedLSTMState):
+                raise TypeError(f"`{name}` must be a NestedLSTMState (this model's carried state), got "
+                                f"{type(state).__name__}")
+        return super().generate(*args, **kwargs)
+
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
         return False  # the carried state is a NestedLSTMState, never a DynamicCache

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ...models.lstm_trm.modeling_lstm_trm import IGNORE_INDEX
+from ...models.lstm_trm.modeling_lstmtrm import IGNORE_INDEX
 from .arc_data import IDENTITY, PAD, ArcTask, Augmentation, augmentations_of, encode, load_split, parse_task
 
 BLANK_IDENTIFIER = 0

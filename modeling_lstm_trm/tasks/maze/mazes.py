@@ -295,7 +295,7 @@ def accuracy_by_depth(model, questions: np.ndarray, answers: np.ndarray, depths:
     import torch
     from tqdm.auto import tqdm
 
-    from ...models.lstm_trm.modeling_lstm_trm import fixed_point_stop
+    from ...models.lstm_trm.modeling_lstmtrm import fixed_point_stop
 
     device = next(model.parameters()).device
     depths = sorted(set(depths))

@@ -67,13 +67,19 @@ BATCH_CHARS = 1 << 21  # and this many characters go to the tokenizer at once
 
 def _pieces(document: str):
     """The document in pieces of at most about PIECE_CHARS characters, each ending with a line break where there is
-    one (the char and word tokenizers never join tokens across a line break, so their tokens are the same)."""
+    one, else just before a space (a line longer than a piece): the tokenizers here never join tokens across a line
+    break, nor across the start of a space (word: spaces separate words; BPE: a word takes the space before it), so
+    the tokens are those of the whole document."""
     begin = 0
     while begin < len(document):
         end = begin + PIECE_CHARS
         if end < len(document):
             cut = document.rfind("\n", begin, end)
-            end = cut + 1 if cut > begin else end
+            if cut > begin:
+                end = cut + 1
+            else:
+                cut = document.rfind(" ", begin + 1, end)
+                end = cut if cut > begin else end
         yield document[begin:end]
         begin = end
 
@@ -94,7 +100,8 @@ def encode_corpus(documents: list[str], tokenizer, progress: bool = False) -> tu
     def flush():
         nonlocal batch, batch_chars, count
         if batch:
-            for ids in tokenizer(batch, add_special_tokens=False, return_attention_mask=False)["input_ids"]:
+            for ids in tokenizer(batch, add_special_tokens=False, return_attention_mask=False,
+                                 split_special_tokens=True)["input_ids"]:  # "<eos>" in a text is text
                 arrays.append(np.asarray(ids, dtype=dtype))
                 count += len(ids)
         batch, batch_chars = [], 0

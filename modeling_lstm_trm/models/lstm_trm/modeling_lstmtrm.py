@@ -71,8 +71,9 @@ def carried_state_argument(cache, past_key_values):
 # ----- end of the copied block ----------------------------------------------------------------------------------------
 
 IGNORE_INDEX = -100
-AUTO_MAP = {"AutoModel": "modeling_lstm_trm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
-            "AutoModelForPuzzleSolving": "modeling_lstm_trm.LSTMTRMForPuzzleSolving"}  # modeling_lstm_trm.auto
+CARRY_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the recursion returns, under any forward_dtype
+AUTO_MAP = {"AutoModel": "modeling_lstmtrm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
+            "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}  # modeling_lstm_trm.auto
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -458,6 +459,9 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
     ) -> LSTMTRMModelOutput | tuple:
         """One supervision step's recursion on `input_ids`, from the carry's (h, c) where one is given (its steps
         and halting are the puzzle-solving head's business and pass through unchanged)."""
+        if "labels" in kwargs:
+            raise TypeError("LSTMTRMModel is the backbone and takes no `labels`: LSTMTRMForPuzzleSolving (the heads "
+                            "and the loss) does")
         return_dict = self.config.return_dict if return_dict is None else return_dict
         carry = carried_state_argument(cache, past_key_values)
         check_inputs(self.config, input_ids, None, puzzle_identifiers, carry)
@@ -530,6 +534,14 @@ def check_inputs(config: LSTMTRMConfig, input_ids, labels, puzzle_identifiers, c
         if carry.inputs.shape[1] != input_ids.shape[1]:
             raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
                              f"has {input_ids.shape[1]}")
+        positions = config.puzzle_emb_len + input_ids.shape[1]
+        if carry.h.shape[1] != positions:
+            raise ValueError(f"`cache` holds {carry.h.shape[1]} positions, but this model reads {positions} "
+                             f"({config.puzzle_emb_len} puzzle-embedding positions + {input_ids.shape[1]} cells): it "
+                             "comes from another model")
+        if carry.h.dtype not in CARRY_DTYPES or carry.c.dtype != carry.h.dtype:
+            raise ValueError(f"`cache` holds {carry.h.dtype} / {carry.c.dtype} states; a carry is float32, bfloat16 "
+                             "or float16 (as this model returns it)")
 
 
 class LSTMTRMForPuzzleSolving(LSTMTRMPreTrainedModel):
@@ -792,6 +804,10 @@ def fixed_point_stop(trace: torch.Tensor, q_halt_trace: torch.Tensor, fixed_poin
     """Where `solve(..., fixed_point_steps=k)` would have stopped each row, read off a trace that ran on
     (`solve(..., return_trace=True, run_to_max=True)`): the first step whose answer has held for k steps or whose Q
     head halts, else the last. Returns the answers there and the (1-based) steps, so one deep run scores several k."""
+    if not isinstance(fixed_point_steps, numbers.Integral) or isinstance(fixed_point_steps, bool) \
+            or fixed_point_steps < 1:
+        raise ValueError(f"`fixed_point_steps` must be an integer of at least 1 (steps the answer must hold), got "
+                         f"{fixed_point_steps!r}")
     steps, batch = trace.shape[:2]
     held = torch.zeros(batch, dtype=torch.long, device=trace.device)
     stop = torch.full((batch,), steps, dtype=torch.long, device=trace.device)
