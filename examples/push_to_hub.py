@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from modeling_lstm_trm.cli import ArgumentParser, run_cli
+from modeling_lstm_trm.cli import ArgumentParser, run_cli, task_card_of_older_folder
 from modeling_lstm_trm.hub import HubError, assemble_repository, check_repo_id, push_checkpoint
 
 
@@ -29,12 +29,13 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     try:
         check_repo_id(args.repo_id)
+        task_card = task_card_of_older_folder(args.checkpoint)
         if args.dry_run:
-            files = assemble_repository(args.checkpoint, args.dry_run, args.repo_id)
+            files = assemble_repository(args.checkpoint, args.dry_run, args.repo_id, task_card)
             print(f"Wrote the repository of {args.repo_id} to {args.dry_run} ({len(files)} files: {', '.join(files)})")
             return args.dry_run
         url = push_checkpoint(args.checkpoint, args.repo_id, private=args.private, revision=args.revision,
-                              commit_message=args.commit_message)
+                              commit_message=args.commit_message, task_card=task_card)
     except HubError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(f"Pushed {args.checkpoint} to https://huggingface.co/{args.repo_id} in one commit: {url}")

@@ -30,7 +30,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from modeling_lstm_trm.cli import ArgumentParserForTraining, run_cli
-from modeling_lstm_trm.hub import HubError, check_login, check_repo_id, push_checkpoint
+from modeling_lstm_trm.hub import HubError, build_model_card, check_login, check_repo_id, push_checkpoint
 from modeling_lstm_trm.tasks import TASKS, get_task
 from modeling_lstm_trm.training.runs import (
     check_output_dir,
@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> dict:
     task, task_args, training_args, push = parse(list(sys.argv[1:] if argv is None else argv))
     try:
         results = task.run(*task_args, training_args=training_args)
+        if training_args.process_index == 0:
+            with after_training("writing the model card", training_args.output_dir):
+                build_model_card(training_args.output_dir, training_args.hub_model_id).save(
+                    Path(training_args.output_dir) / "README.md")
         if push and training_args.process_index == 0:
             repo_id, token = push
             with after_training("the upload to the Hub", training_args.output_dir):

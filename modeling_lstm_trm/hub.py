@@ -20,9 +20,8 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from .checks import first_line, non_finite
+from .training.runs import EVAL_FILE, RUN_FILE
 
-RUN_FILE = "training_run.json"
-EVAL_FILE = "eval_results.json"
 CODE_FILES = {  # each model's folder under models/ and its Hub-flat code files
     "nested_lstm": ("nested_lstm", ("configuration_nested_lstm.py", "modeling_nested_lstm.py")),
     "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstmtrm.py")),
@@ -65,9 +64,11 @@ def _parameters(folder: Path) -> str:
     return f"{total / 1e6:.2f}M" if total >= 1e6 else f"{total:,}"
 
 
-def build_model_card(folder: str | Path, repo_id: str | None = None) -> ModelCard:
+def build_model_card(folder: str | Path, repo_id: str | None = None, task_card: dict | None = None) -> ModelCard:
     """The model card of a saved folder: Hub metadata (with `model-index` holding the run's evaluation results,
-    values exactly as in `eval_results.json`) and the sections of the template in `hub_cards/`."""
+    values exactly as in `eval_results.json`) and the sections of the template in `hub_cards/`. A puzzle model's
+    task text is the run's (`training_run.json`'s `card`, written by its task); `task_card` stands in for it in a
+    folder written before runs recorded it."""
     folder = Path(folder)
     config = _read_json(folder / "config.json")
     run, results = _read_json(folder / RUN_FILE), _read_json(folder / EVAL_FILE)
@@ -76,6 +77,8 @@ def build_model_card(folder: str | Path, repo_id: str | None = None) -> ModelCar
         raise HubError(f"{folder}/config.json is not a model of this package (model_type "
                        f"{config.get('model_type')!r}); give the folder written by examples/train.py")
     repo_id = repo_id or run.get("hub_model_id") or folder.resolve().name
+    if config["model_type"] == "lstm_trm":
+        run = {**run, "card": run.get("card") or task_card}
     card_data, template, values = builders[config["model_type"]](folder, config, run, results, repo_id)
     template_text = (resources.files("modeling_lstm_trm.hub_cards") / template).read_text()
     return ModelCard.from_template(card_data, template_str=template_text, repo_id=repo_id,
@@ -124,16 +127,14 @@ def _nested_lm_card(folder, config, run, results, repo_id):
 
 
 def _lstm_trm_card(folder, config, run, results, repo_id):
-    size = (run.get("data") or {}).get("maze_size") or round(config.get("seq_len", 81) ** 0.5)  # mazes may be padded
-    from .tasks import get_task
-
-    name = config.get("task") or run.get("task") or "sudoku"  # older folders: the run's record
-    try:
-        task = vars(get_task(name).card)
-    except (ValueError, ImportError) as error:
-        raise HubError(f"{folder}: its task {name!r} cannot be loaded for the card ({first_line(error)})") from None
+    task = run.get("card")
+    if not isinstance(task, dict) or not all(isinstance(task.get(key), str) for key in CARD_FIELDS):
+        raise HubError(f"{folder}/{RUN_FILE} does not describe the model's task for its card (a run of an older "
+                       "version, or a task without card text): train it again, or push it with the package that "
+                       "trained it")
+    size = task.get("size") or round(config.get("seq_len", 81) ** 0.5)
     source = (run.get("data") or {}).get("source") or f"generated, {run.get('givens', '?')} givens"
-    title = task["title"].format(size=size)
+    title = task["title"]
     first, first_label = task["first"]
     second, second_label = task["second"]
     eval_results, result_rows = [], []
@@ -149,7 +150,7 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
                 task_type=task["task_type"], task_name=task["task_name"], dataset_type=dataset_type,
                 dataset_name=dataset_name, dataset_split="held-out" if generated else "test", metric_type=metric,
                 metric_name=label, metric_value=scores[metric]))
-        count = scores.get("puzzles", scores.get("mazes", scores.get("tasks", "?")))
+        count = scores.get(task.get("count_key", "puzzles"), "?")
         steps = scores.get("mean_steps")
         result_rows.append((f"{dataset_name} ({count} {task['unit']})", f"{scores[first]:.4f}",
                             f"{scores[second]:.4f}", "-" if steps is None else f"{steps:.2f}"))
@@ -176,6 +177,9 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
                   first_label=first_label, second_label=second_label, input_hint=task["input_hint"],
                   limitations=task["limitations"])
     return card_data, "lstm_trm.md", values
+
+
+CARD_FIELDS = ("title", "task_type", "task_name", "tag", "unit", "input_hint", "augmentation", "limitations")
 
 
 def _procedure_rows(run: dict) -> list[tuple[str, str]]:
@@ -233,9 +237,11 @@ def check_login(token: str | None = None) -> None:
         raise HubError(f"could not reach the Hub to check the login ({first_line(error)})") from None
 
 
-def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | None = None) -> list[str]:
+def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | None = None,
+                        task_card: dict | None = None) -> list[str]:
     """Write the Hub repository of a saved folder into `out`: weights, config (with `auto_map`), code files,
-    tokenizer, generation config, the card as README.md, the plot, the run's JSON files. Returns the file names."""
+    tokenizer, generation config, the card as README.md, the plot, the run's JSON files. Returns the file names.
+    `task_card`: see `build_model_card`."""
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_dir():
         raise HubError(f"no such folder: {checkpoint} (give the --output_dir of examples/train.py)")
@@ -257,7 +263,7 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
         raise HubError(f"{checkpoint}/config.json has model_type {model_type!r}, not a model of this package")
     if repo_id is not None:
         check_repo_id(repo_id)
-    card = build_model_card(checkpoint, repo_id)
+    card = build_model_card(checkpoint, repo_id, task_card)
     if out.exists() and any(out.iterdir()):
         raise HubError(f"{out} is not empty: give a new folder, so that it holds exactly the repository")
 
@@ -282,12 +288,12 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
 
 
 def push_checkpoint(checkpoint: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
-                    token: str | None = None, commit_message: str | None = None) -> str:
+                    token: str | None = None, commit_message: str | None = None, task_card: dict | None = None) -> str:
     """Assemble the repository of `checkpoint` and upload it to `repo_id` in one commit; returns the commit's URL.
     Nothing is uploaded unless the folder, the name and the login are all good."""
     check_repo_id(repo_id)
     with tempfile.TemporaryDirectory() as tmp:
-        files = assemble_repository(checkpoint, tmp, repo_id)
+        files = assemble_repository(checkpoint, tmp, repo_id, task_card)
         token = token or get_token()
         if not token:
             raise HubError("not logged in to the Hub: run `hf auth login` (or set HF_TOKEN), or use --dry-run OUT")

@@ -14,7 +14,7 @@ import torch
 from conftest import PUZZLE_4X4, assert_one_line, lm_args, load_example, run_example, sudoku_args, train_tiny_lm
 from safetensors.torch import load_file, save_file
 
-from modeling_lstm_trm import LSTMTRMCarry, NestedLSTMForCausalLM, NestedLSTMState
+from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMForPuzzleSolving, NestedLSTMForCausalLM, NestedLSTMState
 from modeling_lstm_trm.tasks.text.streams import encode_corpus
 from modeling_lstm_trm.tokenization import build_text_tokenizer
 from modeling_lstm_trm.training import StatefulTrainer
@@ -486,3 +486,130 @@ def test_text_is_read_as_written(tmp_path, capsys):
     ids = generate.prompt_ids(char, "héllo")
     assert len(ids) == 5 and ids.count(char.unk_token_id) == 1
     assert "does not know 'é' in the prompt" in capsys.readouterr().err
+
+
+EVIL_TASK = "import pathlib\npathlib.Path({marker!r}).write_text('ran')\n"
+
+
+@pytest.mark.parametrize("recorded_in", ["config.json", "training_run.json"])
+def test_a_task_named_by_a_model_folder_imports_nothing_unless_the_user_asks(recorded_in, trained, tmp_path, capsys,
+                                                                             monkeypatch):
+    """A folder whose config (or, for older folders, training run) names a module of its own choosing: no command
+    imports it (its code would run), each says which file named it; the user's own --task or --trust_remote_code
+    imports it as a task module of theirs."""
+    from modeling_lstm_trm.hub import HubError, build_model_card
+
+    code_dir, marker = tmp_path / "on_path", tmp_path / "marker"
+    code_dir.mkdir()
+    module = f"evil_task_of_{recorded_in.split('.')[0]}"  # a fresh name: a module imported once is not run again
+    (code_dir / f"{module}.py").write_text(EVIL_TASK.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(code_dir))  # a user whose own task modules are importable
+    folder = tmp_path / "model"
+    shutil.copytree(trained["sudoku"], folder)
+    config, run = (json.loads((folder / name).read_text()) for name in ("config.json", "training_run.json"))
+    run.pop("card")  # as a folder written before runs recorded their card text
+    if recorded_in == "config.json":
+        config["task"] = module
+    else:
+        config.pop("task")
+        run["task"] = module
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "training_run.json").write_text(json.dumps(run))
+    named = f"{folder}/{recorded_in} names task '{module}'"
+    for example, argv in (("evaluate_model", ["--help"]), ("evaluate_model", ["--grid_size", 4]),
+                          ("solve", [PUZZLE_4X4])):
+        code, err = run_example(example, ["--model", folder, *argv], capsys)
+        assert_one_line(err, code, 2, named)
+        assert f"--task {module}" in err.splitlines()[-1] and not marker.exists()
+    code, err = run_example("push_to_hub", ["--checkpoint", folder, "--repo-id", "a/b", "--dry-run", tmp_path / "r"],
+                            capsys)
+    assert_one_line(err, code, 2, "does not describe the model's task for its card")
+    with pytest.raises(HubError):
+        build_model_card(folder)
+    assert not marker.exists() and not (tmp_path / "r").exists()
+    code, err = run_example("evaluate_model", ["--model", folder, "--trust_remote_code", "--grid_size", 4], capsys)
+    assert marker.exists() and f"module {module} defines no TASK" in err  # the user's choice: imported
+
+
+def test_a_saved_folder_never_shadows_the_package(trained, tmp_path):
+    """Python puts the working directory first on the import path: run inside a model folder or its Hub repository,
+    `import modeling_lstm_trm` and the converter's documented command must still run the package's code."""
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    load_example("push_to_hub").main(["--checkpoint", str(trained["sudoku"]), "--repo-id", "a/b", "--dry-run",
+                                      str(repo)])
+    for folder in (trained["sudoku"], repo):
+        names = {path.stem for path in folder.glob("*.py")}
+        assert "modeling_lstm_trm" not in names and "modeling_lstmtrm" in names
+        found = subprocess.run([sys.executable, "-c", "import modeling_lstm_trm; print(modeling_lstm_trm.__file__)"],
+                               cwd=folder, capture_output=True, text=True, check=True).stdout
+        assert Path(found.strip()).parent.name == "modeling_lstm_trm"
+    old = tmp_path / "older_download"  # a checkpoint folder of an earlier version, which shipped that file
+    old.mkdir()
+    (old / "modeling_lstm_trm.py").write_text(EVIL_TASK.format(marker=str(tmp_path / "marker")))
+    converter = Path(__file__).resolve().parents[1] / "examples" / "convert_trm_checkpoint.py"
+    done = subprocess.run([sys.executable, str(converter), "--help"], cwd=old, capture_output=True, text=True)
+    assert done.returncode == 0 and "--checkpoint" in done.stdout and not (tmp_path / "marker").exists()
+
+
+class _RunsCode:
+    """A pickled object whose loading would run code (it writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def _trm_files(folder: Path) -> dict:
+    """A TRM run's files for the converter: the MLP fixture's config as all_config.yaml, and its weights."""
+    import yaml
+
+    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import config_from_trm
+
+    arch = json.loads((Path(__file__).parent / "fixtures" / "trm" / "mlp.json").read_text())["config"]
+    (folder / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch}))
+    state = LSTMTRMForPuzzleSolving(config_from_trm(arch)).state_dict()
+    return {"_orig_mod.model.inner.lm_head.weight": state["lm_head.weight"]}
+
+
+CONVERTER_CASES = [
+    # (what the user gives, how the files are made wrong, the line must contain)
+    ("a pickle that would run code", lambda f, m: torch.save({"x": _RunsCode(m)}, f / "ckpt"),
+     "holds more than tensors, which weights-only loading refuses"),
+    ("a value that is not a tensor", lambda f, m: torch.save({"_orig_mod.model.inner.lm_head.weight": 3}, f / "ckpt"),
+     "holds a int under '_orig_mod.model.inner.lm_head.weight', not a tensor"),
+    ("a truncated checkpoint", lambda f, m: (f / "ckpt").write_bytes(_saved(_trm_files(f))[:200]),
+     "is truncated or not a file torch.save wrote"),
+    ("a config that is not YAML", lambda f, m: (f / "all_config.yaml").write_text("arch: [unclosed"),
+     "cannot be read as TRM's all_config.yaml"),
+    ("a config without its arch section", lambda f, m: (f / "all_config.yaml").write_text("lr: 1\n"),
+     "has no 'arch' section"),
+    ("an output folder that is a file", lambda f, m: (f / "out").write_text("mine"), "--output_dir"),
+]
+
+
+def _saved(state: dict) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("what, spoil, fragment", CONVERTER_CASES, ids=[case[0] for case in CONVERTER_CASES])
+def test_the_converter_refuses_bad_files_in_one_line_naming_them(what, spoil, fragment, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    torch.save(_trm_files(tmp_path), tmp_path / "ckpt")
+    spoil(tmp_path, marker)
+    code, err = run_example("convert_trm_checkpoint", ["--checkpoint", tmp_path / "ckpt", "--config",
+                                                       tmp_path / "all_config.yaml", "--output_dir", tmp_path / "out"],
+                            capsys)
+    assert_one_line(err, code, 2, fragment)
+    line = err.strip().splitlines()[-1]
+    assert "Error:" not in line and not marker.exists()  # our words, not an exception's type; no code ran
+    assert what == "an output folder that is a file" or (not (tmp_path / "out").exists() and "ckpt" in line
+                                                          or "all_config.yaml" in line)

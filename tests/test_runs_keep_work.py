@@ -202,3 +202,76 @@ def test_a_rating_the_generator_cannot_reach_ends_with_what_was_reached():
     with pytest.raises(ValueError, match=r"gave up after 3 candidates per puzzle: 0 of 1 puzzles rated >= 1000000 "
                                          r"\(the highest rating seen: \d+\)"):
         generate_hard_puzzles(1, min_rating=10**6, seed=0, max_candidates_per_puzzle=3)
+
+
+# ----- round three: overwriting checks first, a checkpoint cut off while saved, signals in every phase ---------------
+
+def test_overwriting_removes_nothing_it_cannot_remove_whole_and_never_follows_a_link(tmp_path, capsys, monkeypatch):
+    out = tiny_lm_run(tmp_path, tmp_path / "run", "--max_steps", 2, "--save_steps", 2)
+    elsewhere = tmp_path / "someone_elses"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("precious")
+    (out / "checkpoint-9").symlink_to(elsewhere, target_is_directory=True)
+    real_access = os.access
+    monkeypatch.setattr("modeling_lstm_trm.training.runs.os.access",
+                        lambda path, mode: "checkpoint-2" not in str(path) and real_access(path, mode))
+    code, err = run_example("train", lm_args(tmp_path, out, "--max_steps", 1, "--overwrite_output_dir", "true"),
+                            capsys)
+    assert_one_line(err, code, 2, "cannot be emptied (permission denied), so nothing was removed")
+    assert (out / "checkpoint-2" / "trainer_state.json").is_file() and (out / "checkpoint-9").is_symlink()
+    monkeypatch.undo()
+    tiny_lm_run(tmp_path, out, "--max_steps", 1, "--save_strategy", "no", "--overwrite_output_dir", "true")
+    assert not list(out.glob("checkpoint-*")) and (elsewhere / "keep.txt").read_text() == "precious"
+
+
+def test_a_checkpoint_cut_off_while_saved_is_never_resumed_from(tmp_path, capsys):
+    out = tiny_lm_run(tmp_path, tmp_path / "run", "--max_steps", 4, "--save_steps", 2)
+    (out / "checkpoint-4" / "trainer_state.json").unlink()  # what a kill halfway through the save leaves
+    code, err = run_example("train", lm_args(tmp_path, out, "--max_steps", 4, "--resume_from_checkpoint",
+                                             out / "checkpoint-4"), capsys)
+    assert_one_line(err, code, 2, "checkpoint-4 is an incomplete checkpoint (no trainer_state.json: the run was "
+                                  "stopped while saving it)")
+    load_example("train").main([str(a) for a in lm_args(tmp_path, out, "--max_steps", 4, "--save_steps", 2,
+                                                        "--resume_from_checkpoint", "true")])
+    printed = capsys.readouterr().out
+    assert "skipping" in printed and "checkpoint-4: an incomplete checkpoint" in printed
+    assert "the newest checkpoint is" in printed and "checkpoint-2" in printed
+
+
+def test_a_second_sigterm_while_the_checkpoint_is_saved_waits_for_it(tmp_path, capsys, monkeypatch):
+    """The first SIGTERM saves a checkpoint; a second one during that save must not leave it half written."""
+    original = StatefulTrainer._save_rng_state
+
+    def save_rng_and_be_killed_again(self, output_dir):
+        os.kill(os.getpid(), signal.SIGTERM)  # the second SIGTERM, halfway through the checkpoint
+        return original(self, output_dir)
+
+    monkeypatch.setattr(StatefulTrainer, "_save_rng_state", save_rng_and_be_killed_again)
+    with_callback(monkeypatch, RaiseAt(3))
+    out = tmp_path / "run"
+    code, err = run_example("train", lm_args(tmp_path, out, "--max_steps", 10, "--save_steps", 100), capsys)
+    assert_one_line(err, code, 1, f"terminated (SIGTERM) at step 3: checkpoint saved in {out / 'checkpoint-3'}")
+    from modeling_lstm_trm.training.safety import incomplete
+
+    assert incomplete(out / "checkpoint-3") is None
+
+
+def test_a_signal_after_training_says_where_the_model_is(tmp_path, capsys, monkeypatch):
+    from modeling_lstm_trm.tasks.text import task as text_task
+
+    out = tmp_path / "run"
+    evaluate = StatefulTrainer.evaluate
+
+    def evaluation_killed(self, *args, **kwargs):
+        if (out / "model.safetensors").exists():  # the final evaluation, after the final model is saved
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(StatefulTrainer, "evaluate", evaluation_killed)
+    argv = lm_args(tmp_path, out, "--max_steps", 2, "--save_strategy", "no", "--eval_strategy", "steps",
+                   "--eval_steps", 100)  # the final evaluation only
+    code, err = run_example("train", argv, capsys)
+    assert_one_line(err, code, 1, f"evaluation terminated (SIGTERM) after training; the trained model is saved in "
+                                  f"{out.resolve()}")
+    assert (out / "model.safetensors").is_file() and text_task is not None

@@ -1,6 +1,7 @@
 """A task is one object: a new puzzle task, written in its own folder and nowhere else, trains through
 examples/train.py, evaluates through examples/evaluate_model.py, solves and draws through examples/solve.py, and gets
-a model card through the Hub dry run; the saved model says which task it is, so no example guesses."""
+a model card through the Hub dry run; the saved model says which task it is, so no example guesses, and a task that is
+not one of the package's is imported only when the user names it (a name read from a folder runs no code)."""
 
 import json
 
@@ -58,22 +59,22 @@ def test_a_new_task_trains_through_train_py_and_its_model_records_the_task(swap_
     assert (out / "tokenizer.json").is_file() and (out / "training_curves.png").is_file()
 
 
-def test_a_new_task_evaluates_through_evaluate_model_py_without_being_named(swap_model, tmp_path):
+def test_a_new_task_evaluates_through_evaluate_model_py_when_the_user_names_it(swap_model, tmp_path):
     out, results = swap_model
     (tmp_path / "grids.txt").write_text("abaabbaab babbaabba\nbbbbbbbbb aaaaaaaaa  // all b\n")
-    scores = load_example("evaluate_model").main(["--model", str(out), "--file", str(tmp_path / "grids.txt"),
-                                                  "--output_dir", str(tmp_path)])
+    scores = load_example("evaluate_model").main(["--model", str(out), "--task", "swap_colours", "--file",
+                                                  str(tmp_path / "grids.txt"), "--output_dir", str(tmp_path)])
     assert scores["puzzles"] == 2 and 0 <= scores["exact_accuracy"] <= 1
     assert json.loads((tmp_path / "eval_grids.json").read_text()) == scores
-    generated = load_example("evaluate_model").main(["--model", str(out), "--num_puzzles", "50",
-                                                     "--output_dir", str(tmp_path)])
+    generated = load_example("evaluate_model").main(["--model", str(out), "--num_puzzles", "50", "--output_dir",
+                                                     str(tmp_path), "--trust_remote_code"])
     assert generated["puzzles"] == 50 and generated["exact_accuracy"] >= 0.9
 
 
 def test_a_new_task_solves_and_draws_through_solve_py(swap_model, tmp_path):
     out, _ = swap_model
-    reports = load_example("solve").main(["--model", str(out), "abaabbaab", "--png", str(tmp_path / "trace.png"),
-                                          "--trace"])
+    reports = load_example("solve").main(["--model", str(out), "--task", "swap_colours", "abaabbaab", "--png",
+                                          str(tmp_path / "trace.png"), "--trace"])
     assert reports[0]["answer"] == "babbaabba" and reports[0]["halted_at"] >= 1
     assert (tmp_path / "trace.png").stat().st_size > 0
 
@@ -88,11 +89,12 @@ def test_a_new_task_gets_its_model_card_from_the_hub_dry_run(swap_model, tmp_pat
 
 def test_bad_puzzles_for_a_new_task_are_one_line_errors_naming_the_place(swap_model, tmp_path, capsys):
     out, _ = swap_model
-    code, err = run_example("solve", ["--model", out, "abxabbaab"], capsys)
+    code, err = run_example("solve", ["--model", out, "--task", "swap_colours", "abxabbaab"], capsys)
     assert_one_line(err, code, 2, "puzzle 1: 'x' is not one of '.ab'")
     for second, message in (("abaab", "5 characters is not a square grid"), ("abab", "a 2x2 grid after 3x3 ones")):
         (tmp_path / "bad.txt").write_text(f"abaabbaab babbaabba\n{second}\n")
-        code, err = run_example("evaluate_model", ["--model", out, "--file", tmp_path / "bad.txt"], capsys)
+        code, err = run_example("evaluate_model", ["--model", out, "--task", "swap_colours", "--file",
+                                                   tmp_path / "bad.txt"], capsys)
         assert_one_line(err, code, 2, f"bad.txt, line 2: {message}")
 
 

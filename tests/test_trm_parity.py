@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoTokenizer
 
 from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import config_from_trm, convert, convert_state_dict
 
@@ -94,8 +95,11 @@ def test_foreign_or_incomplete_checkpoints_are_one_line_errors_naming_the_key():
 def test_the_conversion_script_writes_a_folder_the_auto_classes_load(tmp_path, capsys):
     import yaml
 
+    from conftest import load_example
+
     from modeling_lstm_trm import AutoModelForPuzzleSolving
-    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main
+
+    main = load_example("convert_trm_checkpoint").main
 
     _, record, state = fixture("mlp")
     torch.save({f"_orig_mod.{k}": v for k, v in state.items()}, tmp_path / "step_10")
@@ -123,11 +127,12 @@ def test_a_converted_sudoku_model_reads_our_tokens_and_solves_and_evaluates(tmp_
     import yaml
     from conftest import PUZZLE_4X4, load_example
 
-    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main, to_our_vocabulary
+    from modeling_lstm_trm.tasks import get_task
 
+    main = load_example("convert_trm_checkpoint").main
     _, record, state = fixture("mlp")
     trm_ids = convert(state, config_from_trm(record["config"]))
-    ours = to_our_vocabulary(trm_ids, "sudoku")
+    ours, _ = get_task("sudoku").from_trm(convert(state, config_from_trm(record["config"])))
     x = torch.randint(0, 5, (3, 16), generator=torch.Generator().manual_seed(4))
     ids = torch.zeros(3, dtype=torch.long)
     torch.testing.assert_close(ours(x, puzzle_identifiers=ids).logits,
@@ -142,12 +147,17 @@ def test_a_converted_sudoku_model_reads_our_tokens_and_solves_and_evaluates(tmp_
     results = load_example("evaluate_model").main(["--model", str(out), "--grid_size", "4", "--num_puzzles", "4",
                                                    "--output_dir", str(tmp_path / "eval")])
     assert results["puzzles"] == 4 and 0 <= results["exact_accuracy"] <= 1
-    from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig
-    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import task_tokenizer
+    from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
+
+    def network(vocab_size, seq_len):
+        return LSTMTRMForPuzzleSolving(LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, hidden_size=8,
+                                                     puzzle_emb_ndim=0))
 
     with pytest.raises(ValueError, match="a TRM sudoku model has 6 tokens on a square grid; this one has 7 tokens"):
-        task_tokenizer("sudoku", LSTMTRMConfig(vocab_size=7, seq_len=16, hidden_size=8, puzzle_emb_ndim=0))
-    assert len(task_tokenizer("maze", LSTMTRMConfig(vocab_size=6, seq_len=25, hidden_size=8, puzzle_emb_ndim=0))) == 7
+        get_task("sudoku").from_trm(network(7, 16))
+    maze, write = get_task("maze").from_trm(network(6, 25))
+    write(tmp_path / "maze")
+    assert maze.config.task == "maze" and len(AutoTokenizer.from_pretrained(tmp_path / "maze")) == 7
 
 
 TRM_NAMES = [  # ours -> TRM's (MLP variant), written out here independently of the converter's map
@@ -186,8 +196,9 @@ def test_a_converted_arc_model_votes_over_the_versions_of_trms_identifiers(tmp_p
     from conftest import load_example
 
     from modeling_lstm_trm import LSTMTRMForPuzzleSolving
-    from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import main
     from modeling_lstm_trm.tasks.arc.arc_dataset import load_trm_folder, versions_from_trm
+
+    main = load_example("convert_trm_checkpoint").main
 
     trm = tmp_path / "trm_arc"
     trm.mkdir()

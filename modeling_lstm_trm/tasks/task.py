@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from transformers import TrainingArguments, set_seed
 
-from ..training.runs import Panel, check_max_minutes, finish_run, set_threads
+from ..training.runs import EVAL_FILE, RUN_FILE, Panel, check_max_minutes, finish_run, set_threads
 from ..training.safety import after_training, finite_json
 
 
@@ -37,6 +38,7 @@ class CardText:
     limitations: str
     first: tuple[str, str] = ("exact_accuracy", "Exact accuracy")
     second: tuple[str, str] = ("exact_accuracy_at_q_halt", "Exact at the Q head's halt")
+    count_key: str = "puzzles"  # the key in a result that counts what was scored
 
 
 class Task:
@@ -51,6 +53,15 @@ class Task:
     def preset_defaults(self, *task_args) -> dict:
         """Flag defaults from the task's preset, given the flags that choose it; the command line wins."""
         return {}
+
+    def card_text(self, info: dict, config: dict) -> dict | None:
+        """What the model card says of the task, for a model of `config` (a dict) trained on data described by
+        `info` (`Splits.info`): `CardText`'s fields with the title's size filled in. Written into the run's JSON,
+        so the card needs no task code."""
+        if self.card is None:
+            return None
+        size = info.get("size") or math.isqrt(config.get("seq_len", 0))
+        return {**asdict(self.card), "title": self.card.title.format(size=size), "size": size}
 
     def check(self, *task_args, training_args: TrainingArguments) -> None:
         """ValueError, naming the flag, for anything that cannot work, before any work is done."""
@@ -216,6 +227,21 @@ class PuzzleTask(Task):
             raise ValueError(f"{path} holds no puzzle")
         return PuzzleSet(np.stack(questions), np.stack(answers))
 
+    # ----- a model trained by TRM's own code (examples/convert_trm_checkpoint.py)
+    def from_trm(self, model, data_dir: str | None = None):
+        """A converted TRM model made to read this task's tokens (TRM numbers a task's characters as we do, after its
+        padding token 0), and a function that writes what its folder needs beside the weights (the tokenizer).
+        ValueError where the model's vocabulary or grid is not this task's; nothing is written before that."""
+        side = math.isqrt(model.config.seq_len)
+        expected = len(self.vocabulary(side)) + self.trm_extra_tokens
+        if side * side != model.config.seq_len or model.config.vocab_size != expected:
+            raise ValueError(f"a TRM {self.name} model has {expected} tokens on a square grid; this one has "
+                             f"{model.config.vocab_size} tokens on {model.config.seq_len} cells")
+        model.config.task = self.name
+        return model, self.tokenizer(side).save_pretrained
+
+    trm_extra_tokens = 0  # tokens of TRM's vocabulary for this task that ours does not have (Sudoku: its padding)
+
     # ----- scores and drawings
     def score(self, model, data, batch_size: int = 256, max_steps: int | None = None) -> dict:
         """Exact accuracy by TRM's convention (every puzzle runs `max_steps`, default `halt_max_steps`) and at the Q
@@ -373,8 +399,6 @@ class PuzzleTask(Task):
 def output_file(args, name: str, suffix: str, parser) -> Path:
     """`eval_<name><suffix>` in --output_dir (default: the model folder), created if need be; never one of the files
     the training run wrote, which its card and the Hub upload read."""
-    from ..hub import EVAL_FILE, RUN_FILE
-
     out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
     path = out / f"eval_{name}{suffix}"
     if path.name == EVAL_FILE and (out / RUN_FILE).is_file():
@@ -427,7 +451,9 @@ def run_puzzle_task(task: PuzzleTask, task_args: tuple, training_args: TrainingA
         with after_training("writing the results, the plot and the model card", output_dir):
             task.write_files(trainer, results, splits, own)
             finish_run(trainer, results, dict(task=task.name, data=splits.info, train_puzzles=len(splits.train),
-                                              ema_decay=own.ema_decay, example_puzzle=example), task.panels())
+                                              ema_decay=own.ema_decay, example_puzzle=example,
+                                              card=task.card_text(splits.info, model.config.to_dict())),
+                       task.panels())
         task.report(results, splits, model.config, output_dir)
     return results
 

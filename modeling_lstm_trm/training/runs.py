@@ -1,6 +1,6 @@
 """What every training run shares, whatever its task: machine settings, a wall-clock budget with a progress bar that
 shows it, work shared out among processes, the learning-curve plot, and the files a finished run leaves beside its
-model (results, run description, plot, model card)."""
+model (results, run description, plot; the model card is written from them by the command that ran the training)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from transformers import TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from ..hub import EVAL_FILE, RUN_FILE, build_model_card
 from .safety import finite_json, last_checkpoint, verify_checkpoint
+
+RUN_FILE = "training_run.json"  # what the run read and how it trained (and the card's task text)
+EVAL_FILE = "eval_results.json"  # the run's final scores
 
 
 def launcher_defaults() -> dict:
@@ -53,7 +55,7 @@ def check_output_dir(training_args: TrainingArguments, overwrite: bool) -> None:
         raise ValueError(f"--output_dir {out} is a file, not a folder")
     resume = training_args.resume_from_checkpoint
     if resume and resume.lower() in ("true", "last"):
-        resume = last_checkpoint(str(out))
+        resume = last_checkpoint(str(out), say=training_args.process_index == 0)
         if resume is None:
             raise ValueError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: {out} holds no "
                              "checkpoint-N folder")
@@ -81,10 +83,26 @@ def check_output_dir(training_args: TrainingArguments, overwrite: bool) -> None:
         raise ValueError(f"--output_dir {out} is not empty: {hint}pass --overwrite_output_dir to train into it anyway "
                          "(the earlier run's checkpoints are then removed), or give a new folder")
     if overwrite and not resuming_here and leftovers:
-        for folder in leftovers:
-            shutil.rmtree(folder)
+        remove_checkpoints(out, leftovers)
         print(f"--overwrite_output_dir: removed the earlier run's {len(leftovers)} checkpoint folder(s) from {out}",
               flush=True)
+
+
+def remove_checkpoints(out: Path, leftovers: list[Path]) -> None:
+    """Remove an earlier run's checkpoint folders, all or none: first check that each can go, then remove them. A
+    symbolic link is removed as a link: what it points to, in the folder or outside it, is never touched."""
+    blocked = [] if os.access(out, os.W_OK | os.X_OK) else [out]
+    for path in leftovers:
+        if path.is_dir() and not path.is_symlink():
+            blocked += [Path(folder) for folder, _, _ in os.walk(path) if not os.access(folder, os.W_OK | os.X_OK)]
+    if blocked:
+        raise ValueError(f"--overwrite_output_dir: {blocked[0]} cannot be emptied (permission denied), so nothing was "
+                         "removed: fix its permissions or give a new --output_dir")
+    for path in leftovers:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 _CLAIMED: dict[Path, int] = {}  # folders this process writes, locked until it exits
@@ -282,12 +300,11 @@ def procedure(trainer, results: dict) -> dict:
 
 
 def finish_run(trainer, results: dict, run: dict, panels: list[Panel]) -> None:
-    """Main process: the run's results and description (JSON), its learning curves and its model card beside the
-    model, which `trainer.save_model` has already written."""
+    """Main process: the run's results and description (JSON) and its learning curves beside the model, which
+    `trainer.save_model` has already written; everything a model card needs is in the two JSON files."""
     output_dir = Path(trainer.args.output_dir)
     (output_dir / EVAL_FILE).write_text(json.dumps(finite_json(results), indent=2))
     evaluations = [entry for entry in trainer.state.log_history if any(key.startswith("eval_") for key in entry)]
     (output_dir / RUN_FILE).write_text(json.dumps(finite_json({**run, **procedure(trainer, results),
                                                                "evaluations": evaluations}), indent=2))
     plot_history(trainer.state.log_history, output_dir / "training_curves.png", panels)
-    build_model_card(output_dir, trainer.args.hub_model_id).save(output_dir / "README.md")

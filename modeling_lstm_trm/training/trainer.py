@@ -153,7 +153,8 @@ class StatefulTrainer(Trainer):
             return super().save_model(output_dir, _internal_call)
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+        """The carried state and the EMA first, then Trainer's files, whose last (`trainer_state.json`) marks the
+        checkpoint whole (`safety.incomplete`)."""
         folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
         os.makedirs(folder, exist_ok=True)
         state = self.step_state
@@ -162,6 +163,7 @@ class StatefulTrainer(Trainer):
                       metadata={"class": type(state).__name__})
         if self.ema is not None and self.args.should_save:
             save_file(self.ema.state_dict(), os.path.join(folder, EMA_FILE))
+        super()._save_checkpoint(model, trial)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)

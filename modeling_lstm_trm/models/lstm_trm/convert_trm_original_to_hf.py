@@ -1,22 +1,20 @@
-"""Convert a checkpoint of TRM's own code (SamsungSAILMontreal/TinyRecursiveModels) into an LSTM-TRM model folder.
+"""Convert a checkpoint of TRM's own code (SamsungSAILMontreal/TinyRecursiveModels) into an LSTM-TRM model.
 
-    python -m modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf \
-        --checkpoint step_50000 --config all_config.yaml --output_dir trm-sudoku-mlp
+    python examples/convert_trm_checkpoint.py --checkpoint step_50000 --config all_config.yaml --output_dir trm-sudoku
 
 TRM saves `torch.save(model.state_dict())` of its `ACTLossHead` (keys like
 `_orig_mod.model.inner.L_level.layers.0.mlp.gate_up_proj.weight`; `_orig_mod.` when it was compiled) beside the run's
 `all_config.yaml`. The result is `recurrence="trm"` with TRM's shapes and conventions (`puzzle_emb_len`,
 `mlp_multiple=256`, `q_head_input="first"`, `mlp_mixer_norm="positions"`, rotary positions alone for attention),
-saved with `save_pretrained` so `AutoModel` loads it, and equal to TRM's network to float32 rounding
-(tests/test_trm_parity.py checks it against outputs of TRM's code).
+equal to TRM's network to float32 rounding (tests/test_trm_parity.py checks it against outputs of TRM's code).
+This file knows the network alone; making the model read a task's tokens is the task's business
+(`PuzzleTask.from_trm`), and the command above puts the two together.
 The checkpoint is read with `weights_only=True`: tensors only, no code runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import re
 from pathlib import Path
 
@@ -71,12 +69,67 @@ def config_from_trm(arch: dict, loss_type: str = "stablemax_cross_entropy", **ov
         absolute_positions=positions == "learned", batch_size=arch.get("batch_size"))
 
 
+def read_trm_run(config_path: str | Path, dataset_json: str | Path | None = None) -> LSTMTRMConfig:
+    """Our configuration of a TRM run, from its `all_config.yaml` (and the dataset's `dataset.json`, which gives
+    `seq_len`, `vocab_size` and `num_puzzle_identifiers` where the run's file does not); ValueError naming the file."""
+    import yaml
+
+    try:
+        run = yaml.safe_load(Path(config_path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{config_path}: cannot be read as TRM's all_config.yaml ({_first_line(error)})") from None
+    if not isinstance(run, dict) or not isinstance(run.get("arch"), dict):
+        raise ValueError(f"{config_path} has no 'arch' section (TRM's all_config.yaml has one)")
+    arch = dict(run["arch"])
+    loss = arch.pop("loss", None)
+    loss_type = loss.get("loss_type", "stablemax_cross_entropy") if isinstance(loss, dict) else \
+        "stablemax_cross_entropy"
+    if dataset_json:
+        try:
+            meta = json.loads(Path(dataset_json).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{dataset_json}: cannot be read as TRM's dataset.json ({_first_line(error)})") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{dataset_json} is not a JSON object (TRM's dataset.json is one)")
+        arch.update({k: meta[k] for k in ("seq_len", "vocab_size", "num_puzzle_identifiers") if k in meta})
+    try:
+        return config_from_trm(arch, loss_type)
+    except (KeyError, TypeError, ValueError) as error:
+        missing = f"no {error} in its 'arch' section" if isinstance(error, KeyError) else _first_line(error)
+        raise ValueError(f"{config_path}: {missing}") from None
+
+
+def load_trm_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict TRM's `pretrain.py` saved, read with `weights_only=True` (tensors only: a file that would run
+    code is refused); ValueError naming the file for anything that is not such a state dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--checkpoint: no such file: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001  (unpickling refusals, truncated zips, OS errors: all one line)
+        refused = "Weights only load failed" in str(error)
+        why = ("holds more than tensors, which weights-only loading refuses (it could run code)" if refused
+               else f"is truncated or not a file torch.save wrote ({_first_line(error).split('. ')[0]})")
+        raise ValueError(f"{path} {why}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def convert_state_dict(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> dict[str, torch.Tensor]:
-    """TRM's state dict (compiled or not) under our names, in float32; ValueError naming an unknown, missing or
-    mis-shaped key."""
+    """TRM's state dict (compiled or not) under our names, in float32; ValueError naming an unknown, missing,
+    mis-shaped or non-tensor key, or weights that are not finite."""
     expected = LSTMTRMForPuzzleSolving(config).state_dict()
     out = {}
     for key, tensor in trm_state.items():
+        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"the TRM checkpoint holds a {type(tensor).__name__} under {key!r}, not a tensor")
         short = re.sub(r"^(_orig_mod\.)?(model\.)?(inner\.)?", "", key)
         if short.startswith("puzzle_emb.local_") or short.startswith("rotary_emb."):
             continue  # TRM's per-batch scratch buffers and cached rotary tables: not weights
@@ -92,6 +145,8 @@ def convert_state_dict(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig
             raise ValueError(f"{key}: shape {tuple(tensor.shape)}, but the configuration needs "
                              f"{tuple(expected[name].shape)}")
         out[name] = tensor.detach().to(torch.float32)
+        if not bool(torch.isfinite(out[name]).all()):
+            raise ValueError(f"{key} holds NaN or infinity: the TRM run diverged or the file is corrupted")
     missing = sorted(set(expected) - set(out))
     if missing:
         raise ValueError(f"the TRM checkpoint has no {missing[0]} ({len(missing)} weights missing)")
@@ -104,105 +159,3 @@ def convert(trm_state: dict[str, torch.Tensor], config: LSTMTRMConfig) -> LSTMTR
     return model.eval()
 
 
-def to_our_vocabulary(model: LSTMTRMForPuzzleSolving, task: str) -> LSTMTRMForPuzzleSolving:
-    """TRM's token ids for `task` made ours, so the task's tokenizer, solver and evaluation read the model. Mazes and
-    ARC canvases are numbered alike (pad 0, then TRM's characters); TRM's Sudoku is (pad 0, blank 1, digits 2-10)
-    and ours (blank 0, digits 1-9): the pad row of the embedding and of the answer head is dropped, so our token k
-    is TRM's k + 1 (a pad never reaches a Sudoku grid, and an answer is never pad)."""
-    if task != "sudoku":
-        return model
-    config = model.config.to_dict()
-    config.update(vocab_size=model.config.vocab_size - 1)
-    state = model.state_dict()
-    for name in ("model.embed_tokens.weight", "lm_head.weight"):
-        state[name] = state[name][1:]
-    smaller = LSTMTRMForPuzzleSolving(LSTMTRMConfig.from_dict(config))
-    smaller.load_state_dict(state, strict=True)
-    return smaller.eval()
-
-
-TASKS = ("sudoku", "maze", "arc")
-
-
-def task_tokenizer(task: str, config: LSTMTRMConfig):
-    """The tokenizer of `task` for a grid of `config.seq_len` cells; ValueError where TRM's vocabulary is not it."""
-    from ...tasks import get_task
-
-    side = math.isqrt(config.seq_len)
-    ours = get_task(task)
-    expected = len(ours.vocabulary(side)) + (task == "sudoku")  # TRM's Sudoku has a pad token besides ours
-    if side * side != config.seq_len or config.vocab_size != expected:
-        raise ValueError(f"a TRM {task} model has {expected} tokens on a square grid; this one has "
-                         f"{config.vocab_size} tokens on {config.seq_len} cells")
-    return ours.tokenizer(side)
-
-
-def trm_arc_versions(data_dir: str | None, config: LSTMTRMConfig):
-    """The task versions behind a TRM ARC model's puzzle identifiers (its dataset folder's identifiers.json), for the
-    test tasks of that folder, so that `evaluate_model.py --task arc --data_dir FOLDER` votes over them."""
-    from ...tasks.arc.arc_dataset import is_trm_folder, load_trm_folder, versions_from_trm
-
-    if not is_trm_folder(data_dir):
-        raise ValueError(f"--task arc needs --data_dir: TRM's ARC dataset folder with identifiers.json and "
-                         f"test_puzzles.json (got {data_dir})")
-    tasks, identifiers = load_trm_folder(data_dir)
-    if len(identifiers) != config.num_puzzle_identifiers:
-        raise ValueError(f"{data_dir}/identifiers.json names {len(identifiers)} identifiers, the model has "
-                         f"{config.num_puzzle_identifiers}: the folder belongs to another model")
-    return versions_from_trm(identifiers, tasks, f"{data_dir}/identifiers.json")
-
-
-def main(argv: list[str] | None = None) -> Path:
-    import yaml
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a file TRM's pretrain.py saved (torch.save state dict)")
-    parser.add_argument("--config", required=True, help="the run's all_config.yaml")
-    parser.add_argument("--dataset_json", help="the dataset's dataset.json (seq_len, vocab_size, identifiers)")
-    parser.add_argument("--task", choices=TASKS, help="what the model solves: writes its tokenizer and maps TRM's "
-                                                         "token ids to the task's, so solve.py and evaluate_model.py "
-                                                         "read it (without it: TRM's ids, the network alone)")
-    parser.add_argument("--data_dir", help="--task arc: the TRM dataset folder (identifiers.json, test_puzzles.json), "
-                                           "whose puzzle identifiers become the model's task versions")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--overwrite_output_dir", action="store_true")
-    args = parser.parse_args(argv)
-    out = Path(args.output_dir)
-    if out.exists() and any(out.iterdir()) and not args.overwrite_output_dir:
-        parser.error(f"--output_dir {out} is not empty (--overwrite_output_dir writes into it anyway)")
-    try:
-        run = yaml.safe_load(Path(args.config).read_text())
-        arch = dict(run["arch"])
-        loss = (arch.pop("loss", None) or {}).get("loss_type", "stablemax_cross_entropy")
-        if args.dataset_json:
-            meta = json.loads(Path(args.dataset_json).read_text())
-            arch.update({k: meta[k] for k in ("seq_len", "vocab_size", "num_puzzle_identifiers") if k in meta})
-        config = config_from_trm(arch, loss)
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict):
-            raise ValueError(f"{args.checkpoint} holds a {type(state).__name__}, not a state dict")
-        model = convert(state, config)
-        if args.task:
-            model = to_our_vocabulary(model, args.task)
-            tokenizer = task_tokenizer(args.task, config)
-            model.config.task = args.task
-        if args.task == "arc":
-            arc_versions = trm_arc_versions(args.data_dir, config)
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError, yaml.YAMLError) as error:
-        parser.error(f"{type(error).__name__}: {error}".splitlines()[0])
-    model.save_pretrained(out)
-    if args.task:
-        tokenizer.save_pretrained(out)
-    if args.task == "arc":
-        from ...tasks.arc.arc_dataset import save_versions
-
-        save_versions(arc_versions, out, math.isqrt(config.seq_len))
-    (out / "CONVERTED_FROM.txt").write_text(
-        f"Converted from TRM checkpoint {args.checkpoint} with {args.config} (SamsungSAILMontreal/TinyRecursiveModels) "
-        "by convert_trm_original_to_hf.py\n")
-    print(f"Wrote {out} ({sum(p.numel() for p in model.parameters()):,} parameters)")
-    return out
-
-
-if __name__ == "__main__":
-    main()

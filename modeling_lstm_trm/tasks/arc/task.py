@@ -10,6 +10,7 @@ pass@1 / pass@2 on the test split's test inputs, voted over the versions, and th
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .arc_dataset import (
     save_versions,
     trained_versions,
     training_pairs,
+    versions_from_trm,
 )
 from .evaluation import demonstration_accuracy, evaluate_arc, predict_test_inputs
 from .voting import vote, write_submission
@@ -153,6 +155,7 @@ class ArcTaskDefinition(PuzzleTask):
     card = CardText(
         title="ARC-AGI tasks on a {size}x{size} canvas", task_type="abstract-reasoning", task_name="ARC-AGI",
         tag="arc-agi", first=("pass@1", "pass@1"), second=("pass@2", "pass@2"), unit="tasks",
+        count_key="tasks",
         input_hint="TRM's canvas: . padding, | end of grid, 0-9 colours; identifiers name a trained task version",
         augmentation="1 of 8 rotations and reflections with a permutation of colours 1-9 per version, and a random "
                      "place on the canvas",
@@ -178,6 +181,25 @@ class ArcTaskDefinition(PuzzleTask):
                 "splits": counts}
         return Splits(ArcTraining(versions, pairs, side), ArcHeldOut(versions, test_ids, side, task_args.test_split),
                       info)
+
+    def from_trm(self, model, data_dir: str | None = None):
+        """Also the task versions behind the model's puzzle identifiers: those of TRM's ARC dataset folder
+        (`identifiers.json`, `test_puzzles.json`), so that `evaluate_model.py --data_dir FOLDER` votes over them."""
+        model, write_tokenizer = super().from_trm(model, data_dir)
+        if not is_trm_folder(data_dir):
+            raise ValueError(f"--task arc needs --data_dir: TRM's ARC dataset folder with identifiers.json and "
+                             f"test_puzzles.json (got {data_dir})")
+        tasks, identifiers = load_trm_folder(data_dir)
+        if len(identifiers) != model.config.num_puzzle_identifiers:
+            raise ValueError(f"{data_dir}/identifiers.json names {len(identifiers)} identifiers, the model has "
+                             f"{model.config.num_puzzle_identifiers}: the folder belongs to another model")
+        versions = versions_from_trm(identifiers, tasks, f"{data_dir}/identifiers.json")
+
+        def write(folder) -> None:
+            write_tokenizer(folder)
+            save_versions(versions, folder, math.isqrt(model.config.seq_len))
+
+        return model, write
 
     def model_settings(self, splits: Splits, task_args) -> dict:
         return {"num_puzzle_identifiers": splits.train.versions.num_identifiers, "puzzle_emb_sparse": True}

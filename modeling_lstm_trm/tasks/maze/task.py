@@ -163,7 +163,7 @@ def load_splits(args: MazeArguments, seed: int, is_main: bool) -> Splits:
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out {test.size}x{test.size} mazes ({source})",
               flush=True)
-    info = {"source": source, "maze_size": train.size}
+    info = {"source": source, "maze_size": train.size, "size": train.size}
     if args.canvas_size:
         if args.canvas_size < train.size:
             raise ValueError(f"--canvas_size {args.canvas_size} is smaller than the {train.size}x{train.size} mazes")
@@ -221,7 +221,8 @@ def several_sides(args: MazeArguments, seed: int, is_main: bool) -> Splits:
               f"{', '.join(str(paths[side]) for side in sides)} steps")
     if is_main:
         print(f"Data: {len(train)} training and {len(test)} held-out mazes ({source})", flush=True)
-    return Splits(train, test, {"source": source, "maze_size": canvas, "maze_sizes": sides, "canvas_size": canvas})
+    return Splits(train, test, {"source": source, "maze_size": canvas, "size": canvas, "maze_sizes": sides,
+                                "canvas_size": canvas})
 
 
 MAX_PANELS = 16  # solve --png: a longer trace is drawn at this many evenly spaced steps, the last one included
@@ -233,7 +234,8 @@ class MazeTask(PuzzleTask):
     card = CardText(
         title="{size}x{size} mazes (the shortest path from S to G)", task_type="maze-solving",
         task_name="Shortest path in a maze", tag="maze", second=("valid_shortest_path_accuracy", "Valid shortest path"),
-        unit="mazes", input_hint="# wall, space open, S start, G goal; the answer marks the path with o",
+        unit="mazes", count_key="mazes",
+        input_hint="# wall, space open, S start, G goal; the answer marks the path with o",
         augmentation="the 8 rotations and reflections",
         limitations="a marked path is not checked by the model: verify it "
                     "(`modeling_lstm_trm.tasks.maze.mazes.path_problem`).")

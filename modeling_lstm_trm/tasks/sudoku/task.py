@@ -258,6 +258,21 @@ class SudokuTask(PuzzleTask):
     def tokenizer(self, side: int):
         return build_grid_tokenizer(side)
 
+    trm_extra_tokens = 1  # TRM's Sudoku is pad 0, blank 1, digits 2-10; ours blank 0, digits 1-9
+
+    def from_trm(self, model, data_dir: str | None = None):
+        """TRM's ids made ours: the pad row of the embedding and of the answer head is dropped, so our token k is
+        TRM's k + 1 (a pad never reaches a Sudoku grid, and an answer is never pad)."""
+        model, write = super().from_trm(model, data_dir)
+        config = model.config.to_dict()
+        config.update(vocab_size=model.config.vocab_size - 1)
+        state = model.state_dict()
+        for name in ("model.embed_tokens.weight", "lm_head.weight"):
+            state[name] = state[name][1:]
+        smaller = type(model)(type(model.config).from_dict(config))
+        smaller.load_state_dict(state, strict=True)
+        return smaller.eval(), write
+
     def to_text(self, grid) -> str:
         return "".join(map(str, np.asarray(grid).reshape(-1))).replace("0", ".")
 
