@@ -3,7 +3,7 @@
 
     python examples/convert_trm_checkpoint.py --checkpoint step_50000 --config all_config.yaml \
         --dataset_json dataset.json --output_dir trm-sudoku-mlp
-    python examples/convert_trm_checkpoint.py ... --task sudoku      # reads our Sudoku tokens: solve.py, evaluate_model.py
+    python examples/convert_trm_checkpoint.py ... --task sudoku   # our Sudoku tokens: solve.py and evaluate read it
     python examples/convert_trm_checkpoint.py ... --task arc --data_dir data/arc1concept-aug-1000
 
 `--checkpoint` is the file TRM's `pretrain.py` saved (`torch.save` of the state dict, compiled `_orig_mod.` keys or

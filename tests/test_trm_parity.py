@@ -94,7 +94,6 @@ def test_foreign_or_incomplete_checkpoints_are_one_line_errors_naming_the_key():
 
 def test_the_conversion_script_writes_a_folder_the_auto_classes_load(tmp_path, capsys):
     import yaml
-
     from conftest import load_example
 
     from modeling_lstm_trm import AutoModelForPuzzleSolving

@@ -4,8 +4,8 @@ the Hub card find a task here by name and ask it for all of that.
 
 A new task is a module that defines `TASK` (an instance of `Task`, usually `PuzzleTask`): list it in `TASKS`, or
 give its import path (`--task my_package.my_task`; the saved model records it, and evaluation and solving import
-it again when the user names it: a name read from a folder alone never imports a module). No task module imports another; what several share lives beside them (`task.py`, `lstm_trm_recipe.py`,
-`puzzle_csv.py`, `trm_folder.py`).
+it again when the user names it: a name read from a folder alone never imports a module). No task module imports
+another; what several share lives beside them (`task.py`, `lstm_trm_recipe.py`, `puzzle_csv.py`, `trm_folder.py`).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ solving commands read puzzles as text. Sudoku, mazes and ARC override what they 
 from __future__ import annotations
 
 import json
-import time
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any

@@ -28,7 +28,6 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..checks import first_line, non_finite
 
-
 TRAINER_STATE_NAME = "trainer_state.json"  # the file Trainer writes last into a checkpoint
 
 
