@@ -38,8 +38,7 @@ from modeling_lstm_trm.cli import run_cli, task_command
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser, task, args = task_command(__doc__, argv, "evaluate")
-    return task.evaluate(args, parser)
+    return task_command(__doc__, argv, "evaluate").evaluate()
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ import numpy as np
 import torch
 from transformers import TextStreamer, set_seed
 
-from modeling_lstm_trm.cli import ArgumentParser, run_cli
+from modeling_lstm_trm.cli import ArgumentParserForTraining, run_cli
 from modeling_lstm_trm.loading import load_model, load_tokenizer, read_config
 from modeling_lstm_trm.tasks.text.streams import evaluate_stream
-from modeling_lstm_trm.training.online import OnlineLearner, add_online_arguments, online_settings
+from modeling_lstm_trm.training.online import OnlineArguments, OnlineLearner
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParserForTraining([OnlineArguments], description=__doc__,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py --task lm (or a Hub id)")
     parser.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
     parser.add_argument("--max_new_tokens", type=int, default=200)
@@ -36,17 +37,15 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="allow a model folder of another model type to run its own code")
     parser.add_argument("--block_size", type=int, default=64, help="chunk length when learning from the prompt")
-    add_online_arguments(parser)
-    args = parser.parse_args(argv)
+    online, args = parser.parse_args_into_dataclasses(args=argv)
     if args.max_new_tokens < 1:
         parser.error("--max_new_tokens must be at least 1")
     if not args.greedy and (args.temperature <= 0 or args.top_k < 0 or not 0 < args.top_p <= 1):
         parser.error("sampling needs --temperature > 0, --top_k >= 0 and 0 < --top_p <= 1 (or pass --greedy)")
-
     if args.block_size < 1:
         parser.error("--block_size must be at least 1")
     try:
-        settings = online_settings(args, read_config(args.model))
+        settings = online.settings(read_config(args.model))
     except ValueError as error:
         parser.error(str(error))
 

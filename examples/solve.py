@@ -28,8 +28,7 @@ from modeling_lstm_trm.cli import run_cli, task_command
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser, task, args = task_command(__doc__, argv, "solve")
-    return task.solve(args, parser)
+    return task_command(__doc__, argv, "solve").solve()
 
 
 if __name__ == "__main__":

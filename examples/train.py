@@ -61,7 +61,7 @@ def parse(argv: list[str]):
     *chosen, _ = ArgumentParserForTraining(task.arguments, add_help=False).parse_args_into_dataclasses(
         args=rest, return_remaining_strings=True)
     try:
-        defaults = {**repository_data_defaults(choice.task), **task.preset_defaults(*chosen)}
+        defaults = {**repository_data_defaults(task), **task.preset_defaults(*chosen)}
     except ValueError as error:
         first.error(str(error))
     parser = ArgumentParserForTraining((TaskArguments, *task.arguments, TrainingArguments))
@@ -80,12 +80,11 @@ def parse(argv: list[str]):
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"  # beside a checkout of the repository
 
 
-def repository_data_defaults(task: str) -> dict:
-    """Defaults that point at the repository's own data where it exists (the installed package knows no such path):
-    the main job also scores the Sudoku puzzle files of ../shared/data/sudoku."""
-    if task == "sudoku" and (SHARED_DATA / "sudoku").is_dir():
-        return {"eval_files": [str((SHARED_DATA / "sudoku").resolve())]}
-    return {}
+def repository_data_defaults(task) -> dict:
+    """Defaults that point at the repository's own data where it exists (the installed package knows no such path;
+    the task says what it takes from it: the main job also scores the Sudoku puzzle files of ../shared/data/sudoku)."""
+    defaults = getattr(task, "repository_defaults", None)
+    return defaults(SHARED_DATA) if defaults else {}
 
 
 def claim_push(training_args: TrainingArguments) -> tuple[str, str | None] | None:

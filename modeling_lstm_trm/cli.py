@@ -9,18 +9,22 @@ exception is also one line (its type and message); `LSTM_TRM_TRACEBACK=1` shows 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import HfArgumentParser
 
 from .checks import first_line
 from .hub import HubError
-from .loading import LoadError
-from .training.safety import RunError, Terminated, terminate_as_interrupt
+from .loading import MODEL_CLASSES, LoadError, read_config
+from .training.runs import EVAL_FILE, RUN_FILE
+from .training.safety import RunError, Terminated, finite_json, terminate_as_interrupt
 
 USAGE_ERRORS = (ValueError, LoadError, HubError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
                 PermissionError, UnicodeDecodeError)
@@ -69,20 +73,71 @@ def run_cli(main: Callable[[], object]) -> None:
     sys.exit(0)
 
 
+COMMAND_FLAGS = {"evaluate": "evaluate_arguments", "solve": "solve_arguments"}
+
+
+def trained_task(name_or_path: str) -> tuple[str | None, str | None]:
+    """The task a model was trained for and the file that says so: the one its config records (`task`), else (a
+    folder written before configs recorded it) its training run's, else the one its model type is for (no file)."""
+    from .tasks import TASK_OF_MODEL_TYPE
+
+    config = read_config(name_or_path)
+    if config.get("task"):
+        return config["task"], f"{name_or_path}/config.json"
+    run = Path(name_or_path) / RUN_FILE
+    if run.is_file():
+        try:
+            recorded = json.loads(run.read_text()).get("task")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+            raise LoadError(f"{run} is not a JSON object ({first_line(error)})") from None
+        if recorded:
+            return recorded, str(run)
+    return TASK_OF_MODEL_TYPE.get(config.get("model_type")), None
+
+
+def task_of(name_or_path: str, asked: str | None) -> tuple[str | None, str | None]:
+    """The task to run a model on and, where it was read from the model's folder rather than asked for, the file
+    that recorded it: `asked` (a --task flag) where given, else the one it was trained for; ValueError where the flag
+    asks for another task than the one the folder records."""
+    known, recorded_in = trained_task(name_or_path)
+    if asked and recorded_in and asked != known:
+        raise ValueError(f"--task {asked}: {name_or_path} is a model for {known}")
+    if asked or recorded_in is None:
+        return asked or known, None
+    return known, recorded_in
+
+
 def task_command(description: str, argv: list[str] | None, command: str):
     """The command line of `examples/evaluate_model.py` (`command="evaluate"`) and `solve.py` ("solve"): --model and
-    --task first, which decide the task, then the flags the task adds (`Task.add_<command>_arguments`). Returns the
-    parser, the task and the parsed arguments; the task's command takes it from there."""
-    from .loading import task_of
+    --task first, which decide the task, then the task's own flags, built from its flag dataclass
+    (`Task.evaluate_arguments` / `Task.solve_arguments`) and checked (its `check()`) before any work. Returns the
+    `TaskCommand`, whose `evaluate()` or `solve()` runs it."""
     from .tasks import get_task
-    from .tasks.task import Task
 
     first = ArgumentParser(add_help=False)
     first.add_argument("--model")
     first.add_argument("--task")
     first.add_argument("--trust_remote_code", action="store_true")
     known, _ = first.parse_known_args(argv)
-    parser = ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    task = flags = None
+    if known.model:
+        try:
+            name, recorded_in = task_of(known.model, known.task)
+            task = get_task(name, import_module=recorded_in is None or known.trust_remote_code,
+                            named_by=f"{recorded_in} names task" if recorded_in else "--task")
+        except (ValueError, LoadError) as error:
+            first.error(str(error))
+        model_type = read_config(known.model).get("model_type")
+        if known.task and model_type in MODEL_CLASSES and model_type != task.model_type:
+            first.error(f"--task {known.task}: {known.model} is a {model_type} model, and {task.name} takes "
+                        f"{task.model_type} models")
+        flags = getattr(task, COMMAND_FLAGS[command])
+        if flags is None:
+            first.error(f"{known.model} is a model for {task.name}: it has nothing to {command}")
+    parser = ArgumentParserForTraining([flags] if flags else [], description=description,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    if command == "solve":
+        parser.add_argument("puzzles", nargs="*", help="puzzles in the task's text (ARC: task ids of --split)")
     parser.add_argument("--model", required=True, help="a folder saved by examples/train.py (or a Hub id); "
                                                        "`--model M --help` lists the flags of its task")
     parser.add_argument("--task", help="the task (default: the one the model was trained on, in its config)")
@@ -92,18 +147,7 @@ def task_command(description: str, argv: list[str] | None, command: str):
                              "its config names")
     if command == "evaluate":
         parser.add_argument("--output_dir", help="where to write the results (default: the model folder)")
-    task = None
-    if known.model:
-        try:
-            name, recorded_in = task_of(known.model, known.task)
-            task = get_task(name, import_module=recorded_in is None or known.trust_remote_code,
-                            named_by=f"{recorded_in} names task" if recorded_in else "--task")
-        except (ValueError, LoadError) as error:
-            parser.error(str(error))
-        if getattr(type(task), command) is getattr(Task, command):
-            parser.error(f"{known.model} is a model for {task.name}: it has nothing to {command}")
-        getattr(task, f"add_{command}_arguments")(parser)
-    args, unknown = parser.parse_known_args(argv)
+    *options, args, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if unknown and task is not None:
         parser.error(f"{' '.join(unknown)}: not a flag of {command} for --task {task.name} (`--model "
                      f"{known.model} --help` lists them)")
@@ -111,27 +155,89 @@ def task_command(description: str, argv: list[str] | None, command: str):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
-    if getattr(args, "file", None) and not os.path.isfile(args.file):
-        parser.error(f"--file: no such file: {args.file}")
-    return parser, task, args
+    try:
+        if options and hasattr(options[0], "check"):
+            options[0].check()
+    except ValueError as error:
+        parser.error(str(error))
+    return TaskCommand(parser, task, args, options[0] if options else None)
+
+
+@dataclass
+class TaskCommand:
+    """A parsed `evaluate_model.py` or `solve.py` command: the one pipeline of each, through the task's hooks. A
+    ValueError of the task's (a file, a puzzle, a size the model cannot read) ends as a flag error does: one line,
+    exit code 2."""
+
+    parser: argparse.ArgumentParser
+    task: object
+    args: argparse.Namespace  # the command's own: --model, --batch_size, --trust_remote_code, ...
+    options: object  # the task's flags
+
+    @contextlib.contextmanager
+    def refusals(self):
+        try:
+            yield
+        except LoadError:
+            raise  # a model folder's one line, as it is
+        except ValueError as error:
+            self.parser.error(str(error))
+
+    def evaluate(self) -> dict:
+        """The model, the task's data fitted to it, the scores (`eval_<name>.json` in --output_dir, default the model
+        folder), the task's report; the JSON printed as the last line."""
+        from .loading import load_model
+
+        task, args, options = self.task, self.args, self.options
+        model = load_model(args.model, causal_lm=task.language_model, trust_remote_code=args.trust_remote_code)
+        with self.refusals():
+            name, data = task.evaluation_data(options, args, model)
+            data = task.fit_to_model(data, model)
+            path = output_file(args, name) if name else None
+        results = task.evaluation_scores(model, data, options, args)
+        if path is not None:
+            path.write_text(json.dumps(finite_json(results), indent=2))
+        shown = task.evaluation_report(name, data, results, options, path)
+        print(json.dumps(finite_json(shown)))
+        return shown
+
+    def solve(self) -> list[dict]:
+        """The task's puzzles (arguments or a file), then the model solves and the task shows them."""
+        from .loading import load_model
+
+        with self.refusals():
+            inputs = self.task.solve_inputs(self.args.puzzles, self.options, self.args)
+        model = load_model(self.args.model, trust_remote_code=self.args.trust_remote_code)
+        with self.refusals():
+            return self.task.solve_puzzles(model, inputs, self.options, self.args)
+
+
+def output_file(args, name: str) -> Path:
+    """`eval_<name>.json` in --output_dir (default: the model folder), created if need be; never one of the files
+    the training run wrote, which its card and the Hub upload read."""
+    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
+    path = out / f"eval_{name}.json"
+    if path.name == EVAL_FILE and (out / RUN_FILE).is_file():
+        raise ValueError(f"these results would go to {path}, which holds the training run's own results: pass "
+                         "--output_dir, or give the data file another name")
+    out.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def task_card_of_older_folder(folder: str) -> dict | None:
     """The task's card text for a puzzle-model folder whose run did not record it (saved by an earlier version):
     its task's, where the task it names is one of this package's (a name read from a folder imports no module);
     else None, and the card says what is missing."""
-    import json
-
     from .tasks import get_task
-    from .training.runs import RUN_FILE
 
     folder = Path(folder)
     try:
         config = json.loads((folder / "config.json").read_text())
         run = json.loads((folder / RUN_FILE).read_text()) if (folder / RUN_FILE).is_file() else {}
-        if config.get("model_type") != "lstm_trm" or run.get("card"):
+        name = trained_task(str(folder))[0]
+        if run.get("card") or name is None:
             return None
-        task = get_task(config.get("task") or run.get("task") or "sudoku", import_module=False)
+        task = get_task(name, import_module=False)
     except (OSError, ValueError, AttributeError):
         return None  # assembling the repository names what is wrong with the folder
     return task.card_text({"size": (run.get("data") or {}).get("maze_size")}, config)

@@ -52,35 +52,6 @@ def read_config(name_or_path: str) -> dict:
         raise LoadError(f"{file} is not valid JSON ({first_line(error)})") from None
 
 
-def trained_task(name_or_path: str) -> tuple[str | None, str | None]:
-    """The task a model was trained for and the file that says so: "lm" for the nested LM, else the one its config
-    records (`task`), else (a folder written before configs recorded it) its training run's, else None."""
-    config = read_config(name_or_path)
-    if config.get("model_type") == "nested_lstm":
-        return "lm", None
-    if config.get("task"):
-        return config["task"], f"{name_or_path}/config.json"
-    run = Path(name_or_path) / "training_run.json"
-    if not run.is_file():
-        return None, None
-    try:
-        return json.loads(run.read_text()).get("task"), str(run)
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
-        raise LoadError(f"{run} is not a JSON object ({first_line(error)})") from None
-
-
-def task_of(name_or_path: str, asked: str | None, default: str = "sudoku") -> tuple[str, str | None]:
-    """The task to run a model on and, where it was read from the model's folder rather than asked for, the file
-    that recorded it: `asked` (a --task flag) where given, else the one it was trained for, else `default`;
-    ValueError where the flag asks for another task than the model's."""
-    known, recorded_in = trained_task(name_or_path)
-    if asked and known and asked != known:
-        raise ValueError(f"--task {asked}: {name_or_path} is a model for {known}")
-    if asked or not known:
-        return asked or default, None
-    return known, recorded_in
-
-
 def load_model(name_or_path: str, causal_lm: bool = False, trust_remote_code: bool = False) -> torch.nn.Module:
     """The model in eval mode. `causal_lm`: with its language-model head (`AutoModelForCausalLM`)."""
     model_type = read_config(name_or_path).get("model_type")

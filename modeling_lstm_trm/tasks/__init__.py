@@ -18,6 +18,9 @@ TASKS = {
     "maze": "modeling_lstm_trm.tasks.maze.task",
     "arc": "modeling_lstm_trm.tasks.arc.task",
 }
+# The task of a model whose folder does not say (the nested LM's config records none; LSTM-TRM folders saved before
+# configs recorded their task were Sudoku models).
+TASK_OF_MODEL_TYPE = {"nested_lstm": "lm", "lstm_trm": "sudoku"}
 
 
 def get_task(name: str, *, import_module: bool = True, named_by: str = "--task"):

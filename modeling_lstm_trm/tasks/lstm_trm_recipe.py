@@ -1,6 +1,5 @@
-"""What every LSTM-TRM task shares (Sudoku, mazes, ARC, ...): the model's flags, building the model from them, AdamW
-over the model's own parameter groups, and the training run up to the saved model. Not a task: task modules import it,
-never each other."""
+"""What every LSTM-TRM task shares (Sudoku, mazes, ARC, ...): the model's flags, building the model from them, the
+presets, and AdamW over the model's own parameter groups. Not a task: task modules import it, never each other."""
 
 from __future__ import annotations
 
@@ -12,10 +11,10 @@ import torch
 from transformers import TrainingArguments
 
 from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
-from ..training import StatefulTrainer
-from ..training.runs import TimeBudget, resolve_dtype
-from ..training.safety import save_final_model, train_or_keep
+from ..training.runs import resolve_dtype
 from ..training.sparse_rows import AdamWWithSparseRows
+
+MAX_PROGRESSIVE_STEPS = 256  # progressive training's deepest start: a batch may run this many extra steps
 
 
 @dataclass
@@ -41,14 +40,13 @@ class ModelArguments:
     q_head_input: str | None = field(default=None, metadata={"help": "mean (default) or first (TRM)"})
     mlp_mixer_norm: str | None = field(default=None, metadata={"help": "channels (default) or positions (TRM)"})
     progressive_steps: int | None = field(default=None, metadata={
-        "help": "progressive training: new puzzles start from 0..N supervision steps run without gradients (0: off)"})
+        "help": f"progressive training: new puzzles start from 0..N supervision steps run without gradients (0: off; "
+                f"at most {MAX_PROGRESSIVE_STEPS})"})
 
-
-
-def check_distinct_files(train_file: str | None, test_file: str | None) -> None:
-    """A held-out score must come from puzzles the model did not train on: not from the training file itself."""
-    if train_file and test_file and Path(train_file).resolve() == Path(test_file).resolve():
-        raise ValueError(f"--test_file {test_file} is --train_file: the held-out score would be on training puzzles")
+    def __post_init__(self):
+        if self.progressive_steps is not None and not 0 <= self.progressive_steps <= MAX_PROGRESSIVE_STEPS:
+            raise ValueError(f"--progressive_steps must be in 0..{MAX_PROGRESSIVE_STEPS} (each new puzzle may first "
+                             f"run that many supervision steps), got {self.progressive_steps}")
 
 
 def read_preset(path: Path, output_dir: str) -> dict:
@@ -92,19 +90,3 @@ def build_optimizer(model: LSTMTRMForPuzzleSolving, args: TrainingArguments, puz
     adamw = AdamWWithSparseRows if model.config.puzzle_emb_sparse else torch.optim.AdamW
     return adamw(model.optimizer_groups(args.weight_decay, puzzle_emb_lr, puzzle_emb_weight_decay),
                  lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
-
-
-def train_and_save(model: LSTMTRMForPuzzleSolving, training_args: TrainingArguments, train_dataset, eval_dataset,
-                   evaluate_fn, tokenizer, ema_decay: float | None = None, max_minutes: float | None = None,
-                   optimizer: torch.optim.Optimizer | None = None) -> StatefulTrainer:
-    """Train (or resume, or keep a finished run), then save the model and its tokenizer before anything else can
-    fail. `evaluate_fn(model, eval_dataset)` gives the periodic held-out scores."""
-    trainer = StatefulTrainer(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                              optimizers=(optimizer, None), ema_decay=ema_decay or None, evaluate_fn=evaluate_fn)
-    if max_minutes:
-        TimeBudget(max_minutes).install(trainer)
-    train_or_keep(trainer, training_args.resume_from_checkpoint)
-    save_final_model(trainer, training_args.output_dir)
-    if training_args.process_index == 0:
-        tokenizer.save_pretrained(training_args.output_dir)
-    return trainer

@@ -1,15 +1,16 @@
 """What a task is: one object that `examples/train.py`, `evaluate_model.py`, `solve.py` and the Hub card ask for
 everything task-specific, so that a new task is a new module and nothing else changes.
 
-`Task` is the interface (the nested LM's text task implements it directly). `PuzzleTask` is a grid-puzzle task for
-LSTM-TRM with every step written once: a task gives its vocabulary (`charset`), its data (`load`), its augmentation,
-its scores and its drawings; `run_puzzle_task` trains, evaluates and saves any of them; the default evaluation and
-solving commands read puzzles as text. Sudoku, mazes and ARC override what they do differently.
+`Task` is the interface: flag dataclasses (training, evaluation, solving; the command layer `modeling_lstm_trm.cli`
+builds the parsers from them) and hooks. Training goes through one pipeline, `run_training`, for every task (the data,
+the model, the optimizer, the trainer, then the saved model, scores, results and curves). `PuzzleTask` is a
+grid-puzzle task for LSTM-TRM with every hook written once: a task gives its vocabulary (`charset`), its puzzles
+(`generate`, `load`), its augmentation, its scores and its drawings. Sudoku, mazes and ARC override what they do
+differently.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 from transformers import TrainingArguments, set_seed
 
-from ..training.runs import EVAL_FILE, RUN_FILE, Panel, check_max_minutes, finish_run, set_threads
-from ..training.safety import after_training, finite_json
+from ..training import StatefulTrainer
+from ..training.runs import Panel, TimeBudget, check_max_minutes, finish_run, set_threads
+from ..training.safety import after_training, save_final_model, train_or_keep
+from .arguments import PuzzleEvaluateArguments, PuzzleSolveArguments, at_least
 
 
 @dataclass
@@ -41,18 +44,75 @@ class CardText:
     count_key: str = "puzzles"  # the key in a result that counts what was scored
 
 
+@dataclass
+class Splits:
+    train: Any  # a PuzzleSet (or a task's own set with `questions`, `answers`, `size`), or the LM's token streams
+    test: Any
+    info: dict = field(default_factory=dict)  # what was read, for training_run.json and the card
+    tokenizer: Any = None  # saved beside the model
+
+    def __iter__(self):  # train, test, info = task.load(...)
+        return iter((self.train, self.test, self.info))
+
+
 class Task:
-    """A task as the examples see it. `name` is how `--task` and a saved config (`config.task`) call it: a name in
+    """A task as the commands see it. `name` is how `--task` and a saved config (`config.task`) call it: a name in
     `modeling_lstm_trm.tasks.TASKS`, or the importable module that holds the task as `TASK`."""
 
     name: str = ""
-    arguments: tuple[type, ...] = ()  # flag dataclasses parsed by examples/train.py beside TrainingArguments
+    arguments: tuple[type, ...] = ()  # flag dataclasses of examples/train.py (beside TrainingArguments)
+    evaluate_arguments: type | None = None  # examples/evaluate_model.py's flag dataclass (None: nothing to evaluate)
+    solve_arguments: type | None = None  # examples/solve.py's (None: nothing to solve)
+    model_type = "lstm_trm"  # the type of the models it trains (their config's `model_type`)
+    language_model = False  # its models are loaded with their language-model head
     card: CardText | None = None
 
-    # ----- examples/train.py
+    # ----- examples/train.py: flags, then `run_training` through the hooks below
     def preset_defaults(self, *task_args) -> dict:
         """Flag defaults from the task's preset, given the flags that choose it; the command line wins."""
         return {}
+
+    def check(self, *task_args, training_args: TrainingArguments) -> None:
+        """ValueError, naming the flag, for anything that cannot work, before any work is done."""
+
+    def run(self, *task_args, training_args: TrainingArguments) -> dict:
+        """Train, evaluate and save; the results."""
+        return run_training(self, task_args, training_args)
+
+    def load(self, task_args, training_args: TrainingArguments, is_main: bool) -> Splits:
+        """The training and held-out data, with the tokenizer the model will be saved with."""
+        raise NotImplementedError
+
+    def build_model(self, splits: Splits, task_args, training_args: TrainingArguments, is_main: bool):
+        raise NotImplementedError
+
+    def trainer_arguments(self, model, splits: Splits, task_args, training_args: TrainingArguments,
+                          budget: TimeBudget | None, started: float) -> dict:
+        """`StatefulTrainer`'s arguments besides the model and `TrainingArguments`: datasets, optimizers, ...
+        (`started`: the run's start, `time.monotonic()`)."""
+        return {}
+
+    def save_beside_model(self, trainer, splits: Splits, task_args) -> None:
+        """Files a trained model needs beside its weights, written as soon as it is saved (ARC: which puzzle
+        identifier is which task version)."""
+
+    def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
+        """The run's final scores, as `eval_results.json` holds them."""
+        return {}
+
+    def write_files(self, trainer, results: dict, splits: Splits, task_args) -> None:
+        """Files of the task's own beside the model after the final evaluation (ARC: the submission)."""
+
+    def run_record(self, splits: Splits, model, task_args) -> dict:
+        """What `training_run.json` says of the data (besides how the run trained), for the card."""
+        return {"task": self.name}
+
+    def panels(self) -> list[Panel]:
+        return [Panel("loss", {"loss": "training loss"}, log_scale=True)]
+
+    def report(self, results: dict, splits: Splits, model, output_dir: Path) -> None:
+        """The lines printed at the end of training."""
+        print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)", flush=True)
 
     def card_text(self, info: dict, config: dict) -> dict | None:
         """What the model card says of the task, for a model of `config` (a dict) trained on data described by
@@ -63,26 +123,63 @@ class Task:
         size = info.get("size") or math.isqrt(config.get("seq_len", 0))
         return {**asdict(self.card), "title": self.card.title.format(size=size), "size": size}
 
-    def check(self, *task_args, training_args: TrainingArguments) -> None:
-        """ValueError, naming the flag, for anything that cannot work, before any work is done."""
-
-    def run(self, *task_args, training_args: TrainingArguments) -> dict:
-        """Train, evaluate and save; the results."""
+    # ----- examples/evaluate_model.py (`cli.evaluate`): the data, the model's fit, the scores, the report. `options`
+    # holds the task's evaluation flags, `args` the command's own (--model, --batch_size, --trust_remote_code, ...)
+    def evaluation_data(self, options, args, model) -> tuple[str | None, Any]:
+        """The data to score and the name its results are filed under (`eval_<name>.json`; None: no file)."""
         raise NotImplementedError
 
-    # ----- examples/evaluate_model.py and examples/solve.py: the task's own flags, then the command (a task that does
-    # not define a command is refused by `cli.task_command` before any flag is read)
-    def add_evaluate_arguments(self, parser) -> None:
-        pass
+    def fit_to_model(self, data, model):
+        """The data as the model reads it; ValueError where it cannot."""
+        return data
 
-    def evaluate(self, args, parser) -> dict:
+    def evaluation_scores(self, model, data, options, args) -> dict:
         raise NotImplementedError
 
-    def add_solve_arguments(self, parser) -> None:
-        pass
+    def evaluation_report(self, name: str | None, data, results: dict, options, path: Path | None) -> dict:
+        """Print what a person reads (and draw it); returns what the command returns and prints as its last line."""
+        return results
 
-    def solve(self, args, parser) -> list[dict]:
+    # ----- examples/solve.py (`cli.solve`): the puzzles, then solving and showing them
+    def solve_inputs(self, puzzles: list[str], options, args):
         raise NotImplementedError
+
+    def solve_puzzles(self, model, inputs, options, args) -> list[dict]:
+        raise NotImplementedError
+
+
+def run_training(task: Task, task_args: tuple, training_args: TrainingArguments) -> dict:
+    """Train a model on a task, evaluate it and save everything: the data, the model, training (with its periodic
+    held-out scores), the saved model and tokenizer (before anything that can fail after training), the final scores,
+    then the results and curves (the command that called this writes the card from them). `task_args[0]` is the
+    task's own flags (with `num_threads` and `max_minutes`)."""
+    own = task_args[0]
+    set_seed(training_args.seed)
+    set_threads(training_args, own.num_threads)
+    started = time.monotonic()
+    is_main = training_args.process_index == 0
+    splits = task.load(task_args, training_args, is_main)
+    model = task.build_model(splits, task_args, training_args, is_main)
+    budget = TimeBudget(own.max_minutes) if own.max_minutes else None
+    trainer = StatefulTrainer(model=model, args=training_args,
+                              **task.trainer_arguments(model, splits, task_args, training_args, budget, started))
+    if budget:
+        budget.install(trainer)
+    train_or_keep(trainer, training_args.resume_from_checkpoint)
+    output_dir = Path(training_args.output_dir)
+    save_final_model(trainer, output_dir)
+    if is_main:
+        splits.tokenizer.save_pretrained(output_dir)
+        task.save_beside_model(trainer, splits, own)
+    with after_training("evaluation", output_dir):
+        results = task.evaluate_run(trainer, splits, own)
+    results.update(train_minutes=round((time.monotonic() - started) / 60, 2), train_steps=trainer.state.global_step)
+    if is_main:
+        with after_training("writing the results and the plot", output_dir):
+            task.write_files(trainer, results, splits, own)
+            finish_run(trainer, results, task.run_record(splits, model, task_args), task.panels())
+        task.report(results, splits, model, output_dir)
+    return results
 
 
 # ----- grid puzzles -------------------------------------------------------------------------------------------------
@@ -100,16 +197,6 @@ class PuzzleSet:
     @property
     def size(self) -> int:
         return self.questions.shape[-1]
-
-
-@dataclass
-class Splits:
-    train: Any  # a PuzzleSet (or a task's own set with `questions`, `answers`, `size`)
-    test: Any
-    info: dict = field(default_factory=dict)  # what was read, for training_run.json and the card
-
-    def __iter__(self):  # train, test, info = task.load(...)
-        return iter((self.train, self.test, self.info))
 
 
 def panel_grid(count: int, width: float = 2.6, height: float = 2.8):
@@ -153,6 +240,9 @@ class PuzzleTask(Task):
 
     charset: str = ""
     default_preset: dict = {}
+    evaluate_arguments = PuzzleEvaluateArguments
+    solve_arguments = PuzzleSolveArguments
+    trm_extra_tokens = 0  # tokens of TRM's vocabulary for this task that ours does not have (Sudoku: its padding)
 
     @property
     def arguments(self):
@@ -168,7 +258,7 @@ class PuzzleTask(Task):
     def generate(self, count: int, seed: int) -> PuzzleSet:
         raise NotImplementedError(f"task {self.name} generates no puzzles")
 
-    def load(self, task_args, seed: int, is_main: bool) -> Splits:
+    def load_puzzles(self, task_args, seed: int, is_main: bool) -> Splits:
         """The training and held-out puzzles (default: generated, the held-out ones with another seed)."""
         if is_main:
             print(f"Generating {task_args.train_puzzles} training and {task_args.eval_puzzles} held-out puzzles...",
@@ -240,8 +330,6 @@ class PuzzleTask(Task):
         model.config.task = self.name
         return model, self.tokenizer(side).save_pretrained
 
-    trm_extra_tokens = 0  # tokens of TRM's vocabulary for this task that ours does not have (Sudoku: its padding)
-
     # ----- scores and drawings
     def score(self, model, data, batch_size: int = 256, max_steps: int | None = None) -> dict:
         """Exact accuracy by TRM's convention (every puzzle runs `max_steps`, default `halt_max_steps`) and at the Q
@@ -276,136 +364,115 @@ class PuzzleTask(Task):
                                                 "eval_exact_accuracy": "held-out (EMA)"},
                       ylim=(0, 1.02), markers={"eval_exact_accuracy"})]
 
-    # ----- examples/train.py
+    # ----- training (`run_training`'s hooks)
     def preset_defaults(self, *task_args) -> dict:
         return {"output_dir": f"outputs/lstm-trm-{self.name.split('.')[-1]}", **self.default_preset}
 
     def check(self, *task_args, training_args: TrainingArguments) -> None:
         check_max_minutes(task_args[0].max_minutes)
         for flag in ("train_puzzles", "eval_puzzles"):
-            value = getattr(task_args[0], flag, None)
-            if value is not None and value < 1:
-                raise ValueError(f"--{flag} must be at least 1, got {value}")
+            at_least(getattr(task_args[0], flag, None), 1, flag)
 
-    def optimizer(self, model, task_args, training_args):
-        """The optimizer (None: Trainer's AdamW)."""
-        return None
+    def load(self, task_args, training_args: TrainingArguments, is_main: bool) -> Splits:
+        splits = self.load_puzzles(task_args[0], training_args.seed, is_main)
+        splits.tokenizer = self.tokenizer(splits.train.size)
+        return splits
 
     def model_settings(self, splits: Splits, task_args) -> dict:
         """Config settings the data decides (ARC: the number of puzzle identifiers)."""
         return {}
 
-    def save_beside_model(self, trainer, splits: Splits, task_args) -> None:
-        """Files a trained model needs beside its weights, written as soon as it is saved (ARC: which puzzle
-        identifier is which task version)."""
+    def build_model(self, splits: Splits, task_args, training_args: TrainingArguments, is_main: bool):
+        from .lstm_trm_recipe import build_lstm_trm
 
-    def write_files(self, trainer, results: dict, splits: Splits, task_args) -> None:
-        """Files of the task's own beside the model after the final evaluation (ARC: the submission)."""
+        side = splits.train.size
+        return build_lstm_trm(task_args[1], training_args, vocab_size=len(self.vocabulary(side)), seq_len=side * side,
+                              is_main=is_main, task=self.name, **self.model_settings(splits, task_args[0]))
+
+    def optimizer(self, model, task_args, training_args):
+        """The optimizer (None: Trainer's AdamW)."""
+        return None
+
+    def trainer_arguments(self, model, splits: Splits, task_args, training_args: TrainingArguments,
+                          budget: TimeBudget | None, started: float) -> dict:
+        own = task_args[0]
+        length = training_args.max_steps * training_args.per_device_train_batch_size * training_args.world_size
+
+        def evaluate(m, data) -> dict:
+            return {**self.score(m, data), "minutes": round((time.monotonic() - started) / 60, 2)}
+
+        return dict(train_dataset=self.training_data(splits.train, length, training_args.seed, own),
+                    eval_dataset=splits.test, evaluate_fn=evaluate, ema_decay=own.ema_decay or None,
+                    optimizers=(self.optimizer(model, own, training_args), None))
+
+    def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
+        with trainer.ema_weights() as model:
+            return {"held_out": self.score(model, splits.test)}
 
     def example(self, splits: Splits) -> str:
         """A held-out puzzle as text, for the card and the closing hint."""
         return self.to_text(splits.test.questions[0])
 
-    def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
-        """The run's final scores (EMA weights), as `eval_results.json` holds them."""
-        with trainer.ema_weights() as model:
-            return {"held_out": self.score(model, splits.test)}
+    def run_record(self, splits: Splits, model, task_args) -> dict:
+        own = task_args[0]
+        return dict(task=self.name, data=splits.info, train_puzzles=len(splits.train), ema_decay=own.ema_decay,
+                    example_puzzle=self.example(splits), card=self.card_text(splits.info, model.config.to_dict()))
 
-    def run(self, *task_args, training_args: TrainingArguments) -> dict:
-        return run_puzzle_task(self, task_args, training_args)
-
-    def report(self, results: dict, splits: Splits, config, output_dir: Path) -> None:
-        """The lines printed at the end of training."""
+    def report(self, results: dict, splits: Splits, model, output_dir: Path) -> None:
         held = results["held_out"]
         print(f"\nHeld-out ({len(splits.test)} {self.card.unit}, {splits.info.get('source', '?')}): exact "
-              f"{held[self.card.first[0]]:.3f} after {config.halt_max_steps} steps (TRM's convention), "
+              f"{held[self.card.first[0]]:.3f} after {model.config.halt_max_steps} steps (TRM's convention), "
               f"{held.get('exact_accuracy_at_q_halt', float('nan')):.3f} at the Q head's halt")
-        print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes)", flush=True)
+        super().report(results, splits, model, output_dir)
 
-    # ----- examples/evaluate_model.py: puzzles from --file, or generated
-    def add_evaluate_arguments(self, parser) -> None:
-        parser.add_argument("--file", help="puzzles, `question answer` per line in the task's characters")
-        parser.add_argument("--num_puzzles", type=int, default=1000, help="else this many generated puzzles")
-        parser.add_argument("--seed", type=int, default=2024, help="seed of generated puzzles (training used others)")
-        parser.add_argument("--max_steps", type=int, help="supervision steps (default: the model's halt_max_steps)")
+    # ----- evaluation: puzzles from --file, or generated
+    def evaluation_data(self, options, args, model):
+        if options.file:
+            return Path(options.file).stem, self.read_file(options.file)
+        return f"generated_seed{options.seed}", self.generate(options.num_puzzles, options.seed)
 
-    def evaluate(self, args, parser) -> dict:
-        from ..loading import load_model
-
-        if args.num_puzzles < 1 or (args.max_steps is not None and args.max_steps < 1):
-            parser.error("--num_puzzles and --max_steps must be at least 1")
-        try:
-            if args.file:
-                data, name = self.read_file(args.file), Path(args.file).stem
-            else:
-                data, name = self.generate(args.num_puzzles, args.seed), f"generated_seed{args.seed}"
-        except ValueError as error:
-            parser.error(str(error))
-        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
+    def fit_to_model(self, data, model):
         if data.size ** 2 != model.config.seq_len:
-            parser.error(f"the model reads {model.config.seq_len} cells, these puzzles have {data.size ** 2}")
-        path = output_file(args, name, ".json", parser)
-        results = self.score(model, data, batch_size=args.batch_size, max_steps=args.max_steps)
-        path.write_text(json.dumps(finite_json(results), indent=2))
-        print(f"{name}: exact {results['exact_accuracy']:.4f} over {len(data)} {self.card.unit}; wrote {path}")
-        print(json.dumps(finite_json(results)))
+            raise ValueError(f"the model reads {model.config.seq_len} cells, these puzzles have {data.size ** 2}")
+        return data
+
+    def evaluation_scores(self, model, data, options, args) -> dict:
+        return self.score(model, data, batch_size=args.batch_size, max_steps=options.max_steps)
+
+    def evaluation_report(self, name, data, results, options, path) -> dict:
+        print(f"{name}: exact {results['exact_accuracy']:.4f} over {results['puzzles']} {self.card.unit}; wrote {path}")
         return results
 
-    # ----- examples/solve.py: puzzles as arguments or --file, the answer after every step
-    def add_solve_arguments(self, parser) -> None:
-        parser.add_argument("puzzles", nargs="*", help="puzzles, side*side characters each")
-        parser.add_argument("--file", help="a file of puzzles, `question [answer]` per line")
-        parser.add_argument("--trace", action="store_true", help="print the answer after every supervision step")
-        parser.add_argument("--png", help="draw the trace of the first puzzle into this PNG file")
-        parser.add_argument("--max_steps", type=int, help="supervision steps at most (default: the model's)")
+    # ----- solving: puzzles as arguments or --file, the answer after every step
+    def solve_inputs(self, puzzles: list[str], options, args) -> np.ndarray:
+        if not puzzles and not options.file:
+            raise ValueError("give a puzzle or --file")
+        if options.file:
+            return self.read_file(options.file).questions
+        return np.stack([self.parse(text, f"puzzle {k + 1}") for k, text in enumerate(puzzles)])
 
-    def solve(self, args, parser) -> list[dict]:
+    def solve_puzzles(self, model, questions: np.ndarray, options, args) -> list[dict]:
         import torch
 
-        from ..loading import load_model
-
-        if not args.puzzles and not args.file:
-            parser.error("give a puzzle or --file")
-        if args.max_steps is not None and args.max_steps < 1:
-            parser.error("--max_steps must be at least 1")
-        try:
-            questions = (self.read_file(args.file).questions if args.file else
-                         np.stack([self.parse(text, f"puzzle {k + 1}") for k, text in enumerate(args.puzzles)]))
-        except ValueError as error:
-            parser.error(str(error))
-        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
         side = questions.shape[-1]
-        if side * side != model.config.seq_len:
-            parser.error(f"the model reads {model.config.seq_len} cells, these puzzles have {side * side}")
-        out = model.solve(torch.from_numpy(questions.reshape(len(questions), -1)), max_steps=args.max_steps,
+        self.fit_to_model(PuzzleSet(questions, questions), model)
+        out = model.solve(torch.from_numpy(questions.reshape(len(questions), -1)), max_steps=options.max_steps,
                           return_trace=True)
         trace = out.trace.numpy().reshape(out.trace.shape[0], len(questions), side, side)
         reports = []
         for k, question in enumerate(questions):
             halted = int(out.halted_at[k])
             print(f"\nPuzzle {k + 1}: {self.to_text(question)}")
-            if args.trace:
+            if options.trace:
                 for step in range(halted):
                     print(f"after step {step + 1}: {self.to_text(trace[step, k])}")
             answer = self.to_text(out.predictions[k].numpy())
             print(f"answer (halted at step {halted}): {answer}")
             reports.append({"answer": answer, "halted_at": halted})
-        if args.png:
-            self.draw(questions[0], trace[: int(out.halted_at[0]), 0], args.png)
-            print(f"\ntrace drawn in {args.png}")
+        if options.png:
+            self.draw(questions[0], trace[: int(out.halted_at[0]), 0], options.png)
+            print(f"\ntrace drawn in {options.png}")
         return reports
-
-
-def output_file(args, name: str, suffix: str, parser) -> Path:
-    """`eval_<name><suffix>` in --output_dir (default: the model folder), created if need be; never one of the files
-    the training run wrote, which its card and the Hub upload read."""
-    out = Path(args.output_dir or (args.model if Path(args.model).is_dir() else "."))
-    path = out / f"eval_{name}{suffix}"
-    if path.name == EVAL_FILE and (out / RUN_FILE).is_file():
-        parser.error(f"these results would go to {path}, which holds the training run's own results: pass "
-                     "--output_dir, or give the data file another name")
-    out.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
@@ -413,47 +480,3 @@ def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
     k >= 4. Applied to the last two axes."""
     out = np.rot90(grid, k % 4, axes=(-2, -1))
     return np.swapaxes(out, -1, -2) if k >= 4 else out
-
-
-def run_puzzle_task(task: PuzzleTask, task_args: tuple, training_args: TrainingArguments) -> dict:
-    """Train LSTM-TRM on a puzzle task, evaluate it and save everything: data, model, training with its periodic
-    held-out scores, the saved model and tokenizer, the final scores, then the results, curves and card.
-    `task_args`: the task's own flags and the model's (`ModelArguments`)."""
-    from .lstm_trm_recipe import build_lstm_trm, train_and_save
-
-    own, model_args = task_args
-    set_seed(training_args.seed)
-    set_threads(training_args, own.num_threads)
-    started = time.monotonic()
-    is_main = training_args.process_index == 0
-    splits = task.load(own, training_args.seed, is_main)
-    side = splits.train.size
-    model = build_lstm_trm(model_args, training_args, vocab_size=len(task.vocabulary(side)), seq_len=side * side,
-                           is_main=is_main, task=task.name, **task.model_settings(splits, own))
-    length = training_args.max_steps * training_args.per_device_train_batch_size * training_args.world_size
-
-    def minutes() -> float:
-        return round((time.monotonic() - started) / 60, 2)
-
-    trainer = train_and_save(
-        model, training_args, train_dataset=task.training_data(splits.train, length, training_args.seed, own),
-        eval_dataset=splits.test, evaluate_fn=lambda m, data: {**task.score(m, data), "minutes": minutes()},
-        tokenizer=task.tokenizer(side), ema_decay=own.ema_decay, max_minutes=own.max_minutes,
-        optimizer=task.optimizer(model, own, training_args))
-    output_dir = Path(training_args.output_dir)
-    if is_main:
-        task.save_beside_model(trainer, splits, own)
-    with after_training("evaluation", output_dir):
-        results = task.evaluate_run(trainer, splits, own)
-    results.update(train_minutes=minutes(), train_steps=trainer.state.global_step)
-    if is_main:
-        example = task.example(splits)
-        with after_training("writing the results, the plot and the model card", output_dir):
-            task.write_files(trainer, results, splits, own)
-            finish_run(trainer, results, dict(task=task.name, data=splits.info, train_puzzles=len(splits.train),
-                                              ema_decay=own.ema_decay, example_puzzle=example,
-                                              card=task.card_text(splits.info, model.config.to_dict())),
-                       task.panels())
-        task.report(results, splits, model.config, output_dir)
-    return results
-

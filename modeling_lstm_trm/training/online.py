@@ -148,27 +148,30 @@ class OnlineLearner:
         self.chunks = 0
 
 
-def add_online_arguments(parser) -> None:
-    """The flags of `examples/evaluate_model.py` and `examples/generate.py` that turn learning while reading on."""
-    group = parser.add_argument_group("learning while reading (nested LM)")
-    group.add_argument("--online_levels", help="all (dynamic evaluation), slow (levels 2+), or level numbers like "
-                                               "1,2,3; default: off (the static model)")
-    group.add_argument("--online_lr", type=float, default=1e-3)
-    group.add_argument("--online_periods", type=int, nargs="+", help="chunks between steps, per level (1 4 16)")
-    group.add_argument("--online_lr_scale", type=float, nargs="+", help="learning-rate factor per level")
-    group.add_argument("--online_optimizer", default="sgd", help="sgd or adam")
-    group.add_argument("--online_surprise", default="off", help="off, weight or gate (slow levels)")
-    group.add_argument("--online_reset", default="never", help="never, or document: trained weights at each start")
-    group.add_argument("--online_decay", type=float, default=0.0, help="pull toward the trained weights per step")
+@dataclass
+class OnlineArguments:
+    """The flags of `examples/evaluate_model.py` and `examples/generate.py` that turn learning while reading on (the
+    command layer builds them from this dataclass)."""
 
+    online_levels: str | None = field(default=None, metadata={
+        "help": "Learning while reading (nested LM): all (dynamic evaluation), slow (levels 2+), or level numbers "
+                "like 1,2,3; default: off (the static model)."})
+    online_lr: float = field(default=1e-3, metadata={"help": "Its learning rate."})
+    online_periods: list[int] | None = field(default=None, metadata={
+        "help": "Chunks between steps, per level (1 4 16)."})
+    online_lr_scale: list[float] | None = field(default=None, metadata={"help": "Learning-rate factor per level."})
+    online_optimizer: str = field(default="sgd", metadata={"help": "sgd or adam."})
+    online_surprise: str = field(default="off", metadata={"help": "off, weight or gate (slow levels)."})
+    online_reset: str = field(default="never", metadata={"help": "never, or document: trained weights at each start."})
+    online_decay: float = field(default=0.0, metadata={"help": "Pull toward the trained weights per step."})
 
-def online_settings(args, config: dict) -> OnlineSettings | None:
-    """The settings the flags ask for (None: learning while reading is off), checked against the model's config
-    (its number of levels); ValueError naming the flag."""
-    if not args.online_levels:
-        return None
-    settings = OnlineSettings(levels=args.online_levels, lr=args.online_lr, periods=args.online_periods,
-                              lr_scale=args.online_lr_scale, optimizer=args.online_optimizer,
-                              surprise=args.online_surprise, decay=args.online_decay, reset=args.online_reset)
-    settings.check(len(config.get("level_update_every", [1])))
-    return settings
+    def settings(self, config: dict) -> OnlineSettings | None:
+        """The settings the flags ask for (None: learning while reading is off), checked against the model's config
+        (its number of levels); ValueError naming the flag."""
+        if not self.online_levels:
+            return None
+        settings = OnlineSettings(levels=self.online_levels, lr=self.online_lr, periods=self.online_periods,
+                                  lr_scale=self.online_lr_scale, optimizer=self.online_optimizer,
+                                  surprise=self.online_surprise, decay=self.online_decay, reset=self.online_reset)
+        settings.check(len(config.get("level_update_every", [1])))
+        return settings

@@ -9,7 +9,6 @@ pass@1 / pass@2 on the test split's test inputs, voted over the versions, and th
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,9 @@ import numpy as np
 from transformers import TrainingArguments
 
 from ...training.runs import Panel, check_max_minutes
-from ...training.safety import finite_json
+from ..arguments import check_path
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, named_preset
-from ..task import CardText, PuzzleTask, Splits, output_file
+from ..task import CardText, PuzzleTask, Splits
 from .arc_data import CHARSET, MAX_SIDE, ArcTask, encode, load_split, max_side
 from .arc_dataset import (
     ArcTrainingPairs,
@@ -68,6 +67,28 @@ class ArcArguments:
 
 
 ARGUMENTS = (ArcArguments, ModelArguments)
+
+
+@dataclass
+class ArcSplitArguments:
+    """examples/evaluate_model.py for ARC: a split whose tasks the model trained on."""
+
+    data_dir: str | None = field(default=None, metadata={
+        "help": "The folder of the ARC Prize files (default: the training run's), or a TRM ARC dataset folder "
+                "(identifiers.json, test_puzzles.json)."})
+    split: str | None = field(default=None, metadata={
+        "help": "The split to score (default: the training run's test split); without its solutions file, only the "
+                "submission is written."})
+
+    def check(self) -> None:
+        check_path(self.data_dir, "data_dir", folder=True)
+
+
+@dataclass
+class ArcSolveArguments(ArcSplitArguments):
+    """examples/solve.py for ARC: the positional arguments are task ids of --split."""
+
+    png: str | None = field(default=None, metadata={"help": "Draw input, attempts and truth into this PNG file."})
 
 
 def preset_defaults(arc_args: ArcArguments, model_args: ModelArguments) -> dict:
@@ -152,6 +173,8 @@ class ArcHeldOut:
 class ArcTaskDefinition(PuzzleTask):
     charset = CHARSET
     arguments = ARGUMENTS
+    evaluate_arguments = ArcSplitArguments
+    solve_arguments = ArcSolveArguments
     card = CardText(
         title="ARC-AGI tasks on a {size}x{size} canvas", task_type="abstract-reasoning", task_name="ARC-AGI",
         tag="arc-agi", first=("pass@1", "pass@1"), second=("pass@2", "pass@2"), unit="tasks",
@@ -165,7 +188,7 @@ class ArcTaskDefinition(PuzzleTask):
     preset_defaults = staticmethod(preset_defaults)
     check = staticmethod(check)
 
-    def load(self, task_args: ArcArguments, seed: int, is_main: bool) -> Splits:
+    def load_puzzles(self, task_args: ArcArguments, seed: int, is_main: bool) -> Splits:
         side = task_args.canvas_size or MAX_SIDE
         tasks, test_ids, counts = load_tasks(task_args, is_main)
         versions = build_versions(tasks, task_args.num_augmentations, seed=seed, progress=is_main)
@@ -248,66 +271,46 @@ class ArcTaskDefinition(PuzzleTask):
         print(f"Model saved in {output_dir.resolve()} ({results['train_minutes']} minutes); submission.json beside it",
               flush=True)
 
-    # ----- examples/evaluate_model.py
-    def add_evaluate_arguments(self, parser) -> None:
-        parser.add_argument("--data_dir", help="the folder of the ARC Prize files (default: the training run's), or "
-                                               "a TRM ARC dataset folder (identifiers.json, test_puzzles.json)")
-        parser.add_argument("--split", help="the split to score (default: the training run's test split); without "
-                                            "its solutions file, only the submission is written")
-
-    def evaluate(self, args, parser) -> dict:
-        """pass@1 / pass@2 of an ARC model on a split whose tasks it trained on (their demonstration pairs), voted over
-        every version it knows, and the competition's submission.json."""
-        from ...loading import load_model
-
-        try:
-            versions, side, split = trained_versions(args.model, args.data_dir, args.split)
-            tasks = (load_trm_folder(args.data_dir)[0] if is_trm_folder(args.data_dir)
-                     else load_split(args.data_dir, split, need_solutions=False))
-        except ValueError as error:
-            parser.error(str(error))
+    # ----- evaluation: a split whose tasks the model trained on, voted over every version it knows
+    def evaluation_data(self, options: ArcSplitArguments, args, model):
+        versions, side, split = trained_versions(args.model, options.data_dir, options.split)
+        tasks = (load_trm_folder(options.data_dir)[0] if is_trm_folder(options.data_dir)
+                 else load_split(options.data_dir, split, need_solutions=False))
         unknown = sorted(set(tasks) - set(versions.tasks))
         if unknown:
-            parser.error(f"the model was not trained on {len(unknown)} of the {len(tasks)} tasks of {split} (first: "
-                         f"{unknown[0]}): it knows a task only through its demonstration pairs")
-        scores = output_file(args, f"arc_{split}", ".json", parser)
-        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
-        results, submission = evaluate_arc(model, versions, sorted(tasks), side, args.batch_size)
-        path = write_submission(submission, scores.parent, f"submission_{split}.json")  # not the run's own
-        summary = {key: value for key, value in results.items() if key != "per_task"}
-        scores.write_text(json.dumps(finite_json(results), indent=2))
-        print(f"{split}: pass@1 {results['pass@1']:.4f}, pass@2 {results['pass@2']:.4f} over {results['tasks']} scored "
-              f"tasks; {path} holds both attempts for all {len(tasks)}")
-        print(json.dumps(finite_json(summary)))
-        return summary
+            raise ValueError(f"the model was not trained on {len(unknown)} of the {len(tasks)} tasks of {split} "
+                             f"(first: {unknown[0]}): it knows a task only through its demonstration pairs")
+        return f"arc_{split}", ArcHeldOut(versions, sorted(tasks), side, split)
 
-    # ----- examples/solve.py
-    def add_solve_arguments(self, parser) -> None:
-        parser.add_argument("puzzles", nargs="*", help="ids of ARC tasks of --split")
-        parser.add_argument("--data_dir", help="the folder of the ARC Prize files (default: the training run's)")
-        parser.add_argument("--split", help="the split the task ids belong to (default: the run's test split)")
-        parser.add_argument("--png", help="draw input, attempts and truth into this PNG file")
+    def evaluation_scores(self, model, data: ArcHeldOut, options, args) -> dict:
+        results, data.submission = evaluate_arc(model, data.versions, data.task_ids, data.size, args.batch_size)
+        return results
 
-    def solve(self, args, parser) -> list[dict]:
-        """ARC task ids: each test input under every version of its task the model knows, voted; prints the two attempts
-        and, where the truth is known, whether one is right; --png draws them."""
-        from ...loading import load_model
+    def evaluation_report(self, name, data: ArcHeldOut, results, options, path) -> dict:
+        """pass@1 / pass@2 and the competition's submission file beside the scores (never the run's own)."""
+        submission = write_submission(data.submission, path.parent, f"submission_{data.split}.json")
+        print(f"{data.split}: pass@1 {results['pass@1']:.4f}, pass@2 {results['pass@2']:.4f} over {results['tasks']} "
+              f"scored tasks; {submission} holds both attempts for all {len(data.task_ids)}")
+        return {key: value for key, value in results.items() if key != "per_task"}
 
-        if not args.puzzles:
-            parser.error("give the ids of the ARC tasks to solve")
-        try:
-            versions, side, split = trained_versions(args.model, args.data_dir, args.split)
-        except ValueError as error:
-            parser.error(str(error))
-        unknown = [t for t in args.puzzles if t not in versions.tasks]
+    # ----- solving: task ids of --split, each test input under every version the model knows, voted
+    def solve_inputs(self, puzzles: list[str], options: ArcSolveArguments, args):
+        if not puzzles:
+            raise ValueError("give the ids of the ARC tasks to solve")
+        versions, side, split = trained_versions(args.model, options.data_dir, options.split)
+        unknown = [t for t in puzzles if t not in versions.tasks]
         if unknown:
-            parser.error(f"the model was not trained on task {unknown[0]} (split {split}): its puzzle identifiers know "
-                         f"{len(versions.tasks)} tasks of that split")
-        model = load_model(args.model, trust_remote_code=args.trust_remote_code)
-        candidates = predict_test_inputs(model, versions, args.puzzles, side, args.batch_size, progress=False)
+            raise ValueError(f"the model was not trained on task {unknown[0]} (split {split}): its puzzle identifiers "
+                             f"know {len(versions.tasks)} tasks of that split")
+        return ArcHeldOut(versions, list(puzzles), side, split)
+
+    def solve_puzzles(self, model, held: ArcHeldOut, options: ArcSolveArguments, args) -> list[dict]:
+        """Prints the two attempts and, where the truth is known, whether one is right; --png draws them."""
+        candidates = predict_test_inputs(model, held.versions, held.task_ids, held.size, args.batch_size,
+                                         progress=False)
         reports, rows = [], []
-        for task_id in args.puzzles:
-            for index, (question, truth) in enumerate(versions.tasks[task_id].test):
+        for task_id in held.task_ids:
+            for index, (question, truth) in enumerate(held.versions.tasks[task_id].test):
                 ranked = vote(candidates[(task_id, index)])[:2]
                 attempts = ranked + [None] * (2 - len(ranked))
                 right = None if truth is None else any(g is not None and g.shape == truth.shape and (g == truth).all()
@@ -323,14 +326,13 @@ class ArcTaskDefinition(PuzzleTask):
                 panels = [("input", question), ("attempt 1", attempts[0]), ("attempt 2", attempts[1])]
                 rows.append((f"{task_id} #{index + 1}" + ("" if right is None else f"\n{verdict}"),
                              panels + ([] if truth is None else [("truth", truth)])))
-        if args.png:
-            draw_arc(rows, args.png)
-            print(f"\nanswers drawn in {args.png}")
+        if options.png:
+            draw_arc(rows, options.png)
+            print(f"\nanswers drawn in {options.png}")
         return reports
 
 
 TASK = ArcTaskDefinition()
-
 
 ARC_COLOURS = ["#000000", "#0074d9", "#ff4136", "#2ecc40", "#ffdc00", "#aaaaaa", "#f012be", "#ff851b", "#7fdbff",
                "#870c25"]  # the ARC palette, colours 0-9

@@ -194,6 +194,28 @@ def _scatter(size: int, rng: random.Random) -> np.ndarray:
 
 MAZE_STYLES = ("carved", "scattered")  # depth-first corridors with a few loops; random walls (Maze-Hard's)
 LOOPS = 0.05  # carved mazes: the share of inner walls knocked down after carving (0: a perfect maze, no loops)
+MIN_SIDE, MAX_SIDE = 5, 99  # sides generated or read (Maze-Hard is 30x30; a model's canvas grows as the square)
+
+
+def check_side(side: int, flag: str) -> None:
+    if not MIN_SIDE <= side <= MAX_SIDE:
+        raise ValueError(f"{flag} must be a maze side in {MIN_SIDE}..{MAX_SIDE}, got {side}")
+
+
+def longest_possible_path(side: int, style: str = "carved") -> int:
+    """A bound no shortest path of a generated maze of this side can exceed: the open cells less one (carved: the
+    odd lattice's m^2 cells and m^2 - 1 corridors, m = (side - 1) // 2; scattered: at least 30% of cells are walls)."""
+    if style == "carved":
+        m = (side - 1) // 2
+        return 2 * m * m - 2
+    return side * side - (side * side // 10 * 3) - 1
+
+
+def check_path_length(side: int, length: int, style: str = "carved", flag: str = "--min_path_length") -> None:
+    """Refused at once where arithmetic says no maze can have it (else the generator would try for minutes)."""
+    if length > longest_possible_path(side, style):
+        raise ValueError(f"{flag} {length}: no {side}x{side} {style} maze has a shortest path that long (at most "
+                         f"{longest_possible_path(side, style)} steps); ask for a shorter path or a larger maze")
 
 
 def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: float = LOOPS,
@@ -203,10 +225,10 @@ def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: fl
     G a random cell far enough whose shortest path is unique. "scattered": Maze-Hard's random walls, S and G the two
     ends of the longest shortest path found by two sweeps (long paths are rare there: Maze-Hard keeps only > 110 of
     30x30), the path not necessarily unique: the answer marks one, as Maze-Hard's A* does (`solve_maze`)."""
-    if size < 5:
-        raise ValueError(f"a maze needs size >= 5, got {size}")
+    check_side(size, "a maze's side")
     if style not in MAZE_STYLES:
         raise ValueError(f"maze style must be one of {', '.join(MAZE_STYLES)}, got {style!r}")
+    check_path_length(size, min_path_length, style, "a shortest path of")
     for _ in range(attempts or (200 if style == "carved" else 5000)):
         grid = _carve(size, rng, loops) if style == "carved" else _scatter(size, rng)
         open_cells = [tuple(int(v) for v in cell) for cell in np.argwhere(grid == OPEN)]

@@ -1,23 +1,23 @@
-"""Language modeling as a task (`TASK`, `--task lm`): the nested LM's flags, its preset, the training run, and its
-evaluation on a text file (perplexity, bits per token and character; optionally learning while it reads)."""
+"""Language modeling as a task (`TASK`, `--task lm`): the nested LM's flags, its preset, its data and model for the
+shared training pipeline (`run_training`), and its evaluation on a text file (perplexity, bits per token and
+character; optionally learning while it reads)."""
 
 from __future__ import annotations
 
 import codecs
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, TrainingArguments, set_seed
+from transformers import AutoTokenizer, TrainingArguments
 
 from ...models.nested_lstm import NestedLSTMConfig, NestedLSTMForCausalLM
 from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
-from ...training import MultiTimescaleOptimizer, StatefulTrainer
-from ...training.runs import Panel, TimeBudget, bf16_supported, check_max_minutes, finish_run, set_threads
-from ...training.safety import after_training, save_final_model, train_or_keep
-from ..task import Task
+from ...training import MultiTimescaleOptimizer
+from ...training.online import OnlineArguments
+from ...training.runs import Panel, TimeBudget, bf16_supported, check_max_minutes
+from ..task import Splits, Task
 from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
 
 PRESETS = Path(__file__).parent / "presets"
@@ -147,109 +147,124 @@ def prepare_data(lm_args: LMArguments, training_args: TrainingArguments):
     return tokenizer, train_docs, *datasets
 
 
-def run(lm_args: LMArguments, model_args: LMModelArguments, training_args: TrainingArguments) -> dict:
-    set_seed(training_args.seed)
-    set_threads(training_args, lm_args.num_threads)
-    started = time.monotonic()
-    is_main = training_args.process_index == 0
-    tokenizer, train_docs, train_dataset, eval_dataset = prepare_data(lm_args, training_args)
-    if eval_dataset is None:
-        training_args.eval_strategy = "no"
+@dataclass
+class LMEvaluateArguments(OnlineArguments):
+    """examples/evaluate_model.py for the nested LM: a text file read as one stream, in order (learning while it reads
+    with the `--online_*` flags)."""
 
-    settings = {k: v for k, v in vars(model_args).items() if v is not None}
-    config = NestedLSTMConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **settings)
-    model = NestedLSTMForCausalLM(config)
-    optimizer = MultiTimescaleOptimizer.from_model(
-        model, torch.optim.AdamW, level_lr_scale=lm_args.level_lr_scale, lr=training_args.learning_rate,
-        weight_decay=training_args.weight_decay, betas=(training_args.adam_beta1, training_args.adam_beta2),
-        eps=training_args.adam_epsilon)
-    budget = TimeBudget(lm_args.max_minutes) if lm_args.max_minutes else None
-    scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps) if lm_args.schedule_by_time else None
-    if is_main:
-        print(f"Nested LM: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, levels updating every "
-              f"{config.level_update_every} steps, surprise weighting {'on' if config.surprise_weighting else 'off'}; "
-              f"{lm_args.tokenizer} tokenizer ({len(tokenizer)} tokens); {len(train_dataset.tokens):,} training tokens"
-              f" in {train_dataset.num_streams} streams of {train_dataset.num_chunks} chunks of {lm_args.block_size}",
-              flush=True)
-    trainer = StatefulTrainer(
-        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        data_collator=BoundaryAwareCollator(), optimizers=(optimizer, scheduler), processing_class=tokenizer,
-        evaluate_fn=evaluate_token_streams, carry_state=lm_args.carry_state,
-    )
-    if budget:
-        budget.install(trainer)
-    train_or_keep(trainer, training_args.resume_from_checkpoint)
-    output_dir = Path(training_args.output_dir)
-    save_final_model(trainer, output_dir)
-    results = {"train_steps": trainer.state.global_step,
-               "train_minutes": round((time.monotonic() - started) / 60, 2)}
-    if eval_dataset is not None:
-        with after_training("evaluation", output_dir):
-            results.update({k: round(v, 6) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+    file: str | None = field(default=None, metadata={"help": "A text file, read as one stream in order."})
+    document_boundary: str = field(default="auto", metadata={"help": "auto, none, rows, wikitext or a regex."})
+    block_size: int = field(default=512, metadata={"help": "Tokens per forward call."})
 
-    if is_main:
-        source = lm_args.dataset_name or lm_args.train_file
+    def check(self) -> None:
+        if not self.file:
+            raise ValueError("the following arguments are required: --file")
+        if self.block_size < 1:
+            raise ValueError("--block_size must be at least 1")
+        check_text_file(self.file, "--file")
+
+
+class TextTask(Task):
+    arguments = ARGUMENTS
+    evaluate_arguments = LMEvaluateArguments
+    model_type = "nested_lstm"
+    language_model = True
+
+    preset_defaults = staticmethod(preset_defaults)
+    check = staticmethod(check)
+
+    # ----- training (`run_training`'s hooks)
+    def load(self, task_args, training_args: TrainingArguments, is_main: bool) -> Splits:
+        lm_args = task_args[0]
+        tokenizer, train_docs, train_dataset, eval_dataset = prepare_data(lm_args, training_args)
+        if eval_dataset is None:
+            training_args.eval_strategy = "no"
+        return Splits(train_dataset, eval_dataset, {"example_prompt": train_docs[0][:40].split("\n")[0] or "\n"},
+                      tokenizer)
+
+    def build_model(self, splits: Splits, task_args, training_args: TrainingArguments, is_main: bool):
+        lm_args, model_args = task_args
+        tokenizer = splits.tokenizer
+        settings = {k: v for k, v in vars(model_args).items() if v is not None}
+        config = NestedLSTMConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **settings)
+        model = NestedLSTMForCausalLM(config)
+        if is_main:
+            train = splits.train
+            print(f"Nested LM: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, levels updating "
+                  f"every {config.level_update_every} steps, surprise weighting "
+                  f"{'on' if config.surprise_weighting else 'off'}; {lm_args.tokenizer} tokenizer ({len(tokenizer)} "
+                  f"tokens); {len(train.tokens):,} training tokens in {train.num_streams} streams of "
+                  f"{train.num_chunks} chunks of {lm_args.block_size}", flush=True)
+        return model
+
+    def trainer_arguments(self, model, splits: Splits, task_args, training_args: TrainingArguments,
+                          budget: TimeBudget | None, started: float) -> dict:
+        lm_args = task_args[0]
+        optimizer = MultiTimescaleOptimizer.from_model(
+            model, torch.optim.AdamW, level_lr_scale=lm_args.level_lr_scale, lr=training_args.learning_rate,
+            weight_decay=training_args.weight_decay, betas=(training_args.adam_beta1, training_args.adam_beta2),
+            eps=training_args.adam_epsilon)
+        scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps) if lm_args.schedule_by_time else None
+        return dict(train_dataset=splits.train, eval_dataset=splits.test, data_collator=BoundaryAwareCollator(),
+                    optimizers=(optimizer, scheduler), processing_class=splits.tokenizer,
+                    evaluate_fn=evaluate_token_streams, carry_state=lm_args.carry_state)
+
+    def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
+        if splits.test is None:
+            return {}
+        return {k: round(v, 6) for k, v in trainer.evaluate().items() if isinstance(v, float)}
+
+    def run_record(self, splits: Splits, model, task_args) -> dict:
+        lm_args = task_args[0]
         validation = lm_args.validation_file or ("validation split" if lm_args.dataset_name else
                                                  f"last {lm_args.validation_fraction:.0%} of the training text")
-        run_info = dict(task="lm", dataset=source, dataset_is_hub=bool(lm_args.dataset_name),
-                        dataset_config=lm_args.dataset_config_name, tokenizer=lm_args.tokenizer, validation=validation,
-                        block_size=lm_args.block_size, example_prompt=train_docs[0][:40].split("\n")[0] or "\n")
-        with after_training("writing the results, the plot and the model card", output_dir):
-            finish_run(trainer, results, run_info, [Panel("cross-entropy (nats per token)", {
-                "loss": "training loss", "eval_loss": "validation loss"}, markers={"eval_loss"})])
+        return dict(task=self.name, dataset=lm_args.dataset_name or lm_args.train_file,
+                    dataset_is_hub=bool(lm_args.dataset_name), dataset_config=lm_args.dataset_config_name,
+                    tokenizer=lm_args.tokenizer, validation=validation, block_size=lm_args.block_size,
+                    example_prompt=splits.info["example_prompt"])
+
+    def panels(self) -> list[Panel]:
+        return [Panel("cross-entropy (nats per token)", {"loss": "training loss", "eval_loss": "validation loss"},
+                      markers={"eval_loss"})]
+
+    def report(self, results: dict, splits: Splits, model, output_dir: Path) -> None:
         summary = ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in results.items()
                             if k in ("eval_loss", "eval_perplexity", "eval_bits_per_character"))
         print(f"\nValidation: {summary or 'none'}. Model and tokenizer saved in {output_dir.resolve()} "
               f"({results['train_minutes']} minutes)", flush=True)
         print(f"Generate: python examples/generate.py --model {output_dir} --prompt 'Hello'", flush=True)
-    return results
 
+    # ----- evaluation: a text file read as one stream, the state carried across chunks, learning on request
+    def evaluation_data(self, options: LMEvaluateArguments, args, model):
+        from .streams import auto_boundary, rows_to_documents
 
-class TextTask(Task):
-    arguments = ARGUMENTS
+        options.settings(model.config.to_dict())  # the --online_* flags fit this model: checked before any work
+        text = Path(options.file).read_text(encoding="utf-8")
+        boundary = auto_boundary(options.file) if options.document_boundary == "auto" else options.document_boundary
+        return None, rows_to_documents(text.splitlines(keepends=True), boundary)
 
-    preset_defaults = staticmethod(preset_defaults)
-    check = staticmethod(check)
+    def evaluation_scores(self, model, documents: list[str], options, args) -> dict:
+        from ...loading import load_tokenizer
+        from ...training.online import OnlineLearner
+        from .streams import evaluate_stream
 
-    run = staticmethod(run)
-
-    def add_evaluate_arguments(self, parser) -> None:
-        from ...training.online import add_online_arguments
-
-        parser.add_argument("--file", required=True, help="a text file, read as one stream in order")
-        parser.add_argument("--document_boundary", default="auto", help="auto, none, rows, wikitext or a regex")
-        parser.add_argument("--block_size", type=int, default=512, help="tokens per forward call")
-        add_online_arguments(parser)
-
-    def evaluate(self, args, parser) -> dict:
-        from ...loading import load_model, load_tokenizer, read_config
-        from ...training.online import OnlineLearner, online_settings
-        from ...training.safety import finite_json
-        from .streams import auto_boundary, evaluate_stream, rows_to_documents
-
-        if args.block_size < 1:
-            parser.error("--block_size must be at least 1")
-        try:
-            check_text_file(args.file, "--file")
-            settings = online_settings(args, read_config(args.model))
-        except ValueError as error:
-            parser.error(str(error))
-        model = load_model(args.model, causal_lm=True, trust_remote_code=args.trust_remote_code)
+        settings = options.settings(model.config.to_dict())
         tokenizer = load_tokenizer(args.model, model, trust_remote_code=args.trust_remote_code)
-        text = Path(args.file).read_text(encoding="utf-8")
-        boundary = auto_boundary(args.file) if args.document_boundary == "auto" else args.document_boundary
-        documents = rows_to_documents(text.splitlines(keepends=True), boundary)
         tokens, starts, chars_per_token = encode_corpus(documents, tokenizer)
         online = OnlineLearner(model, settings) if settings else None
-        results = evaluate_stream(model, tokens, starts, args.block_size, progress=True,
+        results = evaluate_stream(model, tokens, starts, options.block_size, progress=True,
                                   characters_per_token=chars_per_token, online=online)
-        results.update(file=str(args.file), documents=len(documents), characters=sum(len(d) for d in documents))
+        results.update(file=str(options.file), documents=len(documents),
+                       characters=sum(len(d) for d in documents))
         if settings:
             results["online"] = {k: v for k, v in vars(settings).items() if k != "extra"}
-        print(f"{Path(args.file).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} bits "
-              f"per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} tokens")
-        print(json.dumps(finite_json(results)))
+        return results
+
+    def evaluation_report(self, name, data, results, options, path) -> dict:
+        print(f"{Path(results['file']).name}: perplexity {results['perplexity']:.3f}, {results['bits_per_token']:.4f} "
+              f"bits per token, {results['bits_per_character']:.4f} bits per character over {results['tokens']:,} "
+              "tokens")
         return results
 
 
