@@ -24,7 +24,8 @@ from .training.runs import EVAL_FILE, RUN_FILE
 
 CODE_FILES = {  # each model's folder under models/ and its Hub-flat code files
     "nested_lstm": ("nested_lstm", ("configuration_nested_lstm.py", "modeling_nested_lstm.py")),
-    "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstmtrm.py")),
+    "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstmtrm.py", "carry_lstm_trm.py",
+                              "solving_lstm_trm.py")),
 }
 AUTO_MAP = {
     "nested_lstm": {"AutoConfig": "configuration_nested_lstm.NestedLSTMConfig",

@@ -463,10 +463,8 @@ def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
 def test_solve_checks_its_inputs_once_per_call_not_once_per_step(monkeypatch):
     model = tiny_model().eval()
     calls = []
-    import modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm as modeling
-
-    original = modeling.check_inputs
-    monkeypatch.setattr(modeling, "check_inputs", lambda *a: calls.append(1) or original(*a))
+    original = type(model).check_inputs
+    monkeypatch.setattr(type(model), "check_inputs", lambda *a: calls.append(1) or original(*a))
     x, _ = grids(3)
     out = model.solve(x, max_steps=4, run_to_max=True, return_trace=True)
     assert out.trace.shape[0] == 4 and len(calls) == 1

@@ -74,125 +74,78 @@ class LSTMTRMConfig(PretrainedConfig):
     model_type = "lstm_trm"
     keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the carried state (its name before transformers 5.24)
 
-    def __init__(
-        self,
-        vocab_size: int = 10,
-        seq_len: int = 81,
-        num_puzzle_identifiers: int = 1,
-        puzzle_emb_ndim: int = 512,
-        T_cycles: int = 3,
-        n_cycles: int = 6,
-        hidden_size: int = 512,
-        expansion: float = 4.0,
-        num_layers: int = 2,
-        num_heads: int = 8,
-        mixer: str = "mlp",
-        recurrence: str = "lstm",
-        halt_max_steps: int = 16,
-        halt_exploration_prob: float = 0.1,
-        eval_early_halt: bool = False,
-        forward_dtype: str = "bfloat16",
-        rms_norm_eps: float = 1e-5,
-        rope_theta: float = 10000.0,
-        loss_type: str = "stablemax",
-        q_loss_weight: float = 0.5,
-        gate_bias_init: float = -2.0,
-        batch_size: int | None = None,
-        puzzle_emb_len: int = 0,
-        mlp_multiple: int = 32,
-        absolute_positions: bool | None = None,
-        q_head_input: str = "mean",
-        mlp_mixer_norm: str = "channels",
-        puzzle_emb_sparse: bool = False,
-        task: str | None = None,
-        progressive_steps: int = 0,
-        **kwargs,
-    ):
-        for name, value in (
-            ("vocab_size", vocab_size), ("seq_len", seq_len), ("num_puzzle_identifiers", num_puzzle_identifiers),
-            ("T_cycles", T_cycles), ("n_cycles", n_cycles), ("hidden_size", hidden_size),
-            ("num_layers", num_layers), ("num_heads", num_heads), ("halt_max_steps", halt_max_steps),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if isinstance(puzzle_emb_ndim, bool) or not isinstance(puzzle_emb_ndim, int) or puzzle_emb_ndim < 0:
-            raise ValueError(
-                f"`puzzle_emb_ndim` must be a non-negative integer (0 disables it), got {puzzle_emb_ndim!r}"
-            )
-        for name, value, least in (("puzzle_emb_len", puzzle_emb_len, 0), ("mlp_multiple", mlp_multiple, 1),
-                                   ("progressive_steps", progressive_steps, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"`{name}` must be an integer of at least {least}, got {value!r}")
-        prefix = puzzle_emb_len or -(-puzzle_emb_ndim // hidden_size)
-        if puzzle_emb_ndim > prefix * hidden_size or (puzzle_emb_len and not puzzle_emb_ndim):
-            raise ValueError(f"`puzzle_emb_len` {puzzle_emb_len} positions of width {hidden_size} cannot hold a "
-                             f"puzzle embedding of width {puzzle_emb_ndim}")
-        for name, value, allowed in (("q_head_input", q_head_input, Q_HEAD_INPUTS),
-                                     ("mlp_mixer_norm", mlp_mixer_norm, MLP_MIXER_NORMS)):
-            if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-            raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}")
-        for name, value in (("expansion", expansion), ("halt_exploration_prob", halt_exploration_prob),
-                            ("rms_norm_eps", rms_norm_eps), ("rope_theta", rope_theta),
-                            ("q_loss_weight", q_loss_weight), ("gate_bias_init", gate_bias_init)):
-            if not math.isfinite(float(value)):
-                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
-        if not float(expansion) > 0:
-            raise ValueError(f"`expansion` must be positive, got {expansion!r}")
-        for name, value, allowed in (("mixer", mixer, MIXERS), ("recurrence", recurrence, RECURRENCES),
-                                     ("loss_type", loss_type, LOSS_TYPES),
-                                     ("forward_dtype", forward_dtype, FORWARD_DTYPES)):
-            if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
-        if mixer == "attention" and hidden_size % num_heads:
-            raise ValueError(f"`num_heads` ({num_heads}) must divide `hidden_size` ({hidden_size})")
-        if mixer == "attention" and (hidden_size // num_heads) % 2:
-            raise ValueError(f"`hidden_size // num_heads` must be even for rotary positions, got "
-                             f"{hidden_size // num_heads}")
-        if mixer == "conv" and math.isqrt(seq_len) ** 2 != seq_len:
-            raise ValueError(f"the conv mixer reads square grids: `seq_len` must be a square, got {seq_len}")
-        if not 0.0 <= float(halt_exploration_prob) <= 1.0:
-            raise ValueError(f"`halt_exploration_prob` must be in [0, 1], got {halt_exploration_prob!r}")
-        if not float(rms_norm_eps) > 0:
-            raise ValueError(f"`rms_norm_eps` must be positive, got {rms_norm_eps!r}")
-        if not float(rope_theta) > 0:
-            raise ValueError(f"`rope_theta` must be positive, got {rope_theta!r}")
-        if not float(q_loss_weight) >= 0:
-            raise ValueError(f"`q_loss_weight` must be non-negative, got {q_loss_weight!r}")
-
-        self.vocab_size = vocab_size
-        self.seq_len = seq_len
-        self.num_puzzle_identifiers = num_puzzle_identifiers
-        self.puzzle_emb_ndim = puzzle_emb_ndim
-        self.T_cycles = T_cycles
-        self.n_cycles = n_cycles
-        self.hidden_size = hidden_size
-        self.expansion = float(expansion)
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.mixer = mixer
-        self.recurrence = recurrence
-        self.halt_max_steps = halt_max_steps
-        self.halt_exploration_prob = float(halt_exploration_prob)
-        self.eval_early_halt = bool(eval_early_halt)
-        self.forward_dtype = forward_dtype
-        self.rms_norm_eps = float(rms_norm_eps)
-        self.rope_theta = float(rope_theta)
-        self.loss_type = loss_type
-        self.q_loss_weight = float(q_loss_weight)
-        self.gate_bias_init = float(gate_bias_init)
-        self.batch_size = batch_size
-        self.puzzle_emb_len = prefix
-        self.mlp_multiple = mlp_multiple
+    def __init__(self, vocab_size: int = 10, seq_len: int = 81, num_puzzle_identifiers: int = 1,
+                 puzzle_emb_ndim: int = 512, T_cycles: int = 3, n_cycles: int = 6, hidden_size: int = 512,
+                 expansion: float = 4.0, num_layers: int = 2, num_heads: int = 8, mixer: str = "mlp",
+                 recurrence: str = "lstm", halt_max_steps: int = 16, halt_exploration_prob: float = 0.1,
+                 eval_early_halt: bool = False, forward_dtype: str = "bfloat16", rms_norm_eps: float = 1e-5,
+                 rope_theta: float = 10000.0, loss_type: str = "stablemax", q_loss_weight: float = 0.5,
+                 gate_bias_init: float = -2.0, batch_size: int | None = None, puzzle_emb_len: int = 0,
+                 mlp_multiple: int = 32, absolute_positions: bool | None = None, q_head_input: str = "mean",
+                 mlp_mixer_norm: str = "channels", puzzle_emb_sparse: bool = False, task: str | None = None,
+                 progressive_steps: int = 0, **kwargs):
+        self.vocab_size, self.seq_len, self.num_puzzle_identifiers = vocab_size, seq_len, num_puzzle_identifiers
+        self.puzzle_emb_ndim, self.puzzle_emb_len, self.puzzle_emb_sparse = puzzle_emb_ndim, puzzle_emb_len, \
+            puzzle_emb_sparse
+        self.T_cycles, self.n_cycles, self.halt_max_steps = T_cycles, n_cycles, halt_max_steps
+        self.hidden_size, self.expansion, self.mlp_multiple = hidden_size, expansion, mlp_multiple
+        self.num_layers, self.num_heads, self.mixer, self.recurrence = num_layers, num_heads, mixer, recurrence
+        self.halt_exploration_prob, self.eval_early_halt = halt_exploration_prob, eval_early_halt
+        self.forward_dtype, self.rms_norm_eps, self.rope_theta = forward_dtype, rms_norm_eps, rope_theta
+        self.loss_type, self.q_loss_weight, self.gate_bias_init = loss_type, q_loss_weight, gate_bias_init
+        self.batch_size, self.absolute_positions, self.q_head_input = batch_size, absolute_positions, q_head_input
+        self.mlp_mixer_norm, self.task, self.progressive_steps = mlp_mixer_norm, task, progressive_steps
+        self.validate_settings()
+        for name in ("expansion", "halt_exploration_prob", "rms_norm_eps", "rope_theta", "q_loss_weight",
+                     "gate_bias_init"):
+            setattr(self, name, float(getattr(self, name)))
+        self.eval_early_halt, self.puzzle_emb_sparse = bool(eval_early_halt), bool(puzzle_emb_sparse)
+        self.puzzle_emb_len = puzzle_emb_len or -(-puzzle_emb_ndim // hidden_size)
         self.absolute_positions = mixer == "attention" if absolute_positions is None else bool(absolute_positions)
-        self.q_head_input = q_head_input
-        self.mlp_mixer_norm = mlp_mixer_norm
-        self.puzzle_emb_sparse = bool(puzzle_emb_sparse)
-        self.task = task
-        self.progressive_steps = progressive_steps
         kwargs.setdefault("tie_word_embeddings", False)
         super().__init__(**kwargs)
+
+    def validate_settings(self) -> None:
+        """Every setting checked in one place: ValueError naming the first one that cannot work."""
+        for name in ("vocab_size", "seq_len", "num_puzzle_identifiers", "T_cycles", "n_cycles", "hidden_size",
+                     "num_layers", "num_heads", "halt_max_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        for name, least in (("puzzle_emb_ndim", 0), ("puzzle_emb_len", 0), ("mlp_multiple", 1),
+                            ("progressive_steps", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`{name}` must be an integer of at least {least}"
+                                 f"{' (0 disables it)' if name == 'puzzle_emb_ndim' else ''}, got {value!r}")
+        prefix = self.puzzle_emb_len or -(-self.puzzle_emb_ndim // self.hidden_size)
+        if self.puzzle_emb_ndim > prefix * self.hidden_size or (self.puzzle_emb_len and not self.puzzle_emb_ndim):
+            raise ValueError(f"`puzzle_emb_len` {self.puzzle_emb_len} positions of width {self.hidden_size} cannot "
+                             f"hold a puzzle embedding of width {self.puzzle_emb_ndim}")
+        for name, allowed in (("q_head_input", Q_HEAD_INPUTS), ("mlp_mixer_norm", MLP_MIXER_NORMS), ("mixer", MIXERS),
+                              ("recurrence", RECURRENCES), ("loss_type", LOSS_TYPES),
+                              ("forward_dtype", FORWARD_DTYPES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size <= 0):
+            raise ValueError(f"`batch_size` must be a positive integer or None, got {self.batch_size!r}")
+        for name, test, what in (("expansion", lambda v: v > 0, "positive"), ("rms_norm_eps", lambda v: v > 0,
+                                 "positive"), ("rope_theta", lambda v: v > 0, "positive"),
+                                 ("halt_exploration_prob", lambda v: 0 <= v <= 1, "in [0, 1]"),
+                                 ("q_loss_weight", lambda v: v >= 0, "non-negative"),
+                                 ("gate_bias_init", lambda v: True, "")):
+            value = float(getattr(self, name))
+            if not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {getattr(self, name)!r}")
+            if not test(value):
+                raise ValueError(f"`{name}` must be {what}, got {getattr(self, name)!r}")
+        if self.mixer == "attention" and self.hidden_size % self.num_heads:
+            raise ValueError(f"`num_heads` ({self.num_heads}) must divide `hidden_size` ({self.hidden_size})")
+        if self.mixer == "attention" and (self.hidden_size // self.num_heads) % 2:
+            raise ValueError(f"`hidden_size // num_heads` must be even for rotary positions, got "
+                             f"{self.hidden_size // self.num_heads}")
+        if self.mixer == "conv" and math.isqrt(self.seq_len) ** 2 != self.seq_len:
+            raise ValueError(f"the conv mixer reads square grids: `seq_len` must be a square, got {self.seq_len}")
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs):

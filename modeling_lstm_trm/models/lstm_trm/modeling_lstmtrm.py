@@ -13,14 +13,14 @@ Per deep-supervision step (one `forward` call), with x the embedded puzzle:
 through different gates. `recurrence="trm"` replaces the gated update by TRM's reference c <- net(c + h), so the
 two recursions can be compared on equal terms; with TRM's conventions (`convert_trm_original_to_hf.config_from_trm`)
 it computes what TRM's own code computes (tests/test_trm_parity.py). The carry (h, c, steps, halted and the rows'
-current puzzles) travels between supervision steps as `cache` (its older name `past_key_values` works too), as
-transformers carries a KV cache.
+current puzzles: `carry_lstm_trm.py`) travels between supervision steps as `cache` (its older name `past_key_values`
+works too), as transformers carries a KV cache; solving is `solving_lstm_trm.py`'s. This file is
+`modeling_lstmtrm.py`, not `modeling_lstm_trm.py`: a model folder holding it must not shadow the package's name.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from dataclasses import dataclass, replace
 
@@ -31,7 +31,9 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry
 from .configuration_lstm_trm import LSTMTRMConfig
+from .solving_lstm_trm import LSTMTRMSolveOutput, LSTMTRMSolvingMixin, fixed_point_stop
 
 # ----- the carried state's name (a copy of this block stands in each modeling file; tests check they are equal) -----
 # transformers >= 5.24 calls a model's carried state `cache`, in `forward` and in its outputs, and maps the older name
@@ -70,7 +72,6 @@ def carried_state_argument(cache, past_key_values):
     return past_key_values
 # ----- end of the copied block ----------------------------------------------------------------------------------------
 
-IGNORE_INDEX = -100
 CARRY_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the recursion returns, under any forward_dtype
 AUTO_MAP = {"AutoModel": "modeling_lstmtrm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
             "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}  # modeling_lstm_trm.auto
@@ -100,88 +101,6 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
 
 
-def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
-    """Integer `rows` are row indices; a 0/1 integer mask of the batch's length (repeated values, so not a list of
-    distinct rows) would silently reset rows 0 and 1: it must be passed as a bool mask."""
-    if (rows.dtype != torch.bool and rows.dim() == 1 and len(rows) == batch_size > 1
-            and bool(((rows == 0) | (rows == 1)).all()) and len(rows.unique()) < len(rows)):
-        raise ValueError("`rows` looks like a 0/1 mask: pass a bool mask (`rows.bool()`); integers are row indices")
-
-
-@dataclass
-class LSTMTRMCarry:
-    """What persists across deep-supervision steps, like a KV cache (`cache` in, `outputs.cache` out).
-
-    h, c: (batch, positions, hidden) recurrent states, detached. steps: supervision steps each row has run.
-    halted: rows that finished; the next call restarts them (`refill`) on the batch's new puzzle.
-    inputs, labels, puzzle_identifiers: the puzzle each row is working on.
-    """
-
-    h: torch.Tensor
-    c: torch.Tensor
-    steps: torch.Tensor
-    halted: torch.Tensor
-    inputs: torch.Tensor
-    labels: torch.Tensor | None = None
-    puzzle_identifiers: torch.Tensor | None = None
-
-    @property
-    def batch_size(self) -> int:
-        return self.h.shape[0]
-
-    def get_seq_length(self, layer_idx: int = 0) -> int:
-        return self.inputs.shape[1]
-
-    def detach(self) -> LSTMTRMCarry:
-        return replace(self, h=self.h.detach(), c=self.c.detach())
-
-    def reset(self, rows: torch.Tensor | list[int] | int) -> LSTMTRMCarry:
-        """Mark the given rows (a bool mask of length batch, or row indices) halted, in place: the next call restarts
-        them from the initial state on that call's puzzle."""
-        rows = torch.as_tensor(rows, device=self.halted.device)
-        _refuse_integer_mask(rows, self.batch_size)
-        if rows.dtype == torch.bool:
-            if rows.shape != (self.batch_size,):
-                raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
-            self.halted = self.halted | rows
-        else:
-            rows = rows.reshape(-1).long()
-            if rows.numel() and (rows.min() < -self.batch_size or rows.max() >= self.batch_size):
-                raise ValueError(f"`rows` must index the batch of size {self.batch_size}, got {rows.tolist()}")
-            self.halted = self.halted.index_fill(0, rows, True)
-        return self
-
-    def refill(self, h_init: torch.Tensor, c_init: torch.Tensor, input_ids: torch.Tensor,
-               labels: torch.Tensor | None = None, puzzle_identifiers: torch.Tensor | None = None) -> LSTMTRMCarry:
-        """The carry a supervision step starts from: halted rows restart from (h_init, c_init) at step 0 on this
-        batch's puzzle (`input_ids`, `labels`, `puzzle_identifiers`); the other rows keep theirs."""
-        new = self.halted
-        rows, cells = new.view(-1, 1), new.view(-1, 1, 1)
-        if labels is not None:
-            old = self.labels if self.labels is not None else torch.full_like(labels, IGNORE_INDEX)
-            labels = torch.where(rows, labels, old)
-        if puzzle_identifiers is None:
-            puzzle_identifiers = self.puzzle_identifiers
-        elif self.puzzle_identifiers is not None:
-            puzzle_identifiers = torch.where(new, puzzle_identifiers, self.puzzle_identifiers)
-        return LSTMTRMCarry(
-            h=torch.where(cells, h_init, self.h), c=torch.where(cells, c_init, self.c),
-            steps=torch.where(new, 0, self.steps), halted=torch.zeros_like(new),
-            inputs=torch.where(rows, input_ids, self.inputs), labels=labels, puzzle_identifiers=puzzle_identifiers,
-        )
-
-    def to_tensors(self) -> dict[str, torch.Tensor]:
-        """Plain tensors, for safetensors checkpoints."""
-        return {name: value.contiguous() for name, value in vars(self).items() if value is not None}
-
-    @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> LSTMTRMCarry:
-        return cls(**tensors)
-
-    def to(self, device) -> LSTMTRMCarry:
-        return LSTMTRMCarry(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
-
-
 @dataclass
 class LSTMTRMOutput(CarriedStateOutput):
     """One deep-supervision step.
@@ -207,29 +126,6 @@ class LSTMTRMModelOutput(CarriedStateOutput):
     last_hidden_state: torch.FloatTensor | None = None
     latent_state: torch.FloatTensor | None = None
     cache: LSTMTRMCarry | None = None
-
-
-@dataclass
-class LSTMTRMSolveOutput(ModelOutput):
-    """Result of [`LSTMTRMForPuzzleSolving.solve`].
-
-    predictions: each row's answer at the step it halted (its Q head said halt, or `max_steps`).
-    halted_at: that step (1-based). final_predictions: the answers after the last step run.
-    trace: (steps_run, batch, seq_len) every step's answer, with `return_trace=True`; q_halt_trace likewise.
-    With several trajectories these are the ones the Q head picked (highest halting logit: `trajectory` for
-    `predictions` and the trace, `final_trajectory` for `final_predictions`), and, with an `answer_checker`,
-    `checked_predictions` / `checked_final_predictions` are the picks among trajectories whose answer passes it.
-    """
-
-    predictions: torch.LongTensor | None = None
-    halted_at: torch.LongTensor | None = None
-    final_predictions: torch.LongTensor | None = None
-    trace: torch.LongTensor | None = None
-    q_halt_trace: torch.FloatTensor | None = None
-    trajectory: torch.LongTensor | None = None
-    final_trajectory: torch.LongTensor | None = None
-    checked_predictions: torch.LongTensor | None = None
-    checked_final_predictions: torch.LongTensor | None = None
 
 
 class LSTMTRMSwiGLU(nn.Module):
@@ -370,6 +266,77 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
             self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **AUTO_MAP}
         return super().save_pretrained(save_directory, *args, **kwargs)
 
+    def check_inputs(self, input_ids, labels=None, puzzle_identifiers=None, carry=None) -> None:
+        """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
+        live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
+        fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
+        self._check_input_ids(input_ids)
+        on_cpu = input_ids.device.type == "cpu"
+        if labels is not None:
+            self._check_labels(labels, input_ids, on_cpu)
+        if puzzle_identifiers is not None:
+            self._check_puzzle_identifiers(puzzle_identifiers, input_ids.shape[0], on_cpu)
+        if carry is not None:
+            self._check_carry(carry, input_ids)
+
+    def _check_input_ids(self, input_ids) -> None:
+        config = self.config
+        if config.mixer == "conv":  # any square grid
+            if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
+                raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
+                                 f"{tuple(input_ids.shape)}")
+        elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
+            raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
+                             f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
+        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+            raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
+        if input_ids.shape[0] == 0:
+            raise ValueError("`input_ids` is an empty batch (0 puzzles)")
+        if input_ids.device.type == "cpu" and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+            raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
+                             f"[{int(input_ids.min())}, {int(input_ids.max())}]")
+
+    def _check_labels(self, labels, input_ids, on_cpu: bool) -> None:
+        if labels.shape != input_ids.shape:
+            raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
+                             f"got {tuple(labels.shape)}")
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
+        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= self.config.vocab_size))
+        if on_cpu and bad.any():
+            raise ValueError(f"`labels` must lie in [0, vocab_size={self.config.vocab_size}) or be -100")
+
+    def _check_puzzle_identifiers(self, puzzle_identifiers, batch: int, on_cpu: bool) -> None:
+        if puzzle_identifiers.shape != (batch,):
+            raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
+                             f"{tuple(puzzle_identifiers.shape)}")
+        count = self.config.num_puzzle_identifiers
+        if on_cpu and (puzzle_identifiers.min() < 0 or puzzle_identifiers.max() >= count):
+            raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers={count}); got values in "
+                             f"[{int(puzzle_identifiers.min())}, {int(puzzle_identifiers.max())}]")
+
+    def _check_carry(self, carry, input_ids) -> None:
+        """A carry from this model: its type, batch, width, positions and dtype."""
+        config, batch = self.config, input_ids.shape[0]
+        if not isinstance(carry, LSTMTRMCarry):
+            raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
+        if carry.batch_size != batch:
+            raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
+        if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
+            raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
+                             f"{config.hidden_size}: it comes from another model")
+        if carry.inputs.shape[1] != input_ids.shape[1]:
+            raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
+                             f"has {input_ids.shape[1]}")
+        positions = config.puzzle_emb_len + input_ids.shape[1]
+        if carry.h.shape[1] != positions:
+            raise ValueError(f"`cache` holds {carry.h.shape[1]} positions, but this model reads {positions} "
+                             f"({config.puzzle_emb_len} puzzle-embedding positions + {input_ids.shape[1]} cells): it "
+                             "comes from another model")
+        if carry.h.dtype not in CARRY_DTYPES or carry.c.dtype != carry.h.dtype:
+            raise ValueError(f"`cache` holds {carry.h.dtype} / {carry.c.dtype} states; a carry is float32, bfloat16 "
+                             "or float16 (as this model returns it)")
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
         # LeCun-normal linears, unit-scale token embeddings, zero puzzle embeddings, Q head that starts at "continue".
@@ -464,7 +431,7 @@ class LSTMTRMModel(LSTMTRMPreTrainedModel):
                             "and the loss) does")
         return_dict = self.config.return_dict if return_dict is None else return_dict
         carry = carried_state_argument(cache, past_key_values)
-        check_inputs(self.config, input_ids, None, puzzle_identifiers, carry)
+        self.check_inputs(input_ids, None, puzzle_identifiers, carry)
         if carry is None:
             carry = initial_carry(self, input_ids.long(), None, puzzle_identifiers)
         with self.autocast(input_ids.device.type):
@@ -485,68 +452,10 @@ def initial_carry(backbone: LSTMTRMModel, input_ids, labels=None, puzzle_identif
                         inputs=input_ids, labels=labels, puzzle_identifiers=puzzle_identifiers)
 
 
-def check_inputs(config: LSTMTRMConfig, input_ids, labels, puzzle_identifiers, carry) -> None:
-    """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
-    live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
-    fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
-    if config.mixer == "conv":  # any square grid
-        if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
-            raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
-                             f"{tuple(input_ids.shape)}")
-    elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
-        raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
-                         f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
-    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
-        raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
-    if input_ids.shape[0] == 0:
-        raise ValueError("`input_ids` is an empty batch (0 puzzles)")
-    on_cpu = input_ids.device.type == "cpu"
-    if on_cpu and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-        raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
-                         f"[{int(input_ids.min())}, {int(input_ids.max())}]")
-    batch = input_ids.shape[0]
-    if labels is not None:
-        if labels.shape != input_ids.shape:
-            raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
-                             f"got {tuple(labels.shape)}")
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
-        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))
-        if on_cpu and bad.any():
-            raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
-    if puzzle_identifiers is not None:
-        if puzzle_identifiers.shape != (batch,):
-            raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
-                             f"{tuple(puzzle_identifiers.shape)}")
-        if on_cpu and (puzzle_identifiers.min() < 0
-                       or puzzle_identifiers.max() >= config.num_puzzle_identifiers):
-            raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers="
-                             f"{config.num_puzzle_identifiers}); got values in [{int(puzzle_identifiers.min())}, "
-                             f"{int(puzzle_identifiers.max())}]")
-    if carry is not None:
-        if not isinstance(carry, LSTMTRMCarry):
-            raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
-        if carry.batch_size != batch:
-            raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
-        if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
-            raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
-                             f"{config.hidden_size}: it comes from another model")
-        if carry.inputs.shape[1] != input_ids.shape[1]:
-            raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
-                             f"has {input_ids.shape[1]}")
-        positions = config.puzzle_emb_len + input_ids.shape[1]
-        if carry.h.shape[1] != positions:
-            raise ValueError(f"`cache` holds {carry.h.shape[1]} positions, but this model reads {positions} "
-                             f"({config.puzzle_emb_len} puzzle-embedding positions + {input_ids.shape[1]} cells): it "
-                             "comes from another model")
-        if carry.h.dtype not in CARRY_DTYPES or carry.c.dtype != carry.h.dtype:
-            raise ValueError(f"`cache` holds {carry.h.dtype} / {carry.c.dtype} states; a carry is float32, bfloat16 "
-                             "or float16 (as this model returns it)")
-
-
-class LSTMTRMForPuzzleSolving(LSTMTRMPreTrainedModel):
+class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
     """LSTM-TRM for puzzles: the backbone (`model`), the answer head (`lm_head`, a token per cell) and the Q head
-    (halting), with deep supervision, ACT halting, the loss (metric sums and counts) and `solve`."""
+    (halting), with deep supervision, ACT halting, the loss (metric sums and counts) and `solve`
+    (`solving_lstm_trm.LSTMTRMSolvingMixin`)."""
 
     state_class = LSTMTRMCarry
 
@@ -606,7 +515,7 @@ class LSTMTRMForPuzzleSolving(LSTMTRMPreTrainedModel):
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
         carry = carried_state_argument(cache, past_key_values)
-        check_inputs(self.config, input_ids, labels, puzzle_identifiers, carry)
+        self.check_inputs(input_ids, labels, puzzle_identifiers, carry)
         out = self._step(input_ids.long(), None if labels is None else labels.long(), puzzle_identifiers, carry)
         return out if return_dict else out.to_tuple()
 
@@ -682,151 +591,6 @@ class LSTMTRMForPuzzleSolving(LSTMTRMPreTrainedModel):
             }
         return loss, metrics
 
-    # ----- inference ------------------------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def solve(
-        self,
-        input_ids: torch.LongTensor,
-        puzzle_identifiers: torch.LongTensor | None = None,
-        max_steps: int | None = None,
-        return_trace: bool = False,
-        run_to_max: bool = False,
-        num_trajectories: int = 1,
-        noise_scale: float = 0.0,
-        answer_checker=None,
-        generator: torch.Generator | None = None,
-        fixed_point_steps: int | None = None,
-    ) -> LSTMTRMSolveOutput:
-        """Run supervision steps until every row has halted (Q head says halt, or `max_steps`, by default
-        `halt_max_steps`). Each row's prediction is its answer at its halting step. `run_to_max=True` keeps going to
-        `max_steps` (the trace then shows whether solved answers stay solved). `fixed_point_steps=k` also halts a row
-        whose answer has not changed for k steps (a stopping rule that grows with the problem, for thinking longer
-        than training did: set `max_steps` high).
-
-        Test-time trajectories: `num_trajectories=K` solves each puzzle K times in one batch, trajectory 0 from the
-        initial state and the others from it plus Gaussian noise of std `noise_scale` on h and c, and keeps, per
-        puzzle, the trajectory whose Q head is most confident that it halted on a right answer. `answer_checker`
-        (a function of (input_ids, answers) -> bool per row, e.g. "a valid grid that keeps the givens") adds a second
-        pick, among the trajectories whose answer passes it (the Q head's pick where none does).
-        """
-        max_steps = self.config.halt_max_steps if max_steps is None else max_steps
-        for name, value in (("max_steps", max_steps), ("num_trajectories", num_trajectories),
-                            ("fixed_point_steps", 1 if fixed_point_steps is None else fixed_point_steps)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be an integer of at least 1, got {value!r}")
-        if not 0 <= noise_scale < math.inf:
-            raise ValueError(f"`noise_scale` must be a finite number >= 0, got {noise_scale}")
-        check_inputs(self.config, input_ids, None, puzzle_identifiers, None)  # once: the steps below skip the checks
-        input_ids = input_ids.long()
-        batch, k = input_ids.shape[0], num_trajectories
-        carry = None
-        if k > 1:
-            input_ids = input_ids.repeat_interleave(k, 0)
-            if puzzle_identifiers is not None:
-                puzzle_identifiers = puzzle_identifiers.repeat_interleave(k, 0)
-            carry = self.noisy_carry(input_ids, puzzle_identifiers, noise_scale, k, generator)
-        was_training = self.training
-        self.eval()
-        try:
-            run = self._run_steps(input_ids, puzzle_identifiers, carry, max_steps, return_trace or k > 1, run_to_max,
-                                  fixed_point_steps)
-        finally:
-            self.train(was_training)
-        predictions, halted_at, final, trace, q_trace, q_at_halt = run
-        if k == 1:
-            return LSTMTRMSolveOutput(predictions=predictions, halted_at=halted_at, final_predictions=final,
-                                      trace=trace if return_trace else None,
-                                      q_halt_trace=q_trace if return_trace else None)
-        rows = torch.arange(batch, device=input_ids.device)
-        confidence, final_confidence = q_at_halt.view(batch, k), q_trace[-1].view(batch, k)
-        pick, final_pick = confidence.argmax(-1), final_confidence.argmax(-1)
-        chosen = rows * k + pick
-        output = LSTMTRMSolveOutput(
-            predictions=predictions[chosen], halted_at=halted_at[chosen],
-            final_predictions=final[rows * k + final_pick],
-            trace=trace[:, chosen] if return_trace else None, q_halt_trace=q_trace[:, chosen] if return_trace else None,
-            trajectory=pick, final_trajectory=final_pick)
-        if answer_checker is not None:
-            for name, answers, scores in (("checked_predictions", predictions, confidence),
-                                          ("checked_final_predictions", final, final_confidence)):
-                passed = torch.as_tensor(answer_checker(input_ids, answers), device=scores.device).view(batch, k)
-                best = torch.where(passed, scores, scores.new_tensor(-torch.inf)).argmax(-1)
-                best = torch.where(passed.any(-1), best, scores.argmax(-1))
-                setattr(output, name, answers[rows * k + best])
-        return output
-
-    def noisy_carry(self, input_ids, puzzle_identifiers, noise_scale: float, num_trajectories: int,
-                    generator: torch.Generator | None = None) -> LSTMTRMCarry:
-        """A carry whose rows start on their puzzles from the initial h, c plus noise, except every
-        `num_trajectories`-th row (trajectory 0), which starts exactly as `solve` does."""
-        carry = self.initial_carry(input_ids, None, puzzle_identifiers)
-        shape = carry.h.shape
-        clean = (torch.arange(shape[0], device=input_ids.device) % num_trajectories == 0).view(-1, 1, 1)
-        noise = [torch.randn(shape, generator=generator, device=input_ids.device) * noise_scale for _ in range(2)]
-        return replace(carry, h=torch.where(clean, carry.h, carry.h + noise[0]),
-                       c=torch.where(clean, carry.c, carry.c + noise[1]), halted=torch.zeros_like(carry.halted))
-
-    def _run_steps(self, input_ids, puzzle_identifiers, carry, max_steps: int, keep_trace: bool, run_to_max: bool,
-                   fixed_point_steps: int | None = None):
-        """The supervision loop of `solve`: answers at each row's halting step, halting steps, last answers, the
-        trace and Q-halt trace (when kept), and each row's Q-halt logit at its halting step."""
-        batch = input_ids.shape[0]
-        done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
-        unchanged = torch.zeros(batch, dtype=torch.long, device=input_ids.device)  # steps each answer has held
-        halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=input_ids.device)
-        predictions = q_at_halt = previous = None
-        trace, q_trace = [], []
-        for step in range(1, max_steps + 1):
-            out = self._step(input_ids, None, puzzle_identifiers, carry)
-            answer, q = out.logits.argmax(-1), out.q_halt_logits
-            if predictions is None:
-                predictions, q_at_halt = answer.clone(), q.clone()
-            now = ~done & ((q > 0) | (step == max_steps))
-            if fixed_point_steps:
-                if previous is not None:
-                    unchanged = torch.where((answer == previous).all(-1), unchanged + 1, 0)
-                previous = answer
-                now |= ~done & (unchanged >= fixed_point_steps)
-            predictions[now], q_at_halt[now], halted_at[now] = answer[now], q[now], step
-            done |= now
-            if keep_trace:
-                trace.append(answer)
-                q_trace.append(q)
-            if done.all() and not run_to_max:
-                break
-            carry = replace(out.cache, halted=torch.zeros_like(done))  # keep every row going
-        stacked = (torch.stack(trace), torch.stack(q_trace)) if keep_trace else (None, None)
-        return predictions, halted_at, answer, *stacked, q_at_halt
-
-
-def fixed_point_stop(trace: torch.Tensor, q_halt_trace: torch.Tensor, fixed_point_steps: int):
-    """Where `solve(..., fixed_point_steps=k)` would have stopped each row, read off a trace that ran on
-    (`solve(..., return_trace=True, run_to_max=True)`): the first step whose answer has held for k steps or whose Q
-    head halts, else the last. Returns the answers there and the (1-based) steps, so one deep run scores several k."""
-    if not isinstance(fixed_point_steps, numbers.Integral) or isinstance(fixed_point_steps, bool) \
-            or fixed_point_steps < 1:
-        raise ValueError(f"`fixed_point_steps` must be an integer of at least 1 (steps the answer must hold), got "
-                         f"{fixed_point_steps!r}")
-    steps, batch = trace.shape[:2]
-    held = torch.zeros(batch, dtype=torch.long, device=trace.device)
-    stop = torch.full((batch,), steps, dtype=torch.long, device=trace.device)
-    for step in range(steps):
-        if step:
-            held = torch.where((trace[step] == trace[step - 1]).all(-1), held + 1, 0)
-        now = (stop == steps) & ((q_halt_trace[step] > 0) | (held >= fixed_point_steps))
-        stop = torch.where(now, step + 1, stop)
-    return trace[stop - 1, torch.arange(batch, device=trace.device)], stop
-
-
-__all__ = [
-    "fixed_point_stop",
-    "LSTMTRMCarry",
-    "LSTMTRMForPuzzleSolving",
-    "LSTMTRMModelOutput",
-    "LSTMTRMOutput",
-    "LSTMTRMSolveOutput",
-    "LSTMTRMPreTrainedModel",
-    "LSTMTRMModel",
-    "stablemax_cross_entropy",
-]
+__all__ = ["fixed_point_stop", "LSTMTRMCarry", "LSTMTRMForPuzzleSolving", "LSTMTRMModelOutput", "LSTMTRMOutput",
+           "LSTMTRMSolveOutput", "LSTMTRMPreTrainedModel", "LSTMTRMModel", "stablemax_cross_entropy"]

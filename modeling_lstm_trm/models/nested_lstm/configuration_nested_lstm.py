@@ -39,71 +39,50 @@ class NestedLSTMConfig(PretrainedConfig):
     model_type = "nested_lstm"
     keys_to_ignore_at_inference = ["cache", "past_key_values"]  # the carried state (its name before transformers 5.24)
 
-    def __init__(
-        self,
-        vocab_size: int = 256,
-        hidden_size: int = 256,
-        num_lstm_layers: int = 1,
-        level_update_every: list[int] | tuple[int, ...] = (1, 16, 256),
-        intermediate_size: int | None = None,
-        dropout: float = 0.0,
-        tie_word_embeddings: bool = True,
-        initializer_range: float = 0.02,
-        layer_norm_eps: float = 1e-6,
-        use_cache: bool = True,
-        surprise_weighting: bool = False,
-        pad_token_id: int | None = None,
-        bos_token_id: int | None = None,
-        eos_token_id: int | None = None,
-        **kwargs,
-    ):
-        for name, value in (
-            ("vocab_size", vocab_size),
-            ("hidden_size", hidden_size),
-            ("num_lstm_layers", num_lstm_layers),
-        ):
-            _require_positive_int(name, value)
+    def __init__(self, vocab_size: int = 256, hidden_size: int = 256, num_lstm_layers: int = 1,
+                 level_update_every: list[int] | tuple[int, ...] = (1, 16, 256), intermediate_size: int | None = None,
+                 dropout: float = 0.0, tie_word_embeddings: bool = True, initializer_range: float = 0.02,
+                 layer_norm_eps: float = 1e-6, use_cache: bool = True, surprise_weighting: bool = False,
+                 pad_token_id: int | None = None, bos_token_id: int | None = None, eos_token_id: int | None = None,
+                 **kwargs):
+        self.vocab_size, self.hidden_size, self.num_lstm_layers = vocab_size, hidden_size, num_lstm_layers
+        self.level_update_every, self.intermediate_size = level_update_every, intermediate_size
+        self.dropout, self.initializer_range, self.layer_norm_eps = dropout, initializer_range, layer_norm_eps
+        self.use_cache, self.surprise_weighting = use_cache, bool(surprise_weighting)
+        self.validate_settings(pad_token_id, bos_token_id, eos_token_id)
+        self.level_update_every = list(level_update_every)
         if intermediate_size is None:
-            intermediate_size = max(1, hidden_size // 4)
-        _require_positive_int("intermediate_size", intermediate_size)
+            self.intermediate_size = max(1, hidden_size // 4)
+        for name in ("dropout", "initializer_range", "layer_norm_eps"):
+            setattr(self, name, float(getattr(self, name)))
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id,
+                         tie_word_embeddings=tie_word_embeddings, **kwargs)
 
-        periods = list(level_update_every) if isinstance(level_update_every, (list, tuple)) else None
+    def validate_settings(self, *token_ids) -> None:
+        """Every setting checked in one place (`token_ids`: pad, bos, eos, before the base class takes them):
+        ValueError naming the first one that cannot work."""
+        for name in ("vocab_size", "hidden_size", "num_lstm_layers", "intermediate_size"):
+            value = getattr(self, name)
+            if not (name == "intermediate_size" and value is None):
+                _require_positive_int(name, value)
+        periods = list(self.level_update_every) if isinstance(self.level_update_every, (list, tuple)) else None
         if not periods:
-            raise ValueError(f"`level_update_every` must be a non-empty list of integers, got {level_update_every!r}")
+            raise ValueError(f"`level_update_every` must be a non-empty list of integers, got "
+                             f"{self.level_update_every!r}")
         if any(isinstance(p, bool) or not isinstance(p, int) for p in periods):
             raise ValueError(f"`level_update_every` must contain only integers, got {periods!r}")
         if periods[0] != 1:
             raise ValueError(f"`level_update_every[0]` is the LSTM level and must be 1, got {periods[0]!r}")
         if any(b <= a for a, b in zip(periods, periods[1:])):
             raise ValueError(f"`level_update_every` must be strictly increasing, got {periods!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
-        if not 0 < float(initializer_range) < float("inf"):
-            raise ValueError(f"`initializer_range` must be a finite positive number, got {initializer_range!r}")
-        if not 0 < float(layer_norm_eps) < float("inf"):
-            raise ValueError(f"`layer_norm_eps` must be a finite positive number, got {layer_norm_eps!r}")
-        for name, token_id in (("pad_token_id", pad_token_id), ("bos_token_id", bos_token_id),
-                               ("eos_token_id", eos_token_id)):
-            if token_id is not None and not 0 <= token_id < vocab_size:
-                raise ValueError(f"`{name}` must be in [0, vocab_size={vocab_size}), got {token_id!r}")
-
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_lstm_layers = num_lstm_layers
-        self.level_update_every = periods
-        self.intermediate_size = intermediate_size
-        self.dropout = float(dropout)
-        self.initializer_range = float(initializer_range)
-        self.layer_norm_eps = float(layer_norm_eps)
-        self.use_cache = use_cache
-        self.surprise_weighting = bool(surprise_weighting)
-        super().__init__(
-            pad_token_id=pad_token_id,
-            bos_token_id=bos_token_id,
-            eos_token_id=eos_token_id,
-            tie_word_embeddings=tie_word_embeddings,
-            **kwargs,
-        )
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}")
+        for name in ("initializer_range", "layer_norm_eps"):
+            if not 0 < float(getattr(self, name)) < float("inf"):
+                raise ValueError(f"`{name}` must be a finite positive number, got {getattr(self, name)!r}")
+        for name, token_id in zip(("pad_token_id", "bos_token_id", "eos_token_id"), token_ids):
+            if token_id is not None and not 0 <= token_id < self.vocab_size:
+                raise ValueError(f"`{name}` must be in [0, vocab_size={self.vocab_size}), got {token_id!r}")
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs):

@@ -299,28 +299,7 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
         )
         return_dict = self.config.return_dict if return_dict is None else return_dict
 
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds`.")
-        if input_ids is not None:
-            if input_ids.dim() != 2:
-                raise ValueError(f"`input_ids` must be (batch, time), got shape {tuple(input_ids.shape)}")
-            if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
-                raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
-            if input_ids.shape[0] == 0:
-                raise ValueError("`input_ids` is an empty batch (0 rows)")
-            if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-                raise ValueError(
-                    f"`input_ids` must lie in [0, vocab_size={self.config.vocab_size}); got values in "
-                    f"[{int(input_ids.min())}, {int(input_ids.max())}]"
-                )
-            batch_size, seq_len = input_ids.shape
-        else:
-            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
-                raise ValueError(
-                    f"`inputs_embeds` must be (batch, time, {self.config.hidden_size}), "
-                    f"got {tuple(inputs_embeds.shape)}"
-                )
-            batch_size, seq_len = inputs_embeds.shape[:2]
+        batch_size, seq_len = self._check_inputs(input_ids, inputs_embeds)
         state = self._check_state(carried_state_argument(cache, past_key_values), batch_size)
         past_length = 0 if state is None else state.get_seq_length()
         attention_mask = self._check_attention_mask(attention_mask, batch_size, seq_len, past_length)
@@ -347,6 +326,28 @@ class NestedLSTMModel(NestedLSTMPreTrainedModel):
         if not return_dict:
             return tuple(v for v in (hidden, new_state, all_hidden) if v is not None)
         return NestedLSTMModelOutput(last_hidden_state=hidden, cache=new_state, hidden_states=all_hidden)
+
+    def _check_inputs(self, input_ids, inputs_embeds) -> tuple[int, int]:
+        """(batch, time) of the input, checked. The ids' values only where they live on the CPU: elsewhere reading
+        them would make every step wait for the device (an id out of range then fails in the embedding)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds`.")
+        if input_ids is None:
+            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
+                raise ValueError(f"`inputs_embeds` must be (batch, time, {self.config.hidden_size}), "
+                                 f"got {tuple(inputs_embeds.shape)}")
+            return tuple(inputs_embeds.shape[:2])
+        if input_ids.dim() != 2:
+            raise ValueError(f"`input_ids` must be (batch, time), got shape {tuple(input_ids.shape)}")
+        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+            raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
+        if input_ids.shape[0] == 0:
+            raise ValueError("`input_ids` is an empty batch (0 rows)")
+        if input_ids.device.type == "cpu" and input_ids.numel() and (
+                input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            raise ValueError(f"`input_ids` must lie in [0, vocab_size={self.config.vocab_size}); got values in "
+                             f"[{int(input_ids.min())}, {int(input_ids.max())}]")
+        return tuple(input_ids.shape)
 
     def _check_state(self, state: NestedLSTMState | None, batch_size: int) -> NestedLSTMState | None:
         if state is None:
@@ -527,21 +528,8 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
 
         loss = surprise = None
         if labels is not None or shift_labels is not None:
-            if shift_labels is None:
-                shift_labels = F.pad(labels[:, 1:], (0, 1), value=-100)
-            if shift_labels.shape != logits.shape[:2]:
-                raise ValueError(f"labels must have shape {tuple(logits.shape[:2])}, got {tuple(shift_labels.shape)}")
-            if shift_labels.is_floating_point() or shift_labels.is_complex() or shift_labels.dtype == torch.bool:
-                raise ValueError(f"labels must be integer token ids (or -100), got {shift_labels.dtype}")
-            shift_labels = shift_labels.long()  # any integer dtype
-            token_nll = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), shift_labels.reshape(-1).to(logits.device), reduction="none"
-            ).view_as(shift_labels)  # ignore_index -100 gives 0
-            num_items = kwargs.get("num_items_in_batch")
-            denominator = num_items if num_items is not None else (shift_labels != -100).sum().clamp(min=1)
-            loss = token_nll.sum() / denominator
-            if compute_surprise:
-                surprise = token_nll.detach()
+            loss, surprise = self._loss(logits, labels, shift_labels, kwargs.get("num_items_in_batch"),
+                                        compute_surprise)
         elif compute_surprise:
             raise ValueError("`compute_surprise=True` needs `labels` or `shift_labels`.")
 
@@ -555,6 +543,24 @@ class NestedLSTMForCausalLM(NestedLSTMPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             surprise=surprise,
         )
+
+
+    @staticmethod
+    def _loss(logits, labels, shift_labels, num_items, compute_surprise: bool):
+        """The mean next-token cross-entropy (over `num_items` where Trainer gives it) and, on request, each token's
+        negative log-likelihood (its surprise)."""
+        if shift_labels is None:
+            shift_labels = F.pad(labels[:, 1:], (0, 1), value=-100)
+        if shift_labels.shape != logits.shape[:2]:
+            raise ValueError(f"labels must have shape {tuple(logits.shape[:2])}, got {tuple(shift_labels.shape)}")
+        if shift_labels.is_floating_point() or shift_labels.is_complex() or shift_labels.dtype == torch.bool:
+            raise ValueError(f"labels must be integer token ids (or -100), got {shift_labels.dtype}")
+        shift_labels = shift_labels.long()  # any integer dtype
+        token_nll = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), shift_labels.reshape(-1).to(logits.device), reduction="none"
+        ).view_as(shift_labels)  # ignore_index -100 gives 0
+        denominator = num_items if num_items is not None else (shift_labels != -100).sum().clamp(min=1)
+        return token_nll.sum() / denominator, token_nll.detach() if compute_surprise else None
 
 
 __all__ = [

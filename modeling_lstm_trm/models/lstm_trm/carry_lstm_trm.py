@@ -1,0 +1,96 @@
+"""The carry of LSTM-TRM: what persists across deep-supervision steps, as a KV cache persists across decoding steps
+(transformers keeps its caches apart from the modeling files too). A Hub-flat file beside `modeling_lstmtrm.py`,
+copied with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+IGNORE_INDEX = -100  # a label that is not scored
+
+
+def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
+    """Integer `rows` are row indices; a 0/1 integer mask of the batch's length (repeated values, so not a list of
+    distinct rows) would silently reset rows 0 and 1: it must be passed as a bool mask."""
+    if (rows.dtype != torch.bool and rows.dim() == 1 and len(rows) == batch_size > 1
+            and bool(((rows == 0) | (rows == 1)).all()) and len(rows.unique()) < len(rows)):
+        raise ValueError("`rows` looks like a 0/1 mask: pass a bool mask (`rows.bool()`); integers are row indices")
+
+
+@dataclass
+class LSTMTRMCarry:
+    """What persists across deep-supervision steps, like a KV cache (`cache` in, `outputs.cache` out).
+
+    h, c: (batch, positions, hidden) recurrent states, detached. steps: supervision steps each row has run.
+    halted: rows that finished; the next call restarts them (`refill`) on the batch's new puzzle.
+    inputs, labels, puzzle_identifiers: the puzzle each row is working on.
+    """
+
+    h: torch.Tensor
+    c: torch.Tensor
+    steps: torch.Tensor
+    halted: torch.Tensor
+    inputs: torch.Tensor
+    labels: torch.Tensor | None = None
+    puzzle_identifiers: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.h.shape[0]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.inputs.shape[1]
+
+    def detach(self) -> LSTMTRMCarry:
+        return replace(self, h=self.h.detach(), c=self.c.detach())
+
+    def reset(self, rows: torch.Tensor | list[int] | int) -> LSTMTRMCarry:
+        """Mark the given rows (a bool mask of length batch, or row indices) halted, in place: the next call restarts
+        them from the initial state on that call's puzzle."""
+        rows = torch.as_tensor(rows, device=self.halted.device)
+        _refuse_integer_mask(rows, self.batch_size)
+        if rows.dtype == torch.bool:
+            if rows.shape != (self.batch_size,):
+                raise ValueError(f"a boolean `rows` mask must have shape ({self.batch_size},), got {tuple(rows.shape)}")
+            self.halted = self.halted | rows
+        else:
+            rows = rows.reshape(-1).long()
+            if rows.numel() and (rows.min() < -self.batch_size or rows.max() >= self.batch_size):
+                raise ValueError(f"`rows` must index the batch of size {self.batch_size}, got {rows.tolist()}")
+            self.halted = self.halted.index_fill(0, rows, True)
+        return self
+
+    def refill(self, h_init: torch.Tensor, c_init: torch.Tensor, input_ids: torch.Tensor,
+               labels: torch.Tensor | None = None, puzzle_identifiers: torch.Tensor | None = None) -> LSTMTRMCarry:
+        """The carry a supervision step starts from: halted rows restart from (h_init, c_init) at step 0 on this
+        batch's puzzle (`input_ids`, `labels`, `puzzle_identifiers`); the other rows keep theirs."""
+        new = self.halted
+        rows, cells = new.view(-1, 1), new.view(-1, 1, 1)
+        if labels is not None:
+            old = self.labels if self.labels is not None else torch.full_like(labels, IGNORE_INDEX)
+            labels = torch.where(rows, labels, old)
+        if puzzle_identifiers is None:
+            puzzle_identifiers = self.puzzle_identifiers
+        elif self.puzzle_identifiers is not None:
+            puzzle_identifiers = torch.where(new, puzzle_identifiers, self.puzzle_identifiers)
+        return LSTMTRMCarry(
+            h=torch.where(cells, h_init, self.h), c=torch.where(cells, c_init, self.c),
+            steps=torch.where(new, 0, self.steps), halted=torch.zeros_like(new),
+            inputs=torch.where(rows, input_ids, self.inputs), labels=labels, puzzle_identifiers=puzzle_identifiers,
+        )
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Plain tensors, for safetensors checkpoints."""
+        return {name: value.contiguous() for name, value in vars(self).items() if value is not None}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> LSTMTRMCarry:
+        return cls(**tensors)
+
+    def to(self, device) -> LSTMTRMCarry:
+        return LSTMTRMCarry(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
+
+
+__all__ = ["IGNORE_INDEX", "LSTMTRMCarry"]
