@@ -613,3 +613,46 @@ def test_the_converter_refuses_bad_files_in_one_line_naming_them(what, spoil, fr
     assert "Error:" not in line and not marker.exists()  # our words, not an exception's type; no code ran
     assert what == "an output folder that is a file" or (not (tmp_path / "out").exists() and "ckpt" in line
                                                           or "all_config.yaml" in line)
+
+
+def _maze_model(trained, tmp_path) -> Path:
+    """A maze model with a 4x4 canvas (the tiny Sudoku model's network, recorded as a maze model)."""
+    folder = tmp_path / "maze_model"
+    shutil.copytree(trained["sudoku"], folder)
+    _config(folder, task="maze")
+    return folder
+
+
+BOUNDED_CASES = [
+    # (what the user types, example, argv ({maze} and {tmp} filled in), the line must contain)
+    ("a maze side of 2000", "train", ["--task", "maze", "--maze_sizes", 7, 2000, "--output_dir", "{tmp}/o"],
+     "--maze_sizes must be a maze side in 5..99, got 2000"),
+    ("100,000 progressive steps", "train", ["--task", "maze", "--progressive_steps", 100000, "--output_dir", "{tmp}/o"],
+     "--progressive_steps must be in 0..256"),
+    ("a path no 50x50 maze has", "train", ["--task", "maze", "--maze_size", 50, "--min_path_length", 5000,
+                                           "--output_dir", "{tmp}/o"], "no 50x50 carved maze has a shortest path"),
+    ("sides larger than the model's canvas", "evaluate_model", ["--model", "{maze}", "--sizes", 31],
+     "--sizes 31: the model reads 4x4 grids"),
+    ("100,000 test-time steps", "evaluate_model", ["--model", "{maze}", "--sizes", 5, "--depths", 8, 100000],
+     "--depths must be at least 1 and at most 4096"),
+    ("100,000 trajectories", "solve", ["--model", "{sudoku}", "--num_trajectories", 100000, PUZZLE_4X4],
+     "--num_trajectories must be in 1..256"),
+    ("100,000 trajectories on Sudoku", "evaluate_model", ["--model", "{sudoku}", "--grid_size", 4,
+                                                          "--num_trajectories", 100000], "--num_trajectories must be"),
+    ("a maze dataset of 500x500 mazes", "make_dataset", ["--task", "maze", "--size", 500, "--num_puzzles", 1,
+                                                         "--output", "{tmp}/m.csv"], "--size must be a maze side"),
+]
+
+
+@pytest.mark.parametrize("what, example, argv, fragment", BOUNDED_CASES, ids=[case[0] for case in BOUNDED_CASES])
+def test_a_flag_that_sizes_work_is_bounded_and_refused_at_once(what, example, argv, fragment, trained, tmp_path,
+                                                                capsys):
+    import time
+
+    names = {"maze": _maze_model(trained, tmp_path), "sudoku": trained["sudoku"], "tmp": tmp_path}
+    started = time.monotonic()
+    code, err = run_example(example, [str(a).format(**names) for a in argv], capsys)
+    elapsed = time.monotonic() - started
+    assert_one_line(err, code, 2, fragment)
+    assert elapsed < 3, f"refused only after {elapsed:.1f} s"  # arithmetic decides it: no maze is generated first
+    assert not (tmp_path / "o").exists() and not (tmp_path / "m.csv").exists()
