@@ -10,10 +10,12 @@
     checks.py   the first line of an error, and which tensors are not finite (shared by the above)
 
 Importing the package registers its configurations and models with the Auto classes, and marks them for
-`trust_remote_code` sharing, so `save_pretrained` writes the model code beside the weights.
+`trust_remote_code` sharing, so `save_pretrained` writes the model code beside the weights; and it registers
+`pipeline("puzzle-solving")` (`PuzzleSolvingPipeline`).
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .auto import AutoModelForPuzzleSolving
 from .models.lstm_trm import (
@@ -25,6 +27,7 @@ from .models.lstm_trm import (
     LSTMTRMPreTrainedModel,
     LSTMTRMSolveOutput,
 )
+from .models.lstm_trm.pipeline_lstm_trm import PIPELINE_TASK, PuzzleSolvingPipeline
 from .models.nested_lstm import (
     NestedLSTMCausalLMOutput,
     NestedLSTMConfig,
@@ -49,6 +52,10 @@ LSTMTRMModel.register_for_auto_class("AutoModel")
 LSTMTRMForPuzzleSolving._auto_class = "AutoModelForPuzzleSolving"  # our Auto class: register_for_auto_class knows
 # only transformers' own
 
+if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:  # pipeline("puzzle-solving", model=...)
+    PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=PuzzleSolvingPipeline,
+                                        pt_model=AutoModelForPuzzleSolving, type="text")
+
 from .tasks.text.streams import BoundaryAwareCollator, TokenStreams  # noqa: E402  (after registration)
 from .training import CarriedState, ExponentialMovingAverage, MultiTimescaleOptimizer, StatefulTrainer  # noqa: E402
 
@@ -69,6 +76,7 @@ __all__ = [
     "LSTMTRMOutput",
     "LSTMTRMPreTrainedModel",
     "LSTMTRMSolveOutput",
+    "PuzzleSolvingPipeline",
     "NestedLSTMConfig",
     "NestedLSTMState",
     "NestedLSTMModel",

@@ -20,12 +20,13 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from .checks import first_line, non_finite
+from .models.lstm_trm.pipeline_lstm_trm import CUSTOM_PIPELINES
 from .training.runs import EVAL_FILE, RUN_FILE
 
 CODE_FILES = {  # each model's folder under models/ and its Hub-flat code files
     "nested_lstm": ("nested_lstm", ("configuration_nested_lstm.py", "modeling_nested_lstm.py")),
     "lstm_trm": ("lstm_trm", ("configuration_lstm_trm.py", "modeling_lstmtrm.py", "carry_lstm_trm.py",
-                              "solving_lstm_trm.py")),
+                              "solving_lstm_trm.py", "pipeline_lstm_trm.py")),
 }
 AUTO_MAP = {
     "nested_lstm": {"AutoConfig": "configuration_nested_lstm.NestedLSTMConfig",
@@ -33,7 +34,8 @@ AUTO_MAP = {
                     "AutoModelForCausalLM": "modeling_nested_lstm.NestedLSTMForCausalLM"},
     "lstm_trm": {"AutoConfig": "configuration_lstm_trm.LSTMTRMConfig",
                  "AutoModel": "modeling_lstmtrm.LSTMTRMModel",
-                 "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"},
+                 "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving",
+                 "AutoModelForTokenClassification": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"},
 }
 # Files of a saved folder that belong in the repository (weights and code are handled on their own).
 OPTIONAL_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -155,9 +157,13 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
         steps = scores.get("mean_steps")
         result_rows.append((f"{dataset_name} ({count} {task['unit']})", f"{scores[first]:.4f}",
                             f"{scores[second]:.4f}", "-" if steps is None else f"{steps:.2f}"))
+    example = run.get("example_puzzle") or "." * (size * size)
     card_data = ModelCardData(
         library_name="transformers", license="apache-2.0", base_model=run.get("base_model"),
-        tags=["lstm-trm", "recursive-reasoning", "tiny-recursive-model", task["tag"], "custom_code"],
+        pipeline_tag="other",  # the Hub has no puzzle-solving task; the card shows the pipeline that runs it
+        widget=[{"text": example, "example_title": "a held-out puzzle"}],
+        tags=["lstm-trm", "recursive-reasoning", "tiny-recursive-model", "puzzle-solving", task["tag"],
+              "custom_code"],
         model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
     )
     training_rows = [
@@ -168,7 +174,6 @@ def _lstm_trm_card(folder, config, run, results, repo_id):
          f"{config.get('T_cycles')}, {config.get('n_cycles')}, {config.get('halt_max_steps')}"),
         ("EMA decay", run.get("ema_decay", "?")),
     ] + _procedure_rows(run)
-    example = run.get("example_puzzle") or "." * (size * size)
     values = dict(size=size, source=source, title=title, T_cycles=config.get("T_cycles"),
                   n_cycles=config.get("n_cycles"), halt_max_steps=config.get("halt_max_steps"),
                   example_puzzle=example, training_rows=training_rows, result_rows=result_rows,
@@ -272,6 +277,8 @@ def assemble_repository(checkpoint: str | Path, out: str | Path, repo_id: str | 
     for file in weights:
         shutil.copy2(file, out / file.name)
     config["auto_map"] = {**config.get("auto_map", {}), **AUTO_MAP[model_type]}
+    if model_type == "lstm_trm":  # pipeline(model=REPO, trust_remote_code=True), also for folders saved before it
+        config["custom_pipelines"] = CUSTOM_PIPELINES
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     model_folder, code_files = CODE_FILES[model_type]
     package = Path(__file__).resolve().parent / "models" / model_folder

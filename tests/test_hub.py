@@ -47,8 +47,10 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 tokenizer = AutoTokenizer.from_pretrained({repo!r}, trust_remote_code=True)
 model = get_class_from_dynamic_module("modeling_lstmtrm.LSTMTRMForPuzzleSolving", {repo!r}).from_pretrained({repo!r})
 ids = tokenizer("1.3.......2...4.", return_tensors="pt").input_ids
+from transformers import pipeline
+solved = pipeline(model={repo!r}, trust_remote_code=True)("1.3.......2...4.")  # the card's usage
 print(json.dumps({{"ids": ids[0].tolist(), "predictions": model.solve(ids).predictions[0].tolist(),
-                  "class": type(model).__name__}}))
+                  "class": type(model).__name__, "pipeline_answer": solved["answer"]}}))
 """
 
 
@@ -64,7 +66,7 @@ def test_dry_run_repositories_load_anywhere_and_reproduce_the_outputs(trained, t
         expected = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "README.md",
                     "training_curves.png", "eval_results.json", "training_run.json"}
         expected |= {"configuration_nested_lstm.py", "modeling_nested_lstm.py", "generation_config.json"} \
-            if kind == "lm" else {"configuration_lstm_trm.py", "modeling_lstmtrm.py"}
+            if kind == "lm" else {"configuration_lstm_trm.py", "modeling_lstmtrm.py", "pipeline_lstm_trm.py"}
         assert expected <= {p.name for p in repo.iterdir()}, kind
         assert "auto_map" in json.loads((repo / "config.json").read_text())
         remote = json.loads(without_package(script.format(repo=str(repo))).strip().splitlines()[-1])
@@ -82,6 +84,7 @@ def test_dry_run_repositories_load_anywhere_and_reproduce_the_outputs(trained, t
             ids = tokenizer("1.3.......2...4.", return_tensors="pt").input_ids
             assert remote["class"] == "LSTMTRMForPuzzleSolving" and remote["ids"] == ids[0].tolist()
             assert remote["predictions"] == model.solve(ids).predictions[0].tolist()
+            assert remote["pipeline_answer"] == "".join(map(str, remote["predictions"]))
 
 
 def test_cards_parse_back_with_valid_metadata_and_the_runs_results(trained, tmp_path):
@@ -106,6 +109,8 @@ def test_cards_parse_back_with_valid_metadata_and_the_runs_results(trained, tmp_
             assert "AutoModelForCausalLM.from_pretrained(\"someone/lm\", trust_remote_code=True)" in card.text
             assert f"| optimizer steps | {run['steps']} |" in card.text and "| levels" in card.text
         else:
+            assert data["pipeline_tag"] == "other" and data["widget"][0]["text"] == run["example_puzzle"]
+            assert 'pipeline(model="someone/sudoku", trust_remote_code=True)' in card.text
             assert got[("generated-sudoku", "exact_accuracy")] == results["held_out"]["exact_accuracy"]
             assert got[("generated-sudoku", "cell_accuracy")] == results["held_out"]["cell_accuracy"]
             assert "model.solve(ids)" in card.text and "T cycles, n cycles" in card.text

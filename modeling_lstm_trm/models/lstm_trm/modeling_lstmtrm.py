@@ -33,6 +33,7 @@ from transformers.utils import ModelOutput
 
 from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry
 from .configuration_lstm_trm import LSTMTRMConfig
+from .pipeline_lstm_trm import CUSTOM_PIPELINES
 from .solving_lstm_trm import LSTMTRMSolveOutput, LSTMTRMSolvingMixin, fixed_point_stop
 
 # ----- the carried state's name (a copy of this block stands in each modeling file; tests check they are equal) -----
@@ -74,7 +75,9 @@ def carried_state_argument(cache, past_key_values):
 
 CARRY_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the recursion returns, under any forward_dtype
 AUTO_MAP = {"AutoModel": "modeling_lstmtrm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
-            "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}  # modeling_lstm_trm.auto
+            "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving",  # modeling_lstm_trm.auto
+            # the head as transformers' own Auto classes can load it (an answer token per cell), for the pipeline
+            "AutoModelForTokenClassification": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -262,8 +265,9 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
     def save_pretrained(self, save_directory, *args, **kwargs):
         if os.path.isfile(save_directory):  # transformers would log this and return having saved nothing
             raise ValueError(f"save_pretrained: {save_directory} is a file, not a folder")
-        if type(self)._auto_class is not None:  # shared as code: name both classes, whichever saves
+        if type(self)._auto_class is not None:  # shared as code: name both classes and the pipeline, whichever saves
             self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **AUTO_MAP}
+            self.config.custom_pipelines = CUSTOM_PIPELINES
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def check_inputs(self, input_ids, labels=None, puzzle_identifiers=None, carry=None) -> None:
