@@ -97,3 +97,20 @@ def test_a_saved_folder_names_the_pipeline_for_remote_code(tmp_path):
     remote = pipeline(model=folder, trust_remote_code=True)  # the folder's own code (the package is importable here:
     assert type(remote).__module__.startswith("transformers_modules")  # test_hub.py runs it where it is not)
     assert remote("1.....2..3.....4") == pipeline("puzzle-solving", model=folder)("1.....2..3.....4")
+
+
+def test_the_demos_chat_carries_the_state_across_turns(trained):
+    """Each reply reads only the new message, on top of the state the last turn left: the same as reading the whole
+    conversation from the start."""
+    from conftest import load_example
+
+    demo = load_example("app").Demo(str(trained["lm"]))
+    assert demo.kind == "lm"
+    *_, (first, state) = demo.reply("the old king", None, max_new_tokens=8)
+    *_, (second, carried) = demo.reply("sailed", state, max_new_tokens=8, seed=1)
+    assert carried.get_seq_length() > state.get_seq_length() > 0
+    tokenizer, model = demo.tokenizer, demo.model
+    ids = tokenizer("the old king\n", add_special_tokens=False)["input_ids"] + \
+        tokenizer(first, add_special_tokens=False)["input_ids"]
+    *_, (again, _) = demo.reply("sailed", model(torch.tensor([ids])).cache, max_new_tokens=8, seed=1)
+    assert again == second

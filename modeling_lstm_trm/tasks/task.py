@@ -258,6 +258,10 @@ class PuzzleTask(Task):
     def generate(self, count: int, seed: int) -> PuzzleSet:
         raise NotImplementedError(f"task {self.name} generates no puzzles")
 
+    def example_puzzles(self, side: int, count: int, seed: int) -> PuzzleSet:
+        """Puzzles of this side to try a model on (the demo's Generate button)."""
+        return self.generate(count, seed)
+
     def load_puzzles(self, task_args, seed: int, is_main: bool) -> Splits:
         """The training and held-out puzzles (default: generated, the held-out ones with another seed)."""
         if is_main:

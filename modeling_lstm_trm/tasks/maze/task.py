@@ -84,6 +84,9 @@ class MazeTask(PuzzleTask):
     def to_text(self, grid) -> str:
         return to_text(grid)
 
+    def example_puzzles(self, side: int, count: int, seed: int) -> MazeSet:
+        return MazeSet(*generate_mazes(count, side, long_path(side), seed=seed))
+
     def score(self, model, data: MazeSet, **options) -> dict:
         return evaluate_mazes(model, data.questions, data.answers, **options)
 

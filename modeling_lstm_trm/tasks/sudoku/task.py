@@ -15,7 +15,7 @@ from transformers import TrainingArguments
 from ...tokenization import build_grid_tokenizer
 from ...training.runs import check_max_minutes
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, read_preset
-from ..task import CardText, PuzzleTask, Splits
+from ..task import CardText, PuzzleSet, PuzzleTask, Splits
 from .arguments import (  # noqa: F401  (SudokuArguments and check_data_flags: imported from here too)
     SudokuArguments,
     SudokuDatasetArguments,
@@ -118,6 +118,10 @@ class SudokuTask(PuzzleTask):
 
     def to_text(self, grid) -> str:
         return "".join(map(str, np.asarray(grid).reshape(-1))).replace("0", ".")
+
+    def example_puzzles(self, side: int, count: int, seed: int) -> PuzzleSet:
+        data = generate_puzzles(count, BOXES[side], DEFAULT_GIVENS[side], seed=seed)
+        return PuzzleSet(data.puzzles, data.solutions)
 
     def score(self, model, data: SudokuSet, **options) -> dict:
         return evaluate_model(model, data, **options)
