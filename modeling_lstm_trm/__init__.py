@@ -27,7 +27,7 @@ from .models.lstm_trm import (
     LSTMTRMPreTrainedModel,
     LSTMTRMSolveOutput,
 )
-from .models.lstm_trm.pipeline_lstm_trm import PIPELINE_TASK, PuzzleSolvingPipeline
+from .models.lstm_trm.pipeline_lstm_trm import PIPELINE_TASK
 from .models.nested_lstm import (
     NestedLSTMCausalLMOutput,
     NestedLSTMConfig,
@@ -51,6 +51,8 @@ LSTMTRMConfig.register_for_auto_class()
 LSTMTRMModel.register_for_auto_class("AutoModel")
 LSTMTRMForPuzzleSolving._auto_class = "AutoModelForPuzzleSolving"  # our Auto class: register_for_auto_class knows
 # only transformers' own
+
+from .pipelines import PuzzleSolvingPipeline  # noqa: E402  (the folders' pipeline, and ARC with the package)
 
 if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:  # pipeline("puzzle-solving", model=...)
     PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=PuzzleSolvingPipeline,

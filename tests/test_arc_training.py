@@ -162,6 +162,23 @@ def test_solve_votes_over_the_versions_and_draws_input_attempts_and_truth(arc_ru
     assert "was not trained on task not_a_task" in capsys.readouterr().err
 
 
+def test_the_pipeline_answers_an_arc_tasks_json_as_solve_py_does(arc_run, capsys):
+    from transformers import pipeline
+
+    import modeling_lstm_trm  # noqa: F401  (registers pipeline("puzzle-solving"))
+
+    data, out = arc_run
+    challenges = json.loads((data / "arc-agi_training_challenges.json").read_text())
+    answers = pipeline("puzzle-solving", model=str(out))({t: challenges[t] for t in ("t_flip", "t_keep")})
+    reports = load_example("solve").main(["--model", str(out), "t_flip", "t_keep"])
+    assert [(t, a["test_input"]) for t in answers for a in answers[t]] == [(r["task"], r["test_input"])
+                                                                        for r in reports]
+    assert [a["attempts"] for t in answers for a in answers[t]] == [r["attempts"] for r in reports]
+    assert all(a["solved"] is None and a["versions_voted"] == 4 for t in answers for a in answers[t])  # no outputs
+    with pytest.raises(ValueError, match="was not trained on task other"):
+        pipeline("puzzle-solving", model=str(out))({"other": challenges["t_flip"]})
+
+
 def test_evaluate_scores_a_split_and_writes_the_submission(arc_run, tmp_path, capsys):
     data, out = arc_run
     last = load_example("evaluate_model").main(["--model", str(out), "--data_dir", str(data), "--output_dir",

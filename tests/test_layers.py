@@ -15,7 +15,7 @@ PACKAGE = "modeling_lstm_trm"
 FOLDERS = {f"{PACKAGE}/models": "models", f"{PACKAGE}/training": "training", f"{PACKAGE}/tasks": "tasks",
            "tokenization": "tokenization"}
 TOP_MODULES = {"checks": "utilities", "auto": "utilities", "loading": "loading", "hub": "commands",
-               "cli": "commands", "__init__": "package"}
+               "cli": "commands", "pipelines": "commands", "__init__": "package"}
 ORDER = ["utilities", "models", "tokenization", "loading", "training", "tasks", "commands", "package"]
 # What each layer may import besides itself: the layers below it, except where a layer is kept narrower.
 MAY_IMPORT = {

@@ -78,6 +78,14 @@ def test_the_pipelines_checks_agree_with_the_tasks():
     assert True in verdicts and False in verdicts
 
 
+def test_device_and_dtype_are_taken_as_every_pipeline_takes_them(tmp_path):
+    solver = pipeline("puzzle-solving", model=saved_model(tmp_path / "s", "sudoku", 4), device="cpu",
+                      dtype=torch.bfloat16)
+    assert solver.model.dtype == torch.bfloat16 and solver.device.type == "cpu"
+    result = solver("1.....2..3.....4")
+    assert len(result["answer"]) == 16 and 1 <= result["steps"] <= 6
+
+
 def test_a_bad_puzzle_is_a_clear_error(tmp_path):
     solver = pipeline("puzzle-solving", model=saved_model(tmp_path / "s", "sudoku", 4))
     with pytest.raises(ValueError, match="characters this model's tokenizer does not know"):
