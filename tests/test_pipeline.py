@@ -93,6 +93,8 @@ def test_a_bad_puzzle_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="the puzzle has 36 cells; this model reads 16"):
         solver("1" + "." * 35)
     with pytest.raises(ValueError, match="a puzzle is the task's text"):
+        solver(1234)
+    with pytest.raises(ValueError, match="an ARC input maps task ids to tasks"):
         solver({"train": []})
 
 
