@@ -23,6 +23,7 @@ from transformers import HfArgumentParser
 from .checks import first_line
 from .hub import HubError
 from .loading import MODEL_CLASSES, LoadError, read_config
+from .training.compiling import COMPILE_MODES, compile_recursion
 from .training.runs import EVAL_FILE, RUN_FILE
 from .training.safety import RunError, Terminated, finite_json, terminate_as_interrupt
 
@@ -147,6 +148,10 @@ def task_command(description: str, argv: list[str] | None, command: str):
                              "its config names")
     if command == "evaluate":
         parser.add_argument("--output_dir", help="where to write the results (default: the model folder)")
+    if task is None or task.model_type == "lstm_trm":
+        parser.add_argument("--compile_recursion", default="none", choices=COMPILE_MODES,
+                            help="torch.compile the recursion (worth its seconds of compiling on long runs: large "
+                                 "mazes, many puzzles or steps; the answers are the same)")
     *options, args, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if unknown and task is not None:
         parser.error(f"{' '.join(unknown)}: not a flag of {command} for --task {task.name} (`--model "
@@ -183,13 +188,21 @@ class TaskCommand:
         except ValueError as error:
             self.parser.error(str(error))
 
+    def load_model(self):
+        """The model, strictly loaded (`loading.load_model`), its recursion compiled where --compile_recursion asks."""
+        from .loading import load_model
+
+        model = load_model(self.args.model, causal_lm=self.task.language_model,
+                           trust_remote_code=self.args.trust_remote_code)
+        if getattr(self.args, "compile_recursion", "none") != "none":
+            compile_recursion(model, self.args.compile_recursion, next(model.parameters()).device.type)
+        return model
+
     def evaluate(self) -> dict:
         """The model, the task's data fitted to it, the scores (`eval_<name>.json` in --output_dir, default the model
         folder), the task's report; the JSON printed as the last line."""
-        from .loading import load_model
-
         task, args, options = self.task, self.args, self.options
-        model = load_model(args.model, causal_lm=task.language_model, trust_remote_code=args.trust_remote_code)
+        model = self.load_model()
         with self.refusals():
             name, data = task.evaluation_data(options, args, model)
             data = task.fit_to_model(data, model)
@@ -203,11 +216,9 @@ class TaskCommand:
 
     def solve(self) -> list[dict]:
         """The task's puzzles (arguments or a file), then the model solves and the task shows them."""
-        from .loading import load_model
-
         with self.refusals():
             inputs = self.task.solve_inputs(self.args.puzzles, self.options, self.args)
-        model = load_model(self.args.model, trust_remote_code=self.args.trust_remote_code)
+        model = self.load_model()
         with self.refusals():
             return self.task.solve_puzzles(model, inputs, self.options, self.args)
 

@@ -11,6 +11,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..models.lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
+from ..training.compiling import AUTO_MIN_STEPS, COMPILE_MODES, compile_recursion
 from ..training.runs import resolve_dtype
 from ..training.sparse_rows import AdamWWithSparseRows
 
@@ -43,7 +44,15 @@ class ModelArguments:
         "help": f"progressive training: new puzzles start from 0..N supervision steps run without gradients (0: off; "
                 f"at most {MAX_PROGRESSIVE_STEPS})"})
 
+    compile_recursion: str = field(default="auto", metadata={
+        "help": f"torch.compile the recursion's two updates: {', '.join(COMPILE_MODES)} (auto: where a compiler is "
+                f"available, a GPU or a C++ compiler for the CPU, for runs of {AUTO_MIN_STEPS}+ steps; the model and "
+                "its results are the same)"})
+
     def __post_init__(self):
+        if self.compile_recursion not in COMPILE_MODES:
+            raise ValueError(f"--compile_recursion must be one of {', '.join(COMPILE_MODES)}, got "
+                             f"{self.compile_recursion}")
         if self.progressive_steps is not None and not 0 <= self.progressive_steps <= MAX_PROGRESSIVE_STEPS:
             raise ValueError(f"--progressive_steps must be in 0..{MAX_PROGRESSIVE_STEPS} (each new puzzle may first "
                              f"run that many supervision steps), got {self.progressive_steps}")
@@ -71,15 +80,18 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
     """A fresh model from the flags (unset ones take the config's defaults) and the settings the task and its data
     decide (`settings`: e.g. the number of puzzle identifiers), printing its size on the main process."""
     flags = {k: v for k, v in vars(model_args).items() if v is not None}
+    compile_mode = flags.pop("compile_recursion", "none")  # how it runs, not what the model is
     flags["forward_dtype"] = resolve_dtype(flags.get("forward_dtype", "auto"))
     config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, puzzle_emb_ndim=flags.pop("puzzle_emb_ndim", 0),
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
                            task=task, **flags, **settings)
     model = LSTMTRMForPuzzleSolving(config)
+    compiled = compile_recursion(model, compile_mode, training_args.device.type, steps=training_args.max_steps)
     if is_main:
         params = sum(p.numel() for p in model.parameters())
         print(f"LSTM-TRM ({config.recurrence} recurrence, {config.mixer} mixer): {params / 1e6:.2f}M parameters, "
-              f"T={config.T_cycles}, n={config.n_cycles}, halt_max_steps={config.halt_max_steps}", flush=True)
+              f"T={config.T_cycles}, n={config.n_cycles}, halt_max_steps={config.halt_max_steps}; recursion "
+              f"{'compiled' if compiled else 'eager'} (--compile_recursion {compile_mode})", flush=True)
     return model
 
 
