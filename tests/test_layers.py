@@ -126,3 +126,15 @@ def test_importing_the_package_loads_no_plotting_and_no_hub_machinery():
             "'modeling_lstm_trm.cli') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_model_files_read_in_one_sitting():
+    """The modeling file as transformers writes one (solving, the carry and the pipeline in files of their own), and no
+    function of models/ longer than a screen."""
+    assert len((ROOT / PACKAGE / "models" / "lstm_trm" / "modeling_lstmtrm.py").read_text().splitlines()) <= 600
+    long = []
+    for path in sorted((ROOT / PACKAGE / "models").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert long == []

@@ -76,8 +76,7 @@ def carried_state_argument(cache, past_key_values):
 CARRY_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the recursion returns, under any forward_dtype
 AUTO_MAP = {"AutoModel": "modeling_lstmtrm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
             "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving",  # modeling_lstm_trm.auto
-            # the head as transformers' own Auto classes can load it (an answer token per cell), for the pipeline
-            "AutoModelForTokenClassification": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}
+            "AutoModelForTokenClassification": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}  # (a token a cell) pipeline
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
