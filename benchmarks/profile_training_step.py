@@ -21,6 +21,7 @@ import torch
 
 from modeling_lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
 from modeling_lstm_trm.tasks.sudoku.puzzles import BOXES, SudokuDataset, generate_puzzles
+from modeling_lstm_trm.training.compiling import compile_recursion
 
 SETTINGS = {
     "main": dict(size=6, batch=64, config=dict(hidden_size=64, num_layers=2, T_cycles=3, n_cycles=4,
@@ -45,10 +46,10 @@ def profile(name: str, rounds: int, compile_mode: str | None) -> dict:
     setting = SETTINGS[name]
     size, batch = setting["size"], setting["batch"]
     torch.manual_seed(0)
-    compiled = {"compile_recursion": compile_mode} if compile_mode else {}
-    config = LSTMTRMConfig(seq_len=size * size, vocab_size=size + 1, forward_dtype="float32", **compiled,
-                           **setting["config"])
+    config = LSTMTRMConfig(seq_len=size * size, vocab_size=size + 1, forward_dtype="float32", **setting["config"])
     model = LSTMTRMForPuzzleSolving(config).train()
+    if compile_mode:
+        compile_recursion(model, compile_mode)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     data = SudokuDataset(generate_puzzles(200, BOXES[size], seed=0), length=10_000, seed=0)
     loader = iter(torch.utils.data.DataLoader(data, batch_size=batch, collate_fn=torch.utils.data.default_collate))
