@@ -3,7 +3,8 @@ and chromium-driver, through Selenium) enters a puzzle, presses Solve and steps 
 what `pipeline("puzzle-solving")` answers: the answer, the steps used, the halting probabilities, every step's answer.
 A malformed puzzle is a message in the page. Skipped, saying why, where the demo's extra or the browser is missing
 (`pip install -e ".[demo]"`; `apt-get install -y chromium chromium-driver`). With LSTM_TRM_SCREENSHOT=FILE the page
-is saved there (the README's screenshot)."""
+is saved there; LSTM_TRM_APP_MODEL and LSTM_TRM_APP_PUZZLE put a model of your own and its puzzle on the page instead
+of the tiny test model (the README's screenshot: the main job's model on a held-out 6x6 puzzle)."""
 
 import json
 import os
@@ -24,7 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BROWSER, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (BROWSER and DRIVER),
                                 reason="no chromium and chromedriver: apt-get install -y chromium chromium-driver")
-PUZZLE = "1.....2..3.....4"
+PUZZLE = os.environ.get("LSTM_TRM_APP_PUZZLE", "1.....2..3.....4")
+
+
+@pytest.fixture(scope="module")
+def model_folder(trained) -> str:
+    return os.environ.get("LSTM_TRM_APP_MODEL") or str(trained["sudoku"])
 
 
 def free_port() -> int:
@@ -34,10 +40,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app(trained):
+def app(model_folder):
     """examples/app.py on the tiny Sudoku model, on a free port of 127.0.0.1."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "examples" / "app.py"), "--model", str(trained["sudoku"]),
+    process = subprocess.Popen([sys.executable, str(ROOT / "examples" / "app.py"), "--model", model_folder,
                                 "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     for line in process.stdout:  # the app says where it listens (a JSON line), then starts the server
@@ -101,11 +107,11 @@ def type_and_solve(driver, url: str, puzzle: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "#solve").click()
 
 
-def test_the_page_shows_what_the_pipeline_answers_step_by_step(app, browser, trained):
+def test_the_page_shows_what_the_pipeline_answers_step_by_step(app, browser, model_folder):
     from selenium.webdriver.common.by import By
     from transformers import pipeline
 
-    expected = pipeline("puzzle-solving", model=str(trained["sudoku"]))(PUZZLE, return_trace=True)
+    expected = pipeline("puzzle-solving", model=model_folder)(PUZZLE, return_trace=True)
     assert expected["steps"] > 1  # there is a trace to step through
     type_and_solve(browser, app, PUZZLE)
     wait_for(browser, lambda: value(browser, "steps"))
