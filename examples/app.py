@@ -169,7 +169,13 @@ def build_app(demo: Demo):
                     plot = gr.LinePlot(x="supervision step", y="halting probability", y_lim=[0, 1],
                                        label="the Q head's halting probability", elem_id="halting_plot")
                     halting = gr.Textbox(label="halting probability per step", elem_id="halting")
-            generate.click(lambda s: demo.generate(int(s or 0)), [seed], [puzzle])
+            def generate_puzzle(seed_value):
+                try:
+                    return demo.generate(int(seed_value or 0)), ""
+                except (ValueError, NotImplementedError) as error:  # a task of the user's: no generator named here
+                    return "", f"**No puzzle generated:** {html.escape(str(error))}"
+
+            generate.click(generate_puzzle, [seed], [puzzle, message])
             solve_button.click(solve, [puzzle], [message, answer, verdict, steps, halting, plot, step, grid,
                                                  step_answer, record])
             step.change(show_step, [step, record], [grid, step_answer])

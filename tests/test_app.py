@@ -144,3 +144,14 @@ def test_a_malformed_puzzle_is_a_message_in_the_page(app, browser):
     message = wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "#message").text)
     assert "Not solved" in message and "does not know" in message
     assert "Traceback" not in browser.page_source
+
+
+def test_generate_puts_a_puzzle_of_the_models_task_in_the_box(app, browser, model_folder):
+    from selenium.webdriver.common.by import By
+
+    browser.get(app)
+    wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, "#generate")).click()
+    text = wait_for(browser, lambda: value(browser, "puzzle"))
+    rows = text.split("\n")
+    assert len(rows) == len(rows[0]) and all(len(row) == len(rows) for row in rows)  # a square grid, a row a line
+    assert set(text) <= set(".0123456789\n")
