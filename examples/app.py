@@ -11,9 +11,10 @@ step marked, the Q head's halting probability per step, the final answer and whe
 Everything shown comes from `pipeline("puzzle-solving")`. Language models: each reply is generated token by token
 into the page, and the LSTM state after it carries into the next turn (only the new message is read).
 
-The server listens on 127.0.0.1 unless `--host` says otherwise. As a Hugging Face Space: put this file as `app.py`
-beside a `requirements.txt` naming `lstm-trm` (this repository) and `gradio`, with the model as a Hub id in
-`LSTM_TRM_MODEL` (the Space's README front matter: `sdk: gradio`, `app_file: app.py`).
+The server listens on 127.0.0.1 unless `--host` (or `GRADIO_SERVER_NAME`, which a Space sets) says otherwise. As a
+Hugging Face Space: put this file as `app.py` beside a `requirements.txt` naming `lstm-trm` (this repository) and
+`gradio`, with the model as a Hub id in `LSTM_TRM_MODEL` (the Space's README front matter: `sdk: gradio`,
+`app_file: app.py`).
 """
 
 from __future__ import annotations
@@ -201,8 +202,10 @@ def main(argv: list[str] | None = None):
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("LSTM_TRM_MODEL"),
                         help="a folder saved by examples/train.py, or a Hub id (default: $LSTM_TRM_MODEL)")
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: this machine only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="the address to listen on (default: $GRADIO_SERVER_NAME, which a Space sets, else this "
+                        "machine only)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="allow a model folder of another model type to run its own code")
     args = parser.parse_args(argv)

@@ -45,7 +45,8 @@ def app(model_folder):
     port = free_port()
     process = subprocess.Popen([sys.executable, str(ROOT / "examples" / "app.py"), "--model", model_folder,
                                 "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+                               env={**{k: v for k, v in os.environ.items() if k != "GRADIO_SERVER_NAME"},
+                                    "GRADIO_ANALYTICS_ENABLED": "False"})
     for line in process.stdout:  # the app says where it listens (a JSON line), then starts the server
         if line.startswith("{"):
             started = json.loads(line)
@@ -63,6 +64,7 @@ def app(model_folder):
     else:
         process.kill()
         pytest.fail(f"the app did not listen on port {port}: {process.stdout.read()}")
+    assert started["url"] == f"http://127.0.0.1:{port}"  # this machine only, unless asked
     yield started["url"]
     process.terminate()
     process.wait(timeout=30)
