@@ -123,7 +123,7 @@ def build_app(demo: Demo):
             return (f"**Not solved:** {html.escape(str(error))}", "", "", "", "", None, gr.update(visible=False),
                     "", "", None)
         question, side = demo.as_read(puzzle), len(result["grid"])
-        rows = "\n".join(result["answer"][r * side:(r + 1) * side] for r in range(side))
+        rows = "\n".join("".join(row) for row in result["grid"])
         verdict = {True: "passes the task's check", False: "does NOT pass the task's check",
                    None: "no check for this task"}[result["valid"]]
         halting = ", ".join(f"{k + 1}: {p:.4f}" for k, p in enumerate(result["halting_probability"]))
@@ -170,6 +170,7 @@ def build_app(demo: Demo):
                     plot = gr.LinePlot(x="supervision step", y="halting probability", y_lim=[0, 1],
                                        label="the Q head's halting probability", elem_id="halting_plot")
                     halting = gr.Textbox(label="halting probability per step", elem_id="halting")
+
             def generate_puzzle(seed_value):
                 try:
                     return demo.generate(int(seed_value or 0)), ""

@@ -33,16 +33,14 @@ class PuzzleSolvingPipeline(FolderPipeline):
     def postprocess(self, outputs: dict, **options):
         if "arc" not in outputs:
             return super().postprocess(outputs, **options)
-        from .tasks.arc.voting import vote
+        from .tasks.arc.voting import voted_attempts
 
         versions, candidates = outputs["arc"]
         answers = {}
         for task_id, task in versions.tasks.items():
             answers[task_id] = []
             for index, (_, truth) in enumerate(task.test):
-                attempts = (vote(candidates[(task_id, index)])[:2] + [None, None])[:2]
-                right = None if truth is None else any(
-                    a is not None and a.shape == truth.shape and bool((a == truth).all()) for a in attempts)
+                attempts, right = voted_attempts(candidates[(task_id, index)], truth)
                 answers[task_id].append({"test_input": index, "solved": right,
                                          "versions_voted": len(candidates[(task_id, index)]),
                                          "attempts": [None if a is None else a.tolist() for a in attempts]})

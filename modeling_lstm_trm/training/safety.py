@@ -23,12 +23,11 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer import TRAINER_STATE_NAME  # the file Trainer writes last into a checkpoint
 from transformers.trainer_pt_utils import safe_globals
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..checks import first_line, non_finite
-
-TRAINER_STATE_NAME = "trainer_state.json"  # the file Trainer writes last into a checkpoint
 
 
 class RunError(RuntimeError):

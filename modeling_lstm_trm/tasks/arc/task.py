@@ -17,7 +17,7 @@ import numpy as np
 from transformers import TrainingArguments
 
 from ...training.runs import Panel, check_max_minutes
-from ..arguments import check_path
+from ..arguments import at_least, check_path
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, named_preset
 from ..task import CardText, PuzzleTask, Splits
 from .arc_data import CHARSET, MAX_SIDE, ArcTask, encode, load_split, max_side
@@ -33,7 +33,7 @@ from .arc_dataset import (
     versions_from_trm,
 )
 from .evaluation import demonstration_accuracy, evaluate_arc, predict_test_inputs
-from .voting import vote, write_submission
+from .voting import voted_attempts, write_submission
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -116,9 +116,7 @@ def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: Tra
     if arc_args.canvas_size is not None and not 1 <= arc_args.canvas_size <= MAX_SIDE:
         raise ValueError(f"--canvas_size must be in 1..{MAX_SIDE}, got {arc_args.canvas_size}")
     for flag, least in (("max_tasks", 1), ("num_augmentations", 0)):
-        value = getattr(arc_args, flag)
-        if value is not None and value < least:
-            raise ValueError(f"--{flag} must be at least {least}, got {value}")
+        at_least(getattr(arc_args, flag), least, flag)
     if model_args.mixer == "conv":
         raise ValueError("--mixer conv reads the canvas without the puzzle's identity rows in its grid; use mlp or "
                          "attention for ARC")
@@ -311,10 +309,7 @@ class ArcTaskDefinition(PuzzleTask):
         reports, rows = [], []
         for task_id in held.task_ids:
             for index, (question, truth) in enumerate(held.versions.tasks[task_id].test):
-                ranked = vote(candidates[(task_id, index)])[:2]
-                attempts = ranked + [None] * (2 - len(ranked))
-                right = None if truth is None else any(g is not None and g.shape == truth.shape and (g == truth).all()
-                                                       for g in attempts)
+                attempts, right = voted_attempts(candidates[(task_id, index)], truth)
                 verdict = "truth unknown" if right is None else "solved" if right else "not solved"
                 print(f"\nTask {task_id}, test input {index + 1}: {verdict} "
                       f"({len(candidates[(task_id, index)])} versions voted)")

@@ -31,6 +31,19 @@ def vote(candidates: list[tuple[np.ndarray | None, float]]) -> list[np.ndarray]:
     return [entry[0] for entry in ranked]
 
 
+def same_grid(grid: np.ndarray | None, truth: np.ndarray) -> bool:
+    return grid is not None and grid.shape == truth.shape and bool((grid == truth).all())
+
+
+def voted_attempts(candidates: list[tuple[np.ndarray | None, float]], truth: np.ndarray | None,
+                   attempts: int = 2) -> tuple[list[np.ndarray | None], bool | None]:
+    """One test input's `attempts` best-voted grids (None where fewer grids got votes), and whether one of them is
+    the truth (None where the truth is unknown)."""
+    ranked = vote(candidates)[:attempts]
+    ranked += [None] * (attempts - len(ranked))
+    return ranked, None if truth is None else any(same_grid(grid, truth) for grid in ranked)
+
+
 def score(tasks: dict[str, ArcTask], candidates: dict[tuple[str, int], list[tuple[np.ndarray | None, float]]],
           attempts: int = 2) -> tuple[dict, dict]:
     """pass@1 and pass@`attempts` averaged over tasks, per-task scores, and the submission (`{task id: [{"attempt_1":
@@ -46,7 +59,7 @@ def score(tasks: dict[str, ArcTask], candidates: dict[tuple[str, int], list[tupl
                             for k in range(attempts)})
             if truth is None:
                 continue
-            hits = [g.shape == truth.shape and bool((g == truth).all()) for g in ranked]
+            hits = [same_grid(g, truth) for g in ranked]
             for k in range(attempts):
                 per_task[task_id][k] += any(hits[:k + 1]) / len(task.test)
         submission[task_id] = entries

@@ -120,8 +120,8 @@ class MazeTask(PuzzleTask):
         if options.data_dir:
             return "trm_test", load_trm_folder(options.data_dir, "test")
         if options.file or options.dataset_name:
-            return options.source_name(), load_csv_splits({"test": options.test_csv()[0]},
-                                                          options.test_csv()[1])["test"]
+            test_file, hub = options.test_csv()
+            return options.source_name(), load_csv_splits({"test": test_file}, hub)["test"]
         side, length = options.grid_size, options.path_length
         canvas_for(model.config, side)  # before a maze is generated
         return (f"generated_{generated_name(options)}_{side}x{side}_path{length}",

@@ -14,6 +14,7 @@ from transformers import TrainingArguments
 
 from ...tokenization import build_grid_tokenizer
 from ...training.runs import check_max_minutes
+from ..arguments import at_least
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, read_preset
 from ..task import CardText, PuzzleSet, PuzzleTask, Splits
 from .arguments import (  # noqa: F401  (SudokuArguments and check_data_flags: imported from here too)
@@ -63,8 +64,7 @@ def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) ->
 def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     check_max_minutes(sudoku_args.max_minutes)
     for flag in ("train_puzzles", "eval_puzzles"):
-        if getattr(sudoku_args, flag) is not None and getattr(sudoku_args, flag) < 1:
-            raise ValueError(f"--{flag} must be at least 1, got {getattr(sudoku_args, flag)}")
+        at_least(getattr(sudoku_args, flag), 1, flag)
     check_eval_files(sudoku_args)
     check_data_flags(sudoku_args)
 

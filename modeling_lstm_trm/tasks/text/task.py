@@ -17,6 +17,7 @@ from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
 from ...training import MultiTimescaleOptimizer
 from ...training.online import OnlineArguments
 from ...training.runs import Panel, TimeBudget, bf16_supported, check_max_minutes
+from ..arguments import at_least
 from ..task import Splits, Task
 from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
 
@@ -81,8 +82,7 @@ def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: Tra
         if path:
             check_text_file(path, f"--{flag}")
     check_max_minutes(lm_args.max_minutes)
-    if lm_args.block_size < 1:
-        raise ValueError(f"--block_size must be at least 1, got {lm_args.block_size}")
+    at_least(lm_args.block_size, 1, "block_size")
     if not 0 <= lm_args.validation_fraction < 1:
         raise ValueError(f"--validation_fraction must be in [0, 1), got {lm_args.validation_fraction}")
     if lm_args.schedule_by_time and not lm_args.max_minutes:
@@ -159,8 +159,7 @@ class LMEvaluateArguments(OnlineArguments):
     def check(self) -> None:
         if not self.file:
             raise ValueError("the following arguments are required: --file")
-        if self.block_size < 1:
-            raise ValueError("--block_size must be at least 1")
+        at_least(self.block_size, 1, "block_size")
         check_text_file(self.file, "--file")
 
 
