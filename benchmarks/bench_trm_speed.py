@@ -71,13 +71,12 @@ def our_step(recurrence: str, batch: int, compiled: bool):
     """One training step of our model at the same shapes (TRM's conventions, as the converter sets them)."""
     import torch
 
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
     from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import config_from_trm
     from modeling_lstm_trm.training.compiling import compile_recursion
 
     config = config_from_trm(dict(TRM_SUDOKU_MLP, batch_size=batch))
     config.recurrence = recurrence
-    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
-
     torch.manual_seed(0)
     model = LSTMTRMForPuzzleSolving(config).train()
     if compiled:

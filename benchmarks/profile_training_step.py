@@ -7,8 +7,8 @@ Sudoku-MLP shapes (9x9, hidden 512, T=3, n=6, TRM's widths, batch 16), in float3
 
 Each setting is timed four ways, side by side in one process, each the median of a few rounds: the data (a batch
 drawn and collated as the Trainer's DataLoader does), the forward with its T recursions (the T - 1 without gradients
-apart), the backward, and the optimizer step; then one whole `StatefulTrainer` step (data, step, EMA, logging) for the
-trainer's own overhead. `torch.profiler` then lists the operators that take the most time.
+apart), the backward, and the optimizer step; a step is their sum. `torch.profiler` then lists the operators that
+take the most time.
 """
 
 from __future__ import annotations
