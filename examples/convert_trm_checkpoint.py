@@ -24,6 +24,7 @@ from pathlib import Path
 from modeling_lstm_trm.cli import ArgumentParser, run_cli
 from modeling_lstm_trm.models.lstm_trm.convert_trm_original_to_hf import convert, load_trm_state, read_trm_run
 from modeling_lstm_trm.tasks import TASKS, get_task
+from modeling_lstm_trm.tasks.arguments import check_path
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -44,10 +45,12 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error(f"--output_dir {out} is a file: give a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite_output_dir:
         parser.error(f"--output_dir {out} is not empty (--overwrite_output_dir writes into it anyway)")
-    for flag in ("config", "dataset_json", "data_dir"):
-        path = getattr(args, flag)
-        if path and not (Path(path).is_dir() if flag == "data_dir" else Path(path).is_file()):
-            parser.error(f"--{flag}: no such {'folder' if flag == 'data_dir' else 'file'}: {path}")
+    try:
+        for flag in ("config", "dataset_json"):
+            check_path(getattr(args, flag), flag)
+        check_path(args.data_dir, "data_dir", folder=True)
+    except ValueError as error:
+        parser.error(str(error))
     task = get_task(args.task) if args.task else None
     if task is not None and not hasattr(task, "from_trm"):
         parser.error(f"--task {args.task}: not a puzzle task (TRM's models solve puzzles)")
