@@ -34,7 +34,9 @@ from bench_maze import cpu_preset, train_side_by_side  # noqa: E402  (shared by 
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
 ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
-        "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"]}
+        "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"],
+        "lstm+progressive+distance": ["--progressive_steps", "8", "--distance_target"],
+        "trm+progressive+distance": ["--recurrence", "trm", "--progressive_steps", "8", "--distance_target"]}
 
 
 def loops_flag(args) -> list[str]:

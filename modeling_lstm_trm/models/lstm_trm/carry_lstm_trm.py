@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import torch
 
 IGNORE_INDEX = -100  # a label that is not scored
+CARRY_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the recursion returns, under any forward_dtype
 
 
 def _refuse_integer_mask(rows: torch.Tensor, batch_size: int) -> None:
@@ -93,4 +94,27 @@ class LSTMTRMCarry:
         return LSTMTRMCarry(**{name: None if value is None else value.to(device) for name, value in vars(self).items()})
 
 
-__all__ = ["IGNORE_INDEX", "LSTMTRMCarry"]
+def check_carry(carry, input_ids, config) -> None:
+    """A carry from the model of `config` for this batch: its type, batch, width, positions and dtype."""
+    batch = input_ids.shape[0]
+    if not isinstance(carry, LSTMTRMCarry):
+        raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
+    if carry.batch_size != batch:
+        raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
+    if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
+        raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
+                         f"{config.hidden_size}: it comes from another model")
+    if carry.inputs.shape[1] != input_ids.shape[1]:
+        raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
+                         f"has {input_ids.shape[1]}")
+    positions = config.puzzle_emb_len + input_ids.shape[1]
+    if carry.h.shape[1] != positions:
+        raise ValueError(f"`cache` holds {carry.h.shape[1]} positions, but this model reads {positions} "
+                         f"({config.puzzle_emb_len} puzzle-embedding positions + {input_ids.shape[1]} cells): it "
+                         "comes from another model")
+    if carry.h.dtype not in CARRY_DTYPES or carry.c.dtype != carry.h.dtype:
+        raise ValueError(f"`cache` holds {carry.h.dtype} / {carry.c.dtype} states; a carry is float32, bfloat16 "
+                         "or float16 (as this model returns it)")
+
+
+__all__ = ["CARRY_DTYPES", "IGNORE_INDEX", "LSTMTRMCarry", "check_carry"]

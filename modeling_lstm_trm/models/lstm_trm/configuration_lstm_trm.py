@@ -65,6 +65,11 @@ class LSTMTRMConfig(PretrainedConfig):
             one draw per batch) of supervision steps without gradients, so that its supervised steps start from
             wherever the recursion has got to: the model learns to improve any intermediate state rather than a fixed
             depth (Bansal et al. 2022, progressive training). 0 (default) turns it off.
+        auxiliary_classes (`int`): With a positive value, a second head reads this many classes per cell off c, trained
+            where `labels` carry a second target after the answer (`labels` of twice the input's length), with weight
+            `auxiliary_loss_weight`: extra supervision beyond the answer (e.g. mazes' distances from S, modulo 3).
+            0 (default): none, the answer alone, as TRM.
+        auxiliary_loss_weight (`float`): See `auxiliary_classes`.
         puzzle_emb_sparse (`bool`): Train the puzzle embedding with sparse gradients (one row per identifier seen in
             the batch): for ARC's thousands of task versions, with the sign update of `training.sparse_rows`.
         task (`str`, *optional*): The task the model was trained on (`modeling_lstm_trm.tasks`: a task's name, or the
@@ -83,7 +88,7 @@ class LSTMTRMConfig(PretrainedConfig):
                  gate_bias_init: float = -2.0, batch_size: int | None = None, puzzle_emb_len: int = 0,
                  mlp_multiple: int = 32, absolute_positions: bool | None = None, q_head_input: str = "mean",
                  mlp_mixer_norm: str = "channels", puzzle_emb_sparse: bool = False, task: str | None = None,
-                 progressive_steps: int = 0, **kwargs):
+                 progressive_steps: int = 0, auxiliary_classes: int = 0, auxiliary_loss_weight: float = 1.0, **kwargs):
         self.vocab_size, self.seq_len, self.num_puzzle_identifiers = vocab_size, seq_len, num_puzzle_identifiers
         self.puzzle_emb_ndim, self.puzzle_emb_len, self.puzzle_emb_sparse = puzzle_emb_ndim, puzzle_emb_len, \
             puzzle_emb_sparse
@@ -95,9 +100,10 @@ class LSTMTRMConfig(PretrainedConfig):
         self.loss_type, self.q_loss_weight, self.gate_bias_init = loss_type, q_loss_weight, gate_bias_init
         self.batch_size, self.absolute_positions, self.q_head_input = batch_size, absolute_positions, q_head_input
         self.mlp_mixer_norm, self.task, self.progressive_steps = mlp_mixer_norm, task, progressive_steps
+        self.auxiliary_classes, self.auxiliary_loss_weight = auxiliary_classes, auxiliary_loss_weight
         self.validate_settings()
         for name in ("expansion", "halt_exploration_prob", "rms_norm_eps", "rope_theta", "q_loss_weight",
-                     "gate_bias_init"):
+                     "gate_bias_init", "auxiliary_loss_weight"):
             setattr(self, name, float(getattr(self, name)))
         self.eval_early_halt, self.puzzle_emb_sparse = bool(eval_early_halt), bool(puzzle_emb_sparse)
         self.puzzle_emb_len = puzzle_emb_len or -(-puzzle_emb_ndim // hidden_size)
@@ -113,7 +119,7 @@ class LSTMTRMConfig(PretrainedConfig):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
         for name, least in (("puzzle_emb_ndim", 0), ("puzzle_emb_len", 0), ("mlp_multiple", 1),
-                            ("progressive_steps", 0)):
+                            ("progressive_steps", 0), ("auxiliary_classes", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"`{name}` must be an integer of at least {least}"
@@ -133,6 +139,7 @@ class LSTMTRMConfig(PretrainedConfig):
                                  "positive"), ("rope_theta", lambda v: v > 0, "positive"),
                                  ("halt_exploration_prob", lambda v: 0 <= v <= 1, "in [0, 1]"),
                                  ("q_loss_weight", lambda v: v >= 0, "non-negative"),
+                                 ("auxiliary_loss_weight", lambda v: v >= 0, "non-negative"),
                                  ("gate_bias_init", lambda v: True, "")):
             value = float(getattr(self, name))
             if not math.isfinite(value):

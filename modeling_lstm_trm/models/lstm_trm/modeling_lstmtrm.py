@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry
+from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry, check_carry
 from .configuration_lstm_trm import LSTMTRMConfig
 from .pipeline_lstm_trm import CUSTOM_PIPELINES
 from .solving_lstm_trm import LSTMTRMSolveOutput, LSTMTRMSolvingMixin, fixed_point_stop
@@ -73,7 +73,6 @@ def carried_state_argument(cache, past_key_values):
     return past_key_values
 # ----- end of the copied block ----------------------------------------------------------------------------------------
 
-CARRY_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the recursion returns, under any forward_dtype
 AUTO_MAP = {"AutoModel": "modeling_lstmtrm.LSTMTRMModel",  # the backbone, as transformers' AutoModel gives
             "AutoModelForPuzzleSolving": "modeling_lstmtrm.LSTMTRMForPuzzleSolving",  # modeling_lstm_trm.auto
             "AutoModelForTokenClassification": "modeling_lstmtrm.LSTMTRMForPuzzleSolving"}  # (a token a cell) pipeline
@@ -281,7 +280,7 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
         if puzzle_identifiers is not None:
             self._check_puzzle_identifiers(puzzle_identifiers, input_ids.shape[0], on_cpu)
         if carry is not None:
-            self._check_carry(carry, input_ids)
+            check_carry(carry, input_ids, self.config)
 
     def _check_input_ids(self, input_ids) -> None:
         config = self.config
@@ -301,14 +300,17 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
                              f"[{int(input_ids.min())}, {int(input_ids.max())}]")
 
     def _check_labels(self, labels, input_ids, on_cpu: bool) -> None:
-        if labels.shape != input_ids.shape:
-            raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, "
-                             f"got {tuple(labels.shape)}")
+        """The answer's tokens; with `auxiliary_classes`, optionally the auxiliary target's classes after them."""
+        classes, (batch, cells) = self.config.auxiliary_classes, input_ids.shape
+        if labels.shape != input_ids.shape and not (classes and labels.shape == (batch, 2 * cells)):
+            raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}"
+                             f"{' (or twice its length)' * bool(classes)}, got {tuple(labels.shape)}")
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
             raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
-        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= self.config.vocab_size))
-        if on_cpu and bad.any():
-            raise ValueError(f"`labels` must lie in [0, vocab_size={self.config.vocab_size}) or be -100")
+        for part, most, name in ((labels[:, :cells], self.config.vocab_size, "vocab_size"),
+                                 (labels[:, cells:], classes, "auxiliary_classes")):
+            if on_cpu and ((part != IGNORE_INDEX) & ((part < 0) | (part >= most))).any():
+                raise ValueError(f"`labels` must lie in [0, {name}={most}) or be -100")
 
     def _check_puzzle_identifiers(self, puzzle_identifiers, batch: int, on_cpu: bool) -> None:
         if puzzle_identifiers.shape != (batch,):
@@ -318,28 +320,6 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
         if on_cpu and (puzzle_identifiers.min() < 0 or puzzle_identifiers.max() >= count):
             raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers={count}); got values in "
                              f"[{int(puzzle_identifiers.min())}, {int(puzzle_identifiers.max())}]")
-
-    def _check_carry(self, carry, input_ids) -> None:
-        """A carry from this model: its type, batch, width, positions and dtype."""
-        config, batch = self.config, input_ids.shape[0]
-        if not isinstance(carry, LSTMTRMCarry):
-            raise ValueError(f"`cache` must be an LSTMTRMCarry, got {type(carry).__name__}")
-        if carry.batch_size != batch:
-            raise ValueError(f"`cache` carries batch size {carry.batch_size}, but this call has {batch}")
-        if carry.h.shape[-1] != config.hidden_size or carry.h.shape != carry.c.shape:
-            raise ValueError(f"`cache` holds states of width {carry.h.shape[-1]}, but this model's hidden_size is "
-                             f"{config.hidden_size}: it comes from another model")
-        if carry.inputs.shape[1] != input_ids.shape[1]:
-            raise ValueError(f"`cache` carries grids of {carry.inputs.shape[1]} cells, but this call "
-                             f"has {input_ids.shape[1]}")
-        positions = config.puzzle_emb_len + input_ids.shape[1]
-        if carry.h.shape[1] != positions:
-            raise ValueError(f"`cache` holds {carry.h.shape[1]} positions, but this model reads {positions} "
-                             f"({config.puzzle_emb_len} puzzle-embedding positions + {input_ids.shape[1]} cells): it "
-                             "comes from another model")
-        if carry.h.dtype not in CARRY_DTYPES or carry.c.dtype != carry.h.dtype:
-            raise ValueError(f"`cache` holds {carry.h.dtype} / {carry.c.dtype} states; a carry is float32, bfloat16 "
-                             "or float16 (as this model returns it)")
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -468,6 +448,8 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
         self.model = LSTMTRMModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.q_head = nn.Linear(config.hidden_size, 2)
+        self.aux_head = nn.Linear(config.hidden_size, config.auxiliary_classes, bias=False) \
+            if config.auxiliary_classes else None  # an auxiliary per-cell target, read off c like the answer
         if config.puzzle_emb_ndim and config.puzzle_emb_sparse:  # its optimizer gathers the sparse rows itself
             self._ddp_params_and_buffers_to_ignore = ["model.puzzle_emb.weight"]
         self.post_init()
@@ -537,6 +519,7 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
                 h, c = self._progressive_start(x, h, c, fresh)
             h, c = self.model.recurse(x, h, c)
             logits = self.lm_head(c[:, self.config.puzzle_emb_len:]).float()
+            aux_logits = None if self.aux_head is None else self.aux_head(c[:, self.config.puzzle_emb_len:]).float()
             q_logits = self.q_head(c.mean(dim=1) if self.config.q_head_input == "mean" else c[:, 0]).float()
         q_halt, q_continue = q_logits.unbind(-1)
 
@@ -553,7 +536,7 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
 
         loss = metrics = None
         if labels is not None:
-            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps)
+            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps, aux_logits)
         new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
                              cache=new_carry, metrics=metrics)
@@ -570,17 +553,25 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
         hs, cs = self.model.recurse(x[rows], h[rows], c[rows], recursions=r * self.config.T_cycles)
         return h.index_copy(0, rows, hs.to(h.dtype)), c.index_copy(0, rows, cs.to(c.dtype))
 
-    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps):
+    def _mean_loss(self, logits, labels):
+        """Cross-entropy per row over its scored cells, then over the batch."""
+        cross_entropy = stablemax_cross_entropy if self.config.loss_type == "stablemax" else softmax_cross_entropy
+        counts = (labels != IGNORE_INDEX).sum(-1, keepdim=True).clamp(min=1)
+        return (cross_entropy(logits, labels) / counts).sum(-1).mean()
+
+    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps, aux_logits=None):
+        labels, aux_labels = labels[:, :logits.shape[1]], labels[:, logits.shape[1]:]  # the auxiliary target, if any
         valid = labels != IGNORE_INDEX
         counts = valid.sum(-1)
-        cross_entropy = stablemax_cross_entropy if self.config.loss_type == "stablemax" else softmax_cross_entropy
-        per_cell = cross_entropy(logits, labels)
-        lm_loss = (per_cell / counts.clamp(min=1).unsqueeze(-1)).sum(-1).mean()
+        lm_loss = self._mean_loss(logits, labels)
         with torch.no_grad():
             correct = valid & (logits.argmax(-1) == labels)
             solved = correct.sum(-1) == counts
         q_loss = F.binary_cross_entropy_with_logits(q_halt, solved.to(q_halt.dtype))
         loss = (lm_loss + self.config.q_loss_weight * q_loss).float()
+        aux_loss = self._mean_loss(aux_logits, aux_labels) if aux_logits is not None and aux_labels.shape[1] else None
+        if aux_loss is not None:
+            loss = loss + self.config.auxiliary_loss_weight * aux_loss.float()
         with torch.no_grad():  # (sum, count) pairs: over the rows that halted now, and over the batch for losses
             done = halted & (counts > 0)
             n, batch = done.sum().float(), torch.tensor(float(len(labels)), device=labels.device)
@@ -593,6 +584,8 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
                 "lm_loss": (lm_loss.detach().float() * batch, batch),
                 "q_halt_loss": (q_loss.detach().float() * batch, batch),
             }
+            if aux_loss is not None:
+                metrics["auxiliary_loss"] = (aux_loss.detach().float() * batch, batch)
         return loss, metrics
 
 

@@ -26,6 +26,12 @@ def check_loops(loops: float | None, style: str, uses_dataset: bool = False) -> 
                          + ("dataset flags" if uses_dataset else f"--maze_style {style}"))
 
 
+STYLES_HELP = ("carved (depth-first corridors, a unique shortest path), scattered (Maze-Hard's kind: 30-50% of the "
+               "cells walls at random, open fields, several shortest paths), wilson / kruskal / division (perfect "
+               "mazes of other textures), many-loops / start-inside / open-field (where recurrent nets are known to "
+               "fail), mixed (a random one of carved, scattered and those three per maze)")
+
+
 def check_style(style: str) -> None:
     if style not in MAZE_STYLES:
         raise ValueError(f"--maze_style must be one of {', '.join(MAZE_STYLES)}, got {style}")
@@ -49,8 +55,7 @@ class MazeArguments(DataSourceArguments):
     min_path_length: int | None = field(default=None, metadata={
         "help": "Generated mazes' shortest path has at least this many steps."})
     maze_style: str = field(default="carved", metadata={
-        "help": "Generated mazes: carved (depth-first corridors, a unique shortest path) or scattered (Maze-Hard's "
-                "kind: 30-50% of the cells walls at random, open fields; the answer marks one of the shortest paths)."})
+        "help": "Generated mazes: " + STYLES_HELP + "; where several shortest paths exist the answer marks one."})
     maze_loops: float | None = field(default=None, metadata={
         "help": f"Carved mazes: the share of inner walls knocked down after carving, which makes loops (default "
                 f"{LOOPS}; 0: perfect mazes, one path between any two cells)."})
@@ -58,6 +63,10 @@ class MazeArguments(DataSourceArguments):
     eval_mazes: int | None = field(default=None, metadata={"help": "Generated held-out mazes."})
     canvas_size: int | None = field(default=None, metadata={
         "help": "Pad mazes with walls to this side, so the model also reads larger mazes (default: the mazes' side)."})
+    distance_target: bool = field(default=False, metadata={
+        "help": "Supervision beyond the path label (off by default: TRM trains on the path alone): a second head "
+                "learns every cell's steps from S modulo 3 (or wall / unreachable), the state a breadth-first wave "
+                "leaves."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
     num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
@@ -110,8 +119,7 @@ class MazeEvaluateArguments(EvaluationSourceArguments):
     depths: list[int] | None = field(default=None, metadata={
         "help": "With --sizes: read every maze after each of these supervision steps, in one run to the deepest "
                 "(default: --max_steps or the model's)."})
-    maze_style: str = field(default="carved", metadata={
-        "help": "Generated mazes: carved corridors or scattered walls (Maze-Hard's kind)."})
+    maze_style: str = field(default="carved", metadata={"help": "Generated mazes: " + STYLES_HELP + "."})
     maze_loops: float | None = field(default=None, metadata={
         "help": f"Generated carved mazes: the share of inner walls knocked down (default {LOOPS}; 0: no loops)."})
     max_steps: int | None = field(default=None, metadata={
@@ -165,8 +173,7 @@ class MazeDatasetArguments:
     num_puzzles: int = field(metadata={"help": "Mazes to write."})
     size: int = field(default=30, metadata={"help": f"Side of the grid (5..{MAX_SIDE})."})
     min_path_length: int = field(default=110, metadata={"help": "Shortest path of at least this many steps."})
-    maze_style: str = field(default="carved", metadata={
-        "help": "carved corridors (a unique shortest path) or scattered walls (Maze-Hard's kind)."})
+    maze_style: str = field(default="carved", metadata={"help": STYLES_HELP + "."})
     maze_loops: float | None = field(default=None, metadata={
         "help": f"Carved: the share of inner walls knocked down (default {LOOPS}; 0: no loops)."})
     exclude: str | None = field(default=None, metadata={

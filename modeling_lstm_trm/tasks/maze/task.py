@@ -24,6 +24,7 @@ from .arguments import (  # noqa: F401  (MazeArguments and check_loops: imported
 from .data import generated_name, generated_split, load_splits, loops_of, several_sides, style_name  # noqa: F401
 from .maze_hard import MazeSet, load_csv_splits, load_trm_folder, write_csv
 from .mazes import (
+    DISTANCE_CLASSES,
     GOAL,
     PATH,
     START,
@@ -39,6 +40,7 @@ from .mazes import (
     path_problem,
     to_text,
     to_tokens,
+    with_distance_target,
 )
 
 PRESETS = Path(__file__).parent / "presets"
@@ -79,7 +81,12 @@ class MazeTask(PuzzleTask):
     load_puzzles = staticmethod(load_splits)
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):
-        return MazeDataset(data.questions, data.answers, length=length, seed=seed)
+        answers = with_distance_target(data.questions, data.answers) if task_args.distance_target else data.answers
+        return MazeDataset(data.questions, answers, length=length, seed=seed)
+
+    def model_settings(self, splits, task_args) -> dict:
+        """--distance_target: a second head for the distances from S (mod 3)."""
+        return {"auxiliary_classes": DISTANCE_CLASSES} if task_args.distance_target else {}
 
     def to_text(self, grid) -> str:
         return to_text(grid)
@@ -141,7 +148,7 @@ class MazeTask(PuzzleTask):
         if isinstance(data, dict):  # --sizes: one run per maze to the deepest of --depths
             depths = options.depths or [options.max_steps or model.config.halt_max_steps]
             return {"maze_style": style_name(options.maze_style, options.maze_loops),
-                    "metric": "valid_shortest_path_accuracy" if options.maze_style == "scattered" else "exact_accuracy",
+                    "metric": "valid_shortest_path_accuracy",  # exact where the shortest path is unique
                     "by_side": {str(side): {"min_path_length": long_path(side, options.maze_style), **accuracy_by_depth(
                         model, mazes.questions, mazes.answers, depths, options.fixed_point_steps or (),
                         args.batch_size)} for side, mazes in data.items()}}
