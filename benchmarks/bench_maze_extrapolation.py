@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_maze import cpu_preset, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
+from modeling_lstm_trm.tasks.maze.mazes import MAZE_STYLES  # noqa: E402
+
 ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
         "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"],
         "lstm+progressive+distance": ["--progressive_steps", "8", "--distance_target"],
@@ -53,8 +55,20 @@ def train(args) -> None:
         for arm in args.arms})
 
 
+def read_sets(args) -> list[tuple[str, int, int]]:
+    """(style, side, count) to read every model on: --sets, or every style of --styles at every side of --sizes."""
+    if args.sets:
+        sets = []
+        for spec in args.sets:
+            style, side, count = spec.split(":")
+            sets.append((style, int(side), int(count)))
+        return sets
+    return [(style, side, args.num_mazes if side < 25 else args.num_large_mazes)
+            for style in args.styles for side in args.sizes]
+
+
 def sizes(args) -> list[dict]:
-    """Every model on every side, read at every depth and at the stopping rules."""
+    """Every model on every set of mazes, read at every depth and at the stopping rules."""
     import torch
 
     from modeling_lstm_trm.loading import load_model
@@ -67,31 +81,31 @@ def sizes(args) -> list[dict]:
         model = load_model(str(Path(args.out) / arm))
         results = json.loads((Path(args.out) / arm / "eval_results.json").read_text())
         trained_on = json.loads((Path(args.out) / arm / "training_run.json").read_text())["data"]["source"]
-        for style in args.styles:
-            metric = "valid_shortest_path_accuracy" if style == "scattered" else "exact_accuracy"
+        for style, side, count in read_sets(args):
+            metric = "valid_shortest_path_accuracy"  # exact match where the shortest path is unique: beside it
             generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
-            for side in args.sizes:
-                count = args.num_mazes if side < 25 else args.num_large_mazes
-                length = long_path(side, generator)
-                questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
-                                                    loops=loops)
-                started = time.monotonic()
-                read = accuracy_by_depth(model, questions, answers, args.depths, args.fixed_point_steps,
-                                         args.batch_size)
-                row = {"arm": arm, "style": style_name(generator, loops), "trained_on": trained_on, "metric": metric,
-                       "side": side, "mazes": count, "min_path_length": length,
-                       "train_steps": results["train_steps"], "train_minutes": results["train_minutes"],
-                       "by_depth": {d: scores[metric] for d, scores in read["by_depth"].items()},
-                       **{name: {k: scores[metric] for k, scores in read[rule].items()}
-                          for name, rule in (("at_fixed_point", "at_stop"),
-                                             ("at_fixed_point_without_q_halt", "at_stop_without_q_halt"))},
-                       **{name: {k: scores["mean_stop_step"] for k, scores in read[rule].items()}
-                          for name, rule in (("mean_stop_step", "at_stop"),
-                                             ("mean_stop_step_without_q_halt", "at_stop_without_q_halt"))},
-                       "seconds": round(time.monotonic() - started, 1)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    (Path(args.out) / "extrapolation.json").write_text(json.dumps(rows, indent=2))
+            length = long_path(side, generator)
+            questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
+                                                loops=loops)
+            started = time.monotonic()
+            read = accuracy_by_depth(model, questions, answers, args.depths, args.fixed_point_steps,
+                                     args.batch_size)
+            row = {"arm": arm, "style": style_name(generator, loops), "trained_on": trained_on, "metric": metric,
+                   "side": side, "mazes": count, "min_path_length": length,
+                   "train_steps": results["train_steps"], "train_minutes": results["train_minutes"],
+                   "by_depth": {d: scores[metric] for d, scores in read["by_depth"].items()},
+                   "exact_unique_by_depth": {d: scores.get("exact_accuracy_unique")
+                                             for d, scores in read["by_depth"].items()},
+                   **{name: {k: scores[metric] for k, scores in read[rule].items()}
+                      for name, rule in (("at_fixed_point", "at_stop"),
+                                         ("at_fixed_point_without_q_halt", "at_stop_without_q_halt"))},
+                   **{name: {k: scores["mean_stop_step"] for k, scores in read[rule].items()}
+                      for name, rule in (("mean_stop_step", "at_stop"),
+                                         ("mean_stop_step_without_q_halt", "at_stop_without_q_halt"))},
+                   "seconds": round(time.monotonic() - started, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
     return rows
 
 
@@ -152,9 +166,13 @@ def main():
     parser.add_argument("--minutes", type=float, default=14.0, help="training wall-clock budget of each arm")
     parser.add_argument("--sizes", type=int, nargs="+", default=[9, 15, 21, 30])
     parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64])
-    parser.add_argument("--styles", nargs="+", choices=["carved", "no-loops", "scattered"], default=["carved"],
+    parser.add_argument("--styles", nargs="+", choices=["no-loops", *MAZE_STYLES], default=["carved"],
                         help="mazes to evaluate on: carved (the default generator), no-loops (carved, no wall knocked "
-                             "down), scattered (Maze-Hard's kind, path >= 110 * side^2 / 900)")
+                             "down), scattered (Maze-Hard's kind, path >= 110 * side^2 / 900), the other kinds of "
+                             "examples/train.py's --maze_style; each at every side of --sizes")
+    parser.add_argument("--sets", nargs="+", help="instead of --styles x --sizes: STYLE:SIDE:COUNT each, e.g. "
+                                                  "scattered:30:1000 no-loops:59:50 start-inside:15:100")
+    parser.add_argument("--results_name", default="extrapolation.json", help="file name of the rows in --out")
     parser.add_argument("--maze_loops", type=float, help="training mazes' share of inner walls knocked down (examples/"
                                                          "train.py's --maze_loops; 0: no loops)")
     parser.add_argument("--fixed_point_steps", type=int, nargs="+", default=[2, 8],
@@ -175,7 +193,7 @@ def main():
     if args.phase in ("all", "sizes"):
         rows = sizes(args)
         table(rows)
-        heat_map(rows, Path(args.out) / "extrapolation.png")
+        heat_map(rows, Path(args.out) / Path(args.results_name).with_suffix(".png").name)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def scaled_path_length(min_path_length: int, side: int, maze_size: int) -> int:
 class MazeArguments(DataSourceArguments):
     recipe: str = field(default="cpu", metadata={
         "aliases": ["--preset"],
-        "help": "cpu (small generated mazes that learn on 2 cores) or maze-hard (TRM's 30x30 setting, for a GPU)."})
+        "help": "cpu (small generated mazes that learn on 2 cores), loops (mazes with loops and open fields of sides "
+                "9-15, for reading larger ones: Maze-Hard's kind) or maze-hard (TRM's 30x30 setting, for a GPU)."})
     maze_size: int | None = field(default=None, metadata={"help": f"Side of generated mazes (5..{MAX_SIDE})."})
     maze_sizes: list[int] | None = field(default=None, metadata={
         "help": "Several sides in one run (e.g. 7 9 11 13 15): the training and held-out mazes are shared out evenly "

@@ -1,0 +1,211 @@
+"""Specification of mazes with loops (issue 34): every generator's kind of maze, scoring by valid shortest path where
+several shortest paths exist (checked against an independent enumeration of all of them), the auxiliary distance
+target (off by default, a maze-only flag), and a tiny run of the loops recipe read by side."""
+
+import json
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from modeling_lstm_trm.models.lstm_trm import LSTMTRMConfig, LSTMTRMForPuzzleSolving
+from modeling_lstm_trm.tasks.maze.mazes import (
+    GOAL,
+    MAZE_KINDS,
+    MAZE_STYLES,
+    OPEN,
+    PATH,
+    START,
+    WALL,
+    distance_target,
+    generate_mazes,
+    long_path,
+    score_mazes,
+    to_tokens,
+    with_distance_target,
+)
+
+LOOPED = ("#######"
+          "#S    #"
+          "# # # #"
+          "#     #"
+          "# # # #"
+          "#    G#"
+          "#######")  # a 3x3 grid of open corridors: 6 shortest paths of 8 steps
+
+
+def steps_from(grid: np.ndarray, source) -> dict:
+    """Breadth-first steps from `source` through non-wall cells, written apart from the package."""
+    seen, queue = {source: 0}, deque([source])
+    while queue:
+        r, c = queue.popleft()
+        for nxt in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+            if 0 <= nxt[0] < grid.shape[0] and 0 <= nxt[1] < grid.shape[1] and grid[nxt] != WALL and nxt not in seen:
+                seen[nxt] = seen[(r, c)] + 1
+                queue.append(nxt)
+    return seen
+
+
+def every_shortest_path(question: np.ndarray) -> list[list[tuple[int, int]]]:
+    """All shortest paths from S to G, by walking forward through cells one step farther from S and one nearer G."""
+    start = tuple(np.argwhere(question == START)[0])
+    goal = tuple(np.argwhere(question == GOAL)[0])
+    from_s, from_g = steps_from(question, start), steps_from(question, goal)
+    length = from_s[goal]
+    paths, stack = [], [[start]]
+    while stack:
+        path = stack.pop()
+        if path[-1] == goal:
+            paths.append(path)
+            continue
+        r, c = path[-1]
+        for nxt in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+            if from_s.get(nxt) == len(path) and from_g.get(nxt) == length - len(path):
+                stack.append(path + [nxt])
+    return paths
+
+
+def marked(question: np.ndarray, cells) -> np.ndarray:
+    answer = question.copy()
+    for cell in cells:
+        if question[cell] == OPEN:
+            answer[cell] = PATH
+    return answer
+
+
+def test_valid_shortest_path_accepts_every_shortest_path_and_only_those():
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    paths = every_shortest_path(question)
+    assert len(paths) == 6 and {len(p) for p in paths} == {9}
+    label = marked(question, paths[0])
+    right = np.stack([marked(question, p) for p in paths])
+    scores = score_mazes(np.stack([question] * 6), np.stack([label] * 6), right)
+    assert scores["valid_shortest_path_accuracy"] == 1.0 and scores["exact_accuracy"] == pytest.approx(1 / 6)
+    assert scores["unique_path_mazes"] == 0 and "exact_accuracy_unique" not in scores
+    detour = [(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 5), (3, 5), (3, 4), (3, 3), (4, 3), (5, 3), (5, 4), (5, 5)]
+    wrong = [marked(question, detour),  # a path, not a shortest one
+             marked(question, paths[0][:-2]),  # one cell short
+             marked(question, paths[0] + [(3, 1)]),  # one cell too many
+             marked(question, paths[0][:4] + paths[1][4:]) if paths[0][3] != paths[1][3] else question,  # broken
+             question]  # nothing marked
+    scores = score_mazes(np.stack([question] * len(wrong)), np.stack([label] * len(wrong)), np.stack(wrong))
+    assert scores["valid_shortest_path_accuracy"] == 0.0
+
+
+def test_exact_match_is_also_reported_over_the_mazes_whose_shortest_path_is_unique():
+    looped = to_tokens(LOOPED, 7, "test", "maze")
+    perfect, answers = generate_mazes(2, 7, 4, seed=1, loops=0.0)
+    questions = np.concatenate([perfect, looped[None]])
+    labels = np.concatenate([answers, marked(looped, every_shortest_path(looped)[0])[None]])
+    predictions = labels.copy()
+    predictions[0] = perfect[0]  # one unique-path maze wrong
+    scores = score_mazes(questions, labels, predictions)
+    assert scores["unique_path_mazes"] == 2 and scores["exact_accuracy_unique"] == 0.5
+
+
+@pytest.mark.parametrize("style", sorted(MAZE_KINDS))
+def test_every_kind_of_maze_has_a_reachable_goal_at_least_its_path_floor_away(style):
+    questions, answers = generate_mazes(4, 15, long_path(15, style), seed=3, style=style)
+    for question, answer in zip(questions, answers):
+        start = tuple(np.argwhere(question == START)[0])
+        goal = tuple(np.argwhere(question == GOAL)[0])
+        steps = steps_from(question, start)
+        assert steps[goal] >= long_path(15, style)
+        assert (answer == PATH).sum() == steps[goal] - 1
+        open_cells = int((question != WALL).sum())
+        pairs = int(((question[1:] != WALL) & (question[:-1] != WALL)).sum()
+                    + ((question[:, 1:] != WALL) & (question[:, :-1] != WALL)).sum())
+        if style in ("wilson", "kruskal", "division"):  # perfect: a tree, one path between any two cells
+            assert pairs == open_cells - 1 and len(steps) == open_cells
+        if style == "many-loops":
+            assert pairs - open_cells + 1 >= 10  # independent loops
+        if style == "start-inside":
+            r, c = start
+            assert sum(question[n] != WALL for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1))) >= 3
+        if style == "open-field":
+            r, c = goal
+            assert (question[r - 1:r + 2, c - 1:c + 2] != WALL).all()
+
+
+def test_mixed_training_mazes_draw_several_kinds():
+    questions, _ = generate_mazes(40, 15, long_path(15, "mixed"), seed=5, style="mixed")
+    loops = [int(((q[1:] != WALL) & (q[:-1] != WALL)).sum() + ((q[:, 1:] != WALL) & (q[:, :-1] != WALL)).sum())
+             - int((q != WALL).sum()) + 1 for q in questions]
+    assert min(loops) <= 0 < 20 < max(loops) and "mixed" in MAZE_STYLES
+
+
+def test_the_distance_target_is_the_wave_from_s_modulo_3_and_leads_back_from_g():
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    target = distance_target(question)
+    start = tuple(np.argwhere(question == START)[0])
+    steps = steps_from(question, start)
+    for cell, value in np.ndenumerate(target):
+        assert value == (1 + steps[cell] % 3 if cell in steps else 0)
+    cell, walked = tuple(np.argwhere(question == GOAL)[0]), 0
+    while cell != start:  # a neighbour one class lower (mod 3) is one step nearer S
+        r, c = cell
+        cell = next(n for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1))
+                    if target[n] and (target[n] - 1) % 3 == (target[cell] - 2) % 3)
+        walked += 1
+    assert walked == steps[tuple(np.argwhere(question == GOAL)[0])]
+    both = with_distance_target(question[None], question[None])
+    assert both.shape == (1, 2, 7, 7) and (both[0, 1] == target).all()
+
+
+def tiny_config(**overrides):
+    return LSTMTRMConfig(**{**dict(vocab_size=6, seq_len=49, puzzle_emb_ndim=0, hidden_size=16, num_layers=1,
+                                   T_cycles=1, n_cycles=1, halt_max_steps=2, mixer="conv", forward_dtype="float32"),
+                            **overrides})
+
+
+def test_the_auxiliary_head_is_off_by_default_and_trains_on_labels_of_twice_the_length():
+    question = torch.from_numpy(to_tokens(LOOPED, 7, "test", "maze").reshape(1, -1))
+    answer = question.clone()
+    torch.manual_seed(0)
+    plain = LSTMTRMForPuzzleSolving(tiny_config())
+    assert plain.aux_head is None
+    with pytest.raises(ValueError, match="must have the shape of `input_ids`"):
+        plain(question, labels=torch.cat([answer, answer], 1))
+    torch.manual_seed(0)
+    model = LSTMTRMForPuzzleSolving(tiny_config(auxiliary_classes=4)).train()
+    target = torch.from_numpy(distance_target(question.reshape(7, 7).numpy()).reshape(1, -1))
+    without = model(question, labels=answer)
+    with_target = model(question, labels=torch.cat([answer, target], 1))
+    assert "auxiliary_loss" not in without.metrics and "auxiliary_loss" in with_target.metrics
+    assert with_target.loss > without.loss  # the same answer loss plus the auxiliary one
+    with_target.loss.backward()
+    assert model.aux_head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="auxiliary_classes=4"):
+        model(question, labels=torch.cat([answer, target + 4], 1))
+
+
+def test_distance_target_is_a_maze_flag_that_other_tasks_refuse(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "examples" / "train.py"), "--task", "sudoku", "--distance_target",
+                          "--output_dir", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "--distance_target" in run.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, capsys):
+    from conftest import load_example
+
+    out = tmp_path / "loops"
+    load_example("train").main(["--task", "maze", "--recipe", "loops", "--maze_sizes", "7", "9", "--min_path_length",
+                                "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "3", "--distance_target",
+                                "--eval_strategy", "no", "--save_strategy", "no", "--disable_tqdm", "true",
+                                "--hidden_size", "16", "--output_dir", str(out)])
+    config = json.loads((out / "config.json").read_text())
+    data = json.loads((out / "training_run.json").read_text())["data"]
+    assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0
+    assert data["source"].startswith("generated mixed, sides 7, 9")
+    capsys.readouterr()
+    load_example("evaluate_model").main(["--model", str(out), "--sizes", "7", "11", "--maze_style", "scattered",
+                                         "--num_puzzles", "3", "--depths", "1", "3", "--fixed_point_steps", "2"])
+    shown = capsys.readouterr().out
+    assert "valid shortest path accuracy by side" in shown and "| 11 |" in shown
