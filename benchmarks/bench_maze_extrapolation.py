@@ -159,6 +159,57 @@ def heat_map(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def wave_figure(args) -> None:
+    """One Maze-Hard-shaped 30x30 maze (scattered, path >= 110) solved by the first arm, at 8 evenly spaced steps of
+    --depths' deepest: the marked path (top) and, for a model with the distance head, its steps-from-S mod 3 (below):
+    the wave spreading from S."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from matplotlib.colors import ListedColormap
+
+    from modeling_lstm_trm.loading import load_model
+    from modeling_lstm_trm.tasks.maze.mazes import OPEN, PATH, distance_target, generate_mazes, long_path, path_problem
+
+    model = load_model(str(Path(args.out) / args.arms[0])).eval()
+    questions, _ = generate_mazes(1, 30, long_path(30, "scattered"), seed=args.seed, style="scattered")
+    x = torch.from_numpy(questions.reshape(1, -1))
+    depth, carry, paths, waves = max(args.depths), None, [], []
+    with torch.no_grad():
+        for _ in range(depth):
+            out = model(x, cache=carry)
+            carry = out.cache
+            paths.append(out.logits.argmax(-1).reshape(30, 30).numpy())
+            if out.auxiliary_logits is not None:
+                waves.append(out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy())
+    steps = np.unique(np.linspace(0, depth - 1, 8).round().astype(int))
+    fig, axes = plt.subplots(1 + bool(waves), len(steps), figsize=(2.1 * len(steps), 2.4 * (1 + bool(waves))),
+                             squeeze=False)
+    maze, truth = questions[0], distance_target(questions[0])
+    path_colours = ListedColormap(["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"])
+    agree_colours = ListedColormap(["#202020", "#e8e8e8", "#cf3f3f", "#2f9f5f"])  # wall, unreached, wrong, right
+    for col, k in enumerate(steps):
+        shown = np.where((paths[k] == PATH) & (maze == OPEN), PATH, maze)
+        axes[0, col].imshow(shown, cmap=path_colours, vmin=0, vmax=5, interpolation="nearest")
+        ok = path_problem(maze, paths[k]) is None
+        axes[0, col].set_title(f"step {k + 1}: path" + (" (shortest)" if ok else ""), fontsize=8)
+        if waves:
+            reached = truth > 0
+            agree = np.where(~reached, 0, np.where(waves[k] == truth, 3, 2))
+            axes[1, col].imshow(agree, cmap=agree_colours, vmin=0, vmax=3, interpolation="nearest")
+            axes[1, col].set_title(f"steps from S mod 3: {(waves[k] == truth)[reached].mean():.0%} right", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{args.arms[0]} on a Maze-Hard-shaped 30x30 maze (shortest path >= {long_path(30, 'scattered')} "
+                 "steps); trained on sides 9-15 only", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(Path(args.out) / "wave.png", dpi=100)
+    print(f"drawn in {Path(args.out) / 'wave.png'}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["lstm", "lstm+progressive"])
@@ -184,12 +235,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation")
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--out", required=True, help="folder for the models, their logs, the table and the figure")
-    parser.add_argument("--phase", choices=["all", "train", "sizes"], default="all")
+    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave"], default="all",
+                        help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped maze")
     parser.add_argument("train_args", nargs="*", help="after --: more flags for examples/train.py (every arm)")
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if args.phase in ("all", "train"):
         train(args)
+    if args.phase == "wave":
+        wave_figure(args)
     if args.phase in ("all", "sizes"):
         rows = sizes(args)
         table(rows)

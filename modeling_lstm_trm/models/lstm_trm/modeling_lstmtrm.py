@@ -109,6 +109,7 @@ class LSTMTRMOutput(CarriedStateOutput):
     metrics: `{name: (sum, count)}` tensors, present when labels are known: cell_accuracy, exact_accuracy,
     q_halt_accuracy and steps summed over the rows that halted at this step (count: those rows), lm_loss and
     q_halt_loss over the batch. Sums and counts, as TRM's loss head returns them, so anyone can average them.
+    auxiliary_logits: the auxiliary head's, with `config.auxiliary_classes` (e.g. a maze's steps from S, mod 3).
     """
 
     loss: torch.FloatTensor | None = None
@@ -117,6 +118,7 @@ class LSTMTRMOutput(CarriedStateOutput):
     q_continue_logits: torch.FloatTensor | None = None
     cache: LSTMTRMCarry | None = None
     metrics: dict[str, torch.Tensor] | None = None
+    auxiliary_logits: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -539,7 +541,7 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
             loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps, aux_logits)
         new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
-                             cache=new_carry, metrics=metrics)
+                             cache=new_carry, metrics=metrics, auxiliary_logits=aux_logits)
 
     @torch.no_grad()
     def _progressive_start(self, x, h, c, fresh):
