@@ -3,7 +3,9 @@ grid with the cells of the shortest path from S to G (S and G excluded) marked `
 `# SGo` shifted by one (0 is padding): `#` 1, space 2, `S` 3, `G` 4, `o` 5.
 
 Here: parsing with checks that name the row, breadth-first search, the "valid shortest path" test, the 8 dihedral
-symmetries, a canonical form under them, and a generator of mazes whose shortest path is unique and long.
+symmetries, a canonical form under them, generators of several kinds of maze (`MAZE_KINDS`: carved corridors,
+Maze-Hard's random walls, perfect mazes of other textures, the looped kinds recurrent nets fail on) with a long
+shortest path, and an auxiliary target beyond the path (`distance_target`).
 """
 
 from __future__ import annotations
