@@ -1,23 +1,24 @@
-"""Think longer, solve larger (issue 27): LSTM-TRM trained on several small maze sides on a CPU, then read on larger
-mazes at several test-time depths.
+"""Think longer, solve larger (issues 27 and 34): LSTM-TRM trained on several small maze sides on a CPU, then read on
+larger mazes and other kinds of maze at several test-time depths.
 
 Every arm trains at the same time as the others, one process and one thread each (equal CPU time), with the maze CPU
 preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a name and its extra flags, e.g.
 `lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
-matched to the lstm arm's parameter count). Then each model solves generated mazes of every side in --sizes
-(carved mazes, shortest path >= 0.1 side^2), `max(--depths)` supervision steps, read after each depth in --depths,
-and at the stopping rules (`--fixed_point_steps`: where the answer held k steps or the Q head halted, read off the
-same run, `modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm.fixed_point_stop`), for each maze style
-in --styles (carved: the default generator, a few loops from 13x13 on; no-loops: carved with no wall knocked down,
-one path between any two cells; scattered: Maze-Hard's random walls, a longest path found at that side, scored by
-valid shortest path since several shortest paths exist). `--maze_loops` sets the training mazes' loops. Writes
-`extrapolation.json`, prints the table and draws `extrapolation.png` (accuracy by side and depth, one panel per arm
-and style).
+matched to the lstm arm's parameter count), `+distance` (`--distance_target`); flags after `--` go to every arm
+(e.g. `--maze_style mixed --seed 1`). Then each model solves generated mazes of every set (`--sets STYLE:SIDE:COUNT`,
+or every --styles at every --sizes; a kind's shortest-path floor is `mazes.long_path`), `max(--depths)` supervision
+steps, read after each depth in --depths and at the stopping rules (`--fixed_point_steps`: where the answer held k
+steps or the Q head halted, read off the same run, `modeling_lstmtrm.fixed_point_stop`). Scored by valid shortest
+path (exact match over the mazes whose shortest path is unique beside it). Styles: `examples/train.py`'s
+--maze_style kinds, and no-loops (carved with no wall knocked down: perfect mazes). `--maze_loops` sets the training
+mazes' loops. Writes the rows (`--results_name`, default `extrapolation.json`), prints the table and draws a heat map
+(valid shortest path by set and depth, one panel per arm); `--phase figure` redraws both from several results files,
+`--phase wave` draws one Maze-Hard-shaped maze's path and distance head step by step.
 
-    python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive trm+progressive --maze_loops 0 \
-        --minutes 30 --phase train --out runs/extrapolation
-    python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive trm+progressive --phase sizes \
-        --styles no-loops carved --out runs/extrapolation
+    python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive+distance trm+progressive+distance \
+        --minutes 15 --phase train --out runs/loops -- --maze_style mixed
+    python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive+distance trm+progressive+distance \
+        --phase sizes --sets scattered:30:200 carved:30:100 start-inside:15:100 --depths 8 16 32 64 --out runs/loops
 """
 
 import argparse
@@ -113,45 +114,49 @@ RULES = (("at_fixed_point", "mean_stop_step"), ("at_fixed_point_without_q_halt",
 
 
 def table(rows: list[dict]) -> None:
-    depths, ks = list(rows[0]["by_depth"]), list(rows[0]["at_fixed_point"])
+    depths = [str(d) for d in sorted({int(d) for r in rows for d in r["by_depth"]})]
+    ks = list(rows[0]["at_fixed_point"])
     print("\n| arm | mazes (metric) | side | count | " + " | ".join(f"after {d}" for d in depths) + " | " +
           " | ".join(f"stop k={k} or Q halt (mean step) | stop k={k} alone (mean step)" for k in ks) + " |\n|" +
           "---|" * (len(depths) + 2 * len(ks) + 4))
     for r in rows:
         metric = "exact" if r["metric"] == "exact_accuracy" else "valid shortest path"
         print(f"| {r['arm']} | {r['style']} ({metric}) | {r['side']} | {r['mazes']} | " +
-              " | ".join(f"{r['by_depth'][d]:.3f}" for d in depths) + " | " +
+              " | ".join(f"{r['by_depth'][d]:.3f}" if d in r["by_depth"] else "" for d in depths) + " | " +
               " | ".join(f"{r[at][k]:.3f} ({r[step][k]:.1f})" for k in ks for at, step in RULES) + " |")
 
 
 def heat_map(rows: list[dict], path: Path) -> None:
-    """Accuracy by side (rows) and test-time depth (columns), one panel per arm and maze style."""
+    """Valid shortest path by maze set (rows: style and side) and test-time depth (columns, then the stopping rules),
+    one panel per arm (a blank cell: that set was not read at that depth)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys((r["arm"], r["style"]) for r in rows))
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
     ks = list(rows[0]["at_fixed_point"])
-    depths = list(rows[0]["by_depth"]) + [f"k={k}\n{rule}" for k in ks for rule in ("or Q", "alone")]
-    cols = min(2, len(panels))
-    rows_of_panels = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows_of_panels, cols, figsize=(0.75 * len(depths) * cols + 1, 3.2 * rows_of_panels),
+    depths = sorted({int(d) for r in rows for d in r["by_depth"]})
+    labels = [str(d) for d in depths] + [f"k={k}\n{rule}" for k in ks for rule in ("or Q", "alone")]
+    sets = list(dict.fromkeys((r["style"], r["side"]) for r in rows))
+    fig, axes = plt.subplots(1, len(arms), figsize=(0.7 * len(labels) * len(arms) + 2.5, 0.32 * len(sets) + 1.6),
                              squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    for ax, (arm, style) in zip(axes.flat, panels):
-        mine = [r for r in rows if (r["arm"], r["style"]) == (arm, style)]
-        grid = np.array([list(r["by_depth"].values()) + [r[at][k] for k in ks for at, _ in RULES] for r in mine])
+    for ax, arm in zip(axes.flat, arms):
+        grid = np.full((len(sets), len(labels)), np.nan)
+        for r in rows:
+            if r["arm"] == arm:
+                i = sets.index((r["style"], r["side"]))
+                grid[i, :len(depths)] = [r["by_depth"].get(str(d), np.nan) for d in depths]
+                grid[i, len(depths):] = [r[at][k] for k in ks for at, _ in RULES]
         ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if value < 0.6 else "black")
-        ax.set_xticks(range(len(depths)), depths, fontsize=7)
-        ax.set_yticks(range(len(mine)), [f"{r['side']}x{r['side']}" for r in mine])
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < 0.6 else "black")
+        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_yticks(range(len(sets)), [f"{style} {side}x{side}" for style, side in sets], fontsize=7)
         ax.set_xlabel("after N supervision steps; stop where the answer held k steps", fontsize=8)
-        metric = "exact" if mine[0]["metric"] == "exact_accuracy" else "valid shortest path"
-        ax.set_title(f"{arm}, {style} mazes ({metric})", fontsize=9)
+        ax.set_title(f"{arm} (valid shortest path)", fontsize=9)
     fig.suptitle("Generated mazes; " + "; ".join(sorted({f"trained on {r['trained_on']}" for r in rows})),
                  fontsize=8, wrap=True)
     fig.tight_layout()
@@ -235,8 +240,10 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation")
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--out", required=True, help="folder for the models, their logs, the table and the figure")
-    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave"], default="all",
-                        help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped maze")
+    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "figure"], default="all",
+                        help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped maze; figure: "
+                             "the table and heat map of the rows in --results")
+    parser.add_argument("--results", nargs="+", help="--phase figure: results files of earlier sizes phases")
     parser.add_argument("train_args", nargs="*", help="after --: more flags for examples/train.py (every arm)")
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -244,6 +251,10 @@ def main():
         train(args)
     if args.phase == "wave":
         wave_figure(args)
+    if args.phase == "figure":
+        rows = [row for name in args.results for row in json.loads(Path(name).read_text())]
+        table(rows)
+        heat_map(rows, Path(args.out) / Path(args.results_name).with_suffix(".png").name)
     if args.phase in ("all", "sizes"):
         rows = sizes(args)
         table(rows)
