@@ -197,9 +197,9 @@ def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, cap
 
     out = tmp_path / "loops"
     load_example("train").main(["--task", "maze", "--recipe", "loops", "--maze_sizes", "7", "9", "--min_path_length",
-                                "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "3", "--distance_target",
-                                "--eval_strategy", "no", "--save_strategy", "no", "--disable_tqdm", "true",
-                                "--hidden_size", "16", "--output_dir", str(out)])
+                                "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "3",
+                                "--distance_target", "--eval_strategy", "no", "--save_strategy", "no",
+                                "--disable_tqdm", "true", "--hidden_size", "16", "--output_dir", str(out)])
     config = json.loads((out / "config.json").read_text())
     data = json.loads((out / "training_run.json").read_text())["data"]
     assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0
