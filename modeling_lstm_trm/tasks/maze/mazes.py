@@ -447,7 +447,7 @@ def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndar
     questions, predictions = questions.reshape(shape), predictions.reshape(shape)
     exact = (predictions == answers.reshape(shape)).reshape(n, -1).all(1)
     valid = np.array([path_problem(q, p) is None for q, p in zip(questions, predictions)])
-    unique = np.array([distances(q, endpoints(q)[0])[1][endpoints(q)[1]] == 1 for q in questions])
+    unique = np.array([solve_maze(q)[1] == 1 for q in questions])
     scores = {"exact_accuracy": float(exact.mean()), "valid_shortest_path_accuracy": float(valid.mean())}
     if unique.any():
         scores["exact_accuracy_unique"] = float(exact[unique].mean())
