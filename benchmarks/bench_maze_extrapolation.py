@@ -56,15 +56,16 @@ def train(args) -> None:
         for arm in args.arms})
 
 
-def read_sets(args) -> list[tuple[str, int, int]]:
-    """(style, side, count) to read every model on: --sets, or every style of --styles at every side of --sizes."""
+def read_sets(args) -> list[tuple[str, int, int, int | None]]:
+    """(style, side, count, shortest-path floor or None for the kind's `long_path`) to read every model on: --sets, or
+    every style of --styles at every side of --sizes."""
     if args.sets:
         sets = []
         for spec in args.sets:
-            style, side, count = spec.split(":")
-            sets.append((style, int(side), int(count)))
+            style, side, count, *floor = spec.split(":")
+            sets.append((style, int(side), int(count), int(floor[0]) if floor else None))
         return sets
-    return [(style, side, args.num_mazes if side < 25 else args.num_large_mazes)
+    return [(style, side, args.num_mazes if side < 25 else args.num_large_mazes, None)
             for style in args.styles for side in args.sizes]
 
 
@@ -82,10 +83,10 @@ def sizes(args) -> list[dict]:
         model = load_model(str(Path(args.out) / arm))
         results = json.loads((Path(args.out) / arm / "eval_results.json").read_text())
         trained_on = json.loads((Path(args.out) / arm / "training_run.json").read_text())["data"]["source"]
-        for style, side, count in read_sets(args):
+        for style, side, count, floor in read_sets(args):
             metric = "valid_shortest_path_accuracy"  # exact match where the shortest path is unique: beside it
             generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
-            length = long_path(side, generator)
+            length = floor or long_path(side, generator)
             questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
                                                 loops=loops)
             started = time.monotonic()
@@ -226,8 +227,8 @@ def main():
                         help="mazes to evaluate on: carved (the default generator), no-loops (carved, no wall knocked "
                              "down), scattered (Maze-Hard's kind, path >= 110 * side^2 / 900), the other kinds of "
                              "examples/train.py's --maze_style; each at every side of --sizes")
-    parser.add_argument("--sets", nargs="+", help="instead of --styles x --sizes: STYLE:SIDE:COUNT each, e.g. "
-                                                  "scattered:30:1000 no-loops:59:50 start-inside:15:100")
+    parser.add_argument("--sets", nargs="+", help="instead of --styles x --sizes: STYLE:SIDE:COUNT[:MIN_PATH] each, "
+                                                  "e.g. scattered:30:1000 no-loops:59:50 wilson:30:100:150")
     parser.add_argument("--results_name", default="extrapolation.json", help="file name of the rows in --out")
     parser.add_argument("--maze_loops", type=float, help="training mazes' share of inner walls knocked down (examples/"
                                                          "train.py's --maze_loops; 0: no loops)")
