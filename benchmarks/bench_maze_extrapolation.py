@@ -178,6 +178,7 @@ def wave_figure(args) -> None:
 
     from modeling_lstm_trm.loading import load_model
     from modeling_lstm_trm.tasks.maze.mazes import OPEN, PATH, distance_target, generate_mazes, long_path, path_problem
+    from modeling_lstm_trm.tasks.maze.task import COLOURS
 
     model = load_model(str(Path(args.out) / args.arms[0])).eval()
     questions, _ = generate_mazes(1, 30, long_path(30, "scattered"), seed=args.seed, style="scattered")
@@ -194,11 +195,11 @@ def wave_figure(args) -> None:
     fig, axes = plt.subplots(1 + bool(waves), len(steps), figsize=(2.1 * len(steps), 2.4 * (1 + bool(waves))),
                              squeeze=False)
     maze, truth = questions[0], distance_target(questions[0])
-    path_colours = ListedColormap(["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"])
+    path_colours = ListedColormap(list(COLOURS.values()))  # solve.py --png's, by token
     agree_colours = ListedColormap(["#202020", "#e8e8e8", "#cf3f3f", "#2f9f5f"])  # wall, unreached, wrong, right
     for col, k in enumerate(steps):
         shown = np.where((paths[k] == PATH) & (maze == OPEN), PATH, maze)
-        axes[0, col].imshow(shown, cmap=path_colours, vmin=0, vmax=5, interpolation="nearest")
+        axes[0, col].imshow(shown, cmap=path_colours, vmin=0, vmax=len(COLOURS) - 1, interpolation="nearest")
         ok = path_problem(maze, paths[k]) is None
         axes[0, col].set_title(f"step {k + 1}: path" + (" (shortest)" if ok else ""), fontsize=8)
         if waves:
