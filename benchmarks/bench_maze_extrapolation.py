@@ -39,7 +39,9 @@ from modeling_lstm_trm.tasks.maze.mazes import MAZE_STYLES  # noqa: E402
 ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
         "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"],
         "lstm+progressive+distance": ["--progressive_steps", "8", "--distance_target"],
-        "trm+progressive+distance": ["--recurrence", "trm", "--progressive_steps", "8", "--distance_target"]}
+        "trm+progressive+distance": ["--recurrence", "trm", "--progressive_steps", "8", "--distance_target"],
+        "lstm+progressive+given": ["--progressive_steps", "8", "--tie_break", "given"],
+        "trm+progressive+given": ["--recurrence", "trm", "--progressive_steps", "8", "--tie_break", "given"]}
 
 
 def loops_flag(args) -> list[str]:

@@ -1,6 +1,7 @@
 """Specification of mazes with loops (issue 34): every generator's kind of maze, scoring by valid shortest path where
 several shortest paths exist (checked against an independent enumeration of all of them), the auxiliary distance
-target (off by default, a maze-only flag), and a tiny run of the loops recipe read by side."""
+target (off by default, a maze-only flag), training labels that one rule explains where a maze has several
+shortest paths, and a tiny run of the loops recipe read by side."""
 
 import json
 from collections import deque
@@ -16,6 +17,7 @@ from modeling_lstm_trm.tasks.maze.mazes import (
     MAZE_KINDS,
     MAZE_STYLES,
     OPEN,
+    MazeDataset,
     PATH,
     START,
     WALL,
@@ -134,6 +136,43 @@ def test_mixed_training_mazes_draw_several_kinds():
     loops = [int(((q[1:] != WALL) & (q[:-1] != WALL)).sum() + ((q[:, 1:] != WALL) & (q[:, :-1] != WALL)).sum())
              - int((q != WALL).sum()) + 1 for q in questions]
     assert min(loops) <= 0 < 20 < max(loops) and "mixed" in MAZE_STYLES
+
+
+def path_by_the_frame_rule(question: np.ndarray) -> set:
+    """Walking back from G, always to the first neighbour one step nearer S, looking down, up, right, left."""
+    from_s = steps_from(question, tuple(np.argwhere(question == START)[0]))
+    cell, path = tuple(np.argwhere(question == GOAL)[0]), set()
+    while from_s[cell] > 1:
+        r, c = cell
+        cell = next(n for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)) if from_s.get(n) == from_s[cell] - 1)
+        path.add(cell)
+    return path
+
+
+def test_where_a_maze_has_several_shortest_paths_every_training_label_marks_the_one_a_rule_picks_in_its_frame():
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    answer = marked(question, every_shortest_path(question)[0])  # a valid path, not the rule's in every image
+    labels = with_distance_target(question[None], answer[None])
+    items = [MazeDataset(question[None], labels, 64, tie_break=tie_break) for tie_break in ("frame", "given")]
+    disagree = 0
+    for frame, given in zip(*items):
+        turned = frame["input_ids"].numpy().reshape(7, 7)
+        assert np.array_equal(turned, given["input_ids"].numpy().reshape(7, 7))  # the same image of the maze
+        rule = marked(turned, path_by_the_frame_rule(turned))
+        frame_label, given_label = (item["labels"].numpy().reshape(2, 7, 7) for item in (frame, given))
+        assert np.array_equal(frame_label[0], rule)
+        assert np.array_equal(frame_label[1], distance_target(turned)) and np.array_equal(given_label[1], frame_label[1])
+        assert score_mazes(turned[None], given_label[0][None], given_label[0][None])["valid_shortest_path_accuracy"] == 1
+        disagree += not np.array_equal(given_label[0], rule)
+    assert disagree > 0  # "given" turns one path with the maze: a label the model cannot read off the image
+
+
+def test_tie_break_is_frame_by_default_and_an_unknown_one_is_refused():
+    from modeling_lstm_trm.tasks.maze.arguments import MazeArguments
+
+    assert MazeArguments().tie_break == "frame"
+    with pytest.raises(ValueError, match="--tie_break must be one of frame, given"):
+        MazeArguments(tie_break="nearest").check()
 
 
 def test_the_distance_target_is_the_wave_from_s_modulo_3_and_leads_back_from_g():

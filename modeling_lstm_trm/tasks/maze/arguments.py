@@ -12,7 +12,7 @@ from ..arguments import (
     check_path,
     check_steps,
 )
-from .mazes import LOOPS, MAX_SIDE, MAZE_STYLES, check_path_length, check_side
+from .mazes import LOOPS, MAX_SIDE, MAZE_STYLES, TIE_BREAKS, check_path_length, check_side
 
 
 def check_loops(loops: float | None, style: str, uses_dataset: bool = False) -> None:
@@ -68,6 +68,11 @@ class MazeArguments(DataSourceArguments):
         "help": "Supervision beyond the path label (off by default: TRM trains on the path alone): a second head "
                 "learns every cell's steps from S modulo 3 (or wall / unreachable), the state a breadth-first wave "
                 "leaves."})
+    tie_break: str = field(default="frame", metadata={
+        "help": "Which shortest path a training label marks where a maze has several: frame (re-marked after each "
+                "rotation or reflection by one rule, walking back from G to the first neighbour nearer S looking "
+                "down, up, right, left: a label the model can infer) or given (the given answer turned with the "
+                "maze, as TRM's data builder does: the images of one maze mark different paths)."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
     num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
@@ -77,6 +82,8 @@ class MazeArguments(DataSourceArguments):
         self.check_source()
         self.check_paths()
         check_style(self.maze_style)
+        if self.tie_break not in TIE_BREAKS:
+            raise ValueError(f"--tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break}")
         if self.maze_style != "carved" and self.uses_dataset():
             raise ValueError("--maze_style chooses generated mazes: it does not go with dataset flags")
         check_loops(self.maze_loops, self.maze_style, self.uses_dataset())

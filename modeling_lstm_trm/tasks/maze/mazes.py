@@ -80,8 +80,9 @@ def distances(grid: np.ndarray, source: tuple[int, int]) -> tuple[np.ndarray, np
 
 
 def solve_maze(question: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """The answer grid (the shortest path marked; one of them if several) and the number of shortest paths (0, 1, or
-    2 for "more than one")."""
+    """The answer grid (the shortest path marked; where there are several, the one found walking back from G to the
+    first neighbour one step nearer S, looking down, up, right, left) and the number of shortest paths (0, 1, or 2
+    for "more than one")."""
     start, goal = endpoints(question)
     dist, ways = distances(question, start)
     if dist[goal] < 0:
@@ -419,22 +420,43 @@ def generate_mazes(count: int, size: int, min_path_length: int, seed: int = 0, l
 
 # ----- training data and evaluation --------------------------------------------------------------------------------
 
-class MazeDataset(AugmentedPuzzles):
-    """Mazes and answers under a random one of the 8 symmetries, on the fly (see `AugmentedPuzzles`)."""
+TIE_BREAKS = ("frame", "given")  # --tie_break: which shortest path a label marks where there are several
 
-    def __init__(self, questions: np.ndarray, answers: np.ndarray, length: int, seed: int = 0, augment: bool = True):
-        super().__init__(questions, answers, length, seed, random_dihedral if augment else None)
+
+class MazeDataset(AugmentedPuzzles):
+    """Mazes and answers under a random one of the 8 symmetries, on the fly (see `AugmentedPuzzles`).
+
+    Where a maze has several shortest paths, `tie_break` says which one its label marks. "frame" (the default): the
+    one `solve_maze` picks in the frame the model sees, so that one local rule explains every label (from G, step to
+    the first neighbour one step nearer S, looking down, up, right, left). "given": the given answer turned with the
+    maze, as TRM's data builder does; then the 8 images of one maze mark different paths (for about 40% of mixed
+    looped mazes' images), a choice the model cannot read off its input."""
+
+    def __init__(self, questions: np.ndarray, answers: np.ndarray, length: int, seed: int = 0, augment: bool = True,
+                 tie_break: str = "frame"):
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
+        self.several = ({q.tobytes() for q in questions if solve_maze(q)[1] > 1} if tie_break == "frame" and augment
+                        else set())
+        self.frame_labels = {}  # (maze, symmetry) -> the path solve_maze marks there, computed once
+        super().__init__(questions, answers, length, seed, self.turned if augment else None)
+
+    def turned(self, question: np.ndarray, answer: np.ndarray, rng: np.random.Generator):
+        k = int(rng.integers(8))
+        key = question.tobytes()
+        question, answer = dihedral(question, k), dihedral(answer, k)
+        if key in self.several:
+            if (key, k) not in self.frame_labels:
+                self.frame_labels[key, k] = solve_maze(question)[0]
+            answer = np.concatenate([self.frame_labels[key, k][None], answer[1:]]) if answer.ndim == 3 \
+                else self.frame_labels[key, k]
+        return question, answer
 
 
 def with_distance_target(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
     """(count, 2, N, N): each answer with its `distance_target` behind it, as a model with `auxiliary_classes` reads
     its labels (the symmetries act on both alike)."""
     return np.stack([answers, np.stack([distance_target(q) for q in questions])], axis=1)
-
-
-def random_dihedral(question: np.ndarray, answer: np.ndarray, rng: np.random.Generator):
-    k = int(rng.integers(8))
-    return dihedral(question, k), dihedral(answer, k)
 
 
 def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndarray) -> dict:

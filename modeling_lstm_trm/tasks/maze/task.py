@@ -82,7 +82,7 @@ class MazeTask(PuzzleTask):
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):
         answers = with_distance_target(data.questions, data.answers) if task_args.distance_target else data.answers
-        return MazeDataset(data.questions, answers, length=length, seed=seed)
+        return MazeDataset(data.questions, answers, length=length, seed=seed, tie_break=task_args.tie_break)
 
     def model_settings(self, splits, task_args) -> dict:
         """--distance_target: a second head for the distances from S (mod 3)."""
