@@ -167,6 +167,15 @@ def heat_map(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def rows_of(results: list[str]) -> list[dict]:
+    """The rows of several results files; an arm read from more than one file is named with its file's folder
+    (e.g. `lstm+progressive+distance (s1)`), so that each run keeps its own panel."""
+    files = {name: json.loads(Path(name).read_text()) for name in results}
+    seen = [row["arm"] for rows in files.values() for row in {r["arm"]: r for r in rows}.values()]
+    return [{**row, "arm": f"{row['arm']} ({Path(name).parent.name})" if seen.count(row["arm"]) > 1 else row["arm"]}
+            for name, rows in files.items() for row in rows]
+
+
 def wave_figure(args) -> None:
     """One Maze-Hard-shaped 30x30 maze (scattered, path >= 110) solved by the first arm, at 8 evenly spaced steps of
     --depths' deepest: the marked path (top) and, for a model with the distance head, its steps-from-S mod 3 (below):
@@ -256,7 +265,7 @@ def main():
     if args.phase == "wave":
         wave_figure(args)
     if args.phase == "figure":
-        rows = [row for name in args.results for row in json.loads(Path(name).read_text())]
+        rows = rows_of(args.results)
         table(rows)
         heat_map(rows, Path(args.out) / Path(args.results_name).with_suffix(".png").name)
     if args.phase in ("all", "sizes"):
