@@ -242,8 +242,9 @@ def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, cap
                                 "--distance_target", "--eval_strategy", "no", "--save_strategy", "no",
                                 "--disable_tqdm", "true", "--hidden_size", "16", "--output_dir", str(out)])
     config = json.loads((out / "config.json").read_text())
-    data = json.loads((out / "training_run.json").read_text())["data"]
-    assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0
+    run = json.loads((out / "training_run.json").read_text())
+    data = run["data"]
+    assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0 and run["tie_break"] == "frame"
     assert data["source"].startswith("generated mixed, sides 7, 9")
     capsys.readouterr()
     load_example("evaluate_model").main(["--model", str(out), "--sizes", "7", "11", "--maze_style", "scattered",

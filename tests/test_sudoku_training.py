@@ -110,6 +110,9 @@ def test_every_task_takes_its_preset_as_preset_or_recipe(tmp_path, task, preset,
         chosen.append((getattr(task_args, "preset", None) or task_args.recipe, model_args.hidden_size,
                        training_args.learning_rate))
     assert chosen[0] == chosen[1] and chosen[0][:2] == (preset, hidden_size)
+    if task == "maze":  # TRM builds Maze-Hard without augmentation; the other maze recipes turn every maze
+        assert task_args.augment is False
+        assert load_example("train").parse(["--task", "maze", "--output_dir", str(tmp_path / "cpu")])[1][0].augment
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,9 @@ class MazeArguments(DataSourceArguments):
         "help": "Supervision beyond the path label (off by default: TRM trains on the path alone): a second head "
                 "learns every cell's steps from S modulo 3 (or wall / unreachable), the state a breadth-first wave "
                 "leaves."})
+    augment: bool = field(default=True, metadata={
+        "help": "Draw each training maze under a random one of the 8 rotations and reflections (TRM and HRM train "
+                "Maze-Hard without: the maze-hard preset sets false)."})
     tie_break: str = field(default="frame", metadata={
         "help": "Which shortest path a training label marks where a maze has several: frame (re-marked after each "
                 "rotation or reflection by one rule, walking back from G to the first neighbour nearer S looking "

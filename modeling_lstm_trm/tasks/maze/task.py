@@ -82,11 +82,19 @@ class MazeTask(PuzzleTask):
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):
         answers = with_distance_target(data.questions, data.answers) if task_args.distance_target else data.answers
-        return MazeDataset(data.questions, answers, length=length, seed=seed, tie_break=task_args.tie_break)
+        return MazeDataset(data.questions, answers, length=length, seed=seed, augment=task_args.augment,
+                           tie_break=task_args.tie_break)
 
     def model_settings(self, splits, task_args) -> dict:
         """--distance_target: a second head for the distances from S (mod 3)."""
         return {"auxiliary_classes": DISTANCE_CLASSES} if task_args.distance_target else {}
+
+    def run_record(self, splits, model, task_args) -> dict:
+        """Also whether the mazes were turned and which shortest path the labels marked where several tie."""
+        own, record = task_args[0], super().run_record(splits, model, task_args)
+        if not own.augment:
+            record["card"]["augmentation"] = "nothing (TRM's Maze-Hard setting)"
+        return {**record, "augment": own.augment, "tie_break": own.tie_break}
 
     def to_text(self, grid) -> str:
         return to_text(grid)
