@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +172,8 @@ def rows_of(results: list[str]) -> list[dict]:
     """The rows of several results files; an arm read from more than one file is named with its file's folder
     (e.g. `lstm+progressive+distance (s1)`), so that each run keeps its own panel."""
     files = {name: json.loads(Path(name).read_text()) for name in results}
-    seen = [row["arm"] for rows in files.values() for row in {r["arm"]: r for r in rows}.values()]
-    return [{**row, "arm": f"{row['arm']} ({Path(name).parent.name})" if seen.count(row["arm"]) > 1 else row["arm"]}
+    files_per_arm = Counter(arm for rows in files.values() for arm in {row["arm"] for row in rows})
+    return [{**row, "arm": f"{row['arm']} ({Path(name).parent.name})" if files_per_arm[row["arm"]] > 1 else row["arm"]}
             for name, rows in files.items() for row in rows]
 
 

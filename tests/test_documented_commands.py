@@ -99,8 +99,10 @@ def test_a_documented_command_parses_and_its_flags_exist(script, rest, models, c
     for k, word in enumerate(argv[:-1]):
         if word == "--model":
             argv[k + 1] = str(models[task] if task in models else model_for(argv[k + 1], models))
-    passed_on = argv[argv.index("--") + 1:] if "--" in argv else []  # a benchmark's flags for examples/train.py
-    argv = argv[:len(argv) - len(passed_on) - bool(passed_on)]
+    passed_on = []  # a benchmark's flags for examples/train.py, after "--"
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passed_on = argv[:cut], argv[cut + 1:]
     runs = [(script, argv)] + ([("examples/train.py", ["--task", "maze", *passed_on])] if passed_on else [])
     for script, argv in runs:
         help_text = run_help(script, argv, capsys)

@@ -448,8 +448,8 @@ class MazeDataset(AugmentedPuzzles):
         if key in self.several:
             if (key, k) not in self.frame_labels:
                 self.frame_labels[key, k] = solve_maze(question)[0]
-            answer = np.concatenate([self.frame_labels[key, k][None], answer[1:]]) if answer.ndim == 3 \
-                else self.frame_labels[key, k]
+            path = self.frame_labels[key, k]
+            answer = np.concatenate([path[None], answer[1:]]) if answer.ndim == 3 else path  # 3: a distance target too
         return question, answer
 
 
