@@ -4,7 +4,8 @@ larger mazes and other kinds of maze at several test-time depths.
 Every arm trains at the same time as the others, one process and one thread each (equal CPU time), with the maze CPU
 preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a name and its extra flags, e.g.
 `lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
-matched to the lstm arm's parameter count), `+distance` (`--distance_target`); flags after `--` go to every arm
+matched to the lstm arm's parameter count), `+distance` (`--distance_target`), `+given` (`--tie_break given`),
+`+cosine` (`--schedule_by_time true`: the learning rate decays over the minutes); flags after `--` go to every arm
 (e.g. `--maze_style mixed --seed 1`). Then each model solves generated mazes of every set (`--sets STYLE:SIDE:COUNT`,
 or every --styles at every --sizes; a kind's shortest-path floor is `mazes.long_path`), `max(--depths)` supervision
 steps, read after each depth in --depths and at the stopping rules (`--fixed_point_steps`: where the answer held k
@@ -37,12 +38,26 @@ from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
 from modeling_lstm_trm.tasks.maze.mazes import MAZE_STYLES  # noqa: E402
 
-ARMS = {"lstm": [], "lstm+progressive": ["--progressive_steps", "8"], "trm": ["--recurrence", "trm"],
-        "trm+progressive": ["--recurrence", "trm", "--progressive_steps", "8"],
-        "lstm+progressive+distance": ["--progressive_steps", "8", "--distance_target"],
-        "trm+progressive+distance": ["--recurrence", "trm", "--progressive_steps", "8", "--distance_target"],
-        "lstm+progressive+given": ["--progressive_steps", "8", "--tie_break", "given"],
-        "trm+progressive+given": ["--recurrence", "trm", "--progressive_steps", "8", "--tie_break", "given"]}
+RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
+INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
+               "given": ["--tie_break", "given"], "cosine": ["--schedule_by_time", "true"]}
+
+
+def arm_flags(arm: str) -> list[str]:
+    """An arm's training flags from its name: a recurrence, then ingredients joined by `+`
+    (`trm+progressive+distance+cosine`)."""
+    recurrence, *ingredients = arm.split("+")
+    unknown = [name for name in ingredients if name not in INGREDIENTS]
+    if recurrence not in RECURRENCES or unknown or len(set(ingredients)) != len(ingredients):
+        raise argparse.ArgumentTypeError(f"arm {arm!r}: a recurrence ({', '.join(RECURRENCES)}), then distinct "
+                                         f"ingredients joined by + ({', '.join(INGREDIENTS)})")
+    return RECURRENCES[recurrence] + [flag for name in ingredients for flag in INGREDIENTS[name]]
+
+
+def known_arm(arm: str) -> str:
+    """--arms' type: the name, once its flags are known."""
+    arm_flags(arm)
+    return arm
 
 
 def loops_flag(args) -> list[str]:
@@ -54,7 +69,8 @@ def train(args) -> None:
     trm_hidden, _, _ = matched_trm_hidden(model_flags, 6, canvas * canvas)
     train_side_by_side(Path(args.out), {
         arm: ["--task", "maze", "--recipe", "cpu", "--maze_sizes", *map(str, args.train_sizes), "--max_minutes",
-              str(args.minutes), *ARMS[arm], *(["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else []),
+              str(args.minutes), *arm_flags(arm),
+              *(["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else []),
               *loops_flag(args), *args.train_args]
         for arm in args.arms})
 
@@ -231,7 +247,8 @@ def wave_figure(args) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["lstm", "lstm+progressive"])
+    parser.add_argument("--arms", nargs="+", type=known_arm, default=["lstm", "lstm+progressive"],
+                        help="a recurrence (lstm, trm), then ingredients joined by + (" + ", ".join(INGREDIENTS) + ")")
     parser.add_argument("--train_sizes", type=int, nargs="+", default=[9, 11, 13, 15])
     parser.add_argument("--minutes", type=float, default=14.0, help="training wall-clock budget of each arm")
     parser.add_argument("--sizes", type=int, nargs="+", default=[9, 15, 21, 30])

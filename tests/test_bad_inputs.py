@@ -138,6 +138,8 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
         (lm_args(tmp_path, new, "--train_file", tmp_path), "no such file"),
         (["--task", "maze", "--maze_size", 9, "--canvas_size", 7, "--output_dir", new], "--canvas_size 7 is smaller"),
         (["--task", "maze", "--recipe", "big", "--output_dir", new], "--recipe must be one of cpu, loops, maze-hard"),
+        (["--task", "maze", "--recipe", "maze-hard", "--schedule_by_time", "true", "--output_dir", new],
+         "--schedule_by_time needs --max_minutes"),  # the maze-hard preset has no time limit
         (["--task", "maze", "--maze_style", "mossy", "--output_dir", new], "--maze_style must be one of carved, "
                                                                            "scattered"),
         (["--task", "maze", "--maze_loops", 1.5, "--output_dir", new], "--maze_loops must be a share in [0, 1)"),

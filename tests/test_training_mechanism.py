@@ -147,12 +147,13 @@ class Stream(torch.utils.data.Dataset):
         return {"x": torch.ones(3), "labels": torch.tensor([3.0 * (chunk + 1)])}
 
 
-def toy_trainer(tmp_path, **overrides):
+def toy_trainer(tmp_path, lr_schedule=None, **overrides):
     settings = dict(max_steps=6, per_device_train_batch_size=2, per_device_eval_batch_size=2, logging_steps=3,
                     train_sampling_strategy="sequential", learning_rate=0.01, report_to="none", disable_tqdm=True,
                     save_steps=3, use_cpu=True)
     args = TrainingArguments(output_dir=str(tmp_path), **{**settings, **overrides})
-    return StatefulTrainer(model=RunningTotalModel(), args=args, train_dataset=Stream(), eval_dataset=Stream())
+    return StatefulTrainer(model=RunningTotalModel(), args=args, train_dataset=Stream(), eval_dataset=Stream(),
+                           lr_schedule=lr_schedule)
 
 
 def test_a_new_task_trains_with_its_own_state_and_metrics_without_changing_the_trainer(tmp_path):
@@ -219,3 +220,24 @@ def test_a_time_budget_stops_training_and_its_progress_bar_counts_seconds(tmp_pa
     assert time.monotonic() - start < 5 and trainer.state.global_step < 10_000
     assert bars[0].total == 1 and bars[0].unit == "s"  # the bar's length is the budget, not max_steps
     assert sum(isinstance(cb, TimeBudget) for cb in trainer.callback_handler.callbacks) == 1
+
+
+def test_a_schedule_over_the_time_budget_warms_up_by_steps_then_decays_to_zero_by_the_clock(tmp_path):
+    """`--schedule_by_time`: the learning rate of Trainer's own optimizer follows the minutes, not --max_steps."""
+    budget = TimeBudget(minutes=1 / 60)
+    trainer = toy_trainer(tmp_path, lr_schedule=lambda optimizer: budget.cosine_schedule(optimizer, warmup_steps=4),
+                          max_steps=10_000, save_strategy="no", logging_steps=1)
+    budget.install(trainer)
+
+    class Slow(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            time.sleep(0.02)
+
+    trainer.add_callback(Slow())
+    trainer.train()
+    rates = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert trainer.state.global_step < 10_000  # stopped by the clock, long before the steps' schedule would end
+    assert rates[:4] == pytest.approx([0.0025, 0.005, 0.0075, 0.01], rel=0.05)  # a linear warm-up over 4 steps
+    assert max(rates) <= 0.01 and rates[-1] < 0.001  # near zero when the minute is spent
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(rates[3:], rates[4:]))
+

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from transformers import TrainingArguments, set_seed
 
 from ..training import StatefulTrainer
-from ..training.runs import Panel, TimeBudget, check_max_minutes, finish_run, set_threads
+from ..training.runs import SCHEDULE_BY_TIME_HELP, Panel, TimeBudget, check_max_minutes, finish_run, set_threads
 from ..training.safety import after_training, save_final_model, train_or_keep
 from .arguments import PuzzleEvaluateArguments, PuzzleSolveArguments, at_least
 
@@ -229,6 +230,7 @@ class PuzzleArguments:
     train_puzzles: int = field(default=1000, metadata={"help": "Training puzzles, augmented on the fly."})
     eval_puzzles: int = field(default=200, metadata={"help": "Held-out puzzles for evaluation."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    schedule_by_time: bool = field(default=False, metadata={"help": SCHEDULE_BY_TIME_HELP})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
     num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
 
@@ -373,7 +375,7 @@ class PuzzleTask(Task):
         return {"output_dir": f"outputs/lstm-trm-{self.name.split('.')[-1]}", **self.default_preset}
 
     def check(self, *task_args, training_args: TrainingArguments) -> None:
-        check_max_minutes(task_args[0].max_minutes)
+        check_max_minutes(task_args[0].max_minutes, task_args[0].schedule_by_time)
         for flag in ("train_puzzles", "eval_puzzles"):
             at_least(getattr(task_args[0], flag, None), 1, flag)
 
@@ -405,9 +407,11 @@ class PuzzleTask(Task):
         def evaluate(m, data) -> dict:
             return {**self.score(m, data), "minutes": round((time.monotonic() - started) / 60, 2)}
 
+        schedule = partial(budget.cosine_schedule, warmup_steps=training_args.warmup_steps) \
+            if own.schedule_by_time else None
         return dict(train_dataset=self.training_data(splits.train, length, training_args.seed, own),
                     eval_dataset=splits.test, evaluate_fn=evaluate, ema_decay=own.ema_decay or None,
-                    optimizers=(self.optimizer(model, own, training_args), None))
+                    optimizers=(self.optimizer(model, own, training_args), None), lr_schedule=schedule)
 
     def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
         with trainer.ema_weights() as model:

@@ -152,9 +152,16 @@ def check_training_arguments(training_args: TrainingArguments) -> None:
                              f"--{flag.replace('steps', 'strategy')} no to turn it off)")
 
 
-def check_max_minutes(max_minutes: float | None) -> None:
+SCHEDULE_BY_TIME_HELP = ("With --max_minutes: warm up for --warmup_steps, then decay the learning rate by a cosine "
+                         "over the wall-clock budget instead of over --max_steps (for equal-time comparisons; not "
+                         "exactly resumable).")
+
+
+def check_max_minutes(max_minutes: float | None, schedule_by_time: bool = False) -> None:
     if max_minutes is not None and not max_minutes > 0:
         raise ValueError(f"--max_minutes must be positive (leave it out for no time limit), got {max_minutes}")
+    if schedule_by_time and not max_minutes:
+        raise ValueError("--schedule_by_time needs --max_minutes")
 
 
 def resolve_dtype(name: str) -> str:

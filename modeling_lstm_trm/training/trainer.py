@@ -63,11 +63,13 @@ class StatefulTrainer(Trainer):
         evaluate_fn: `fn(model, eval_dataset) -> dict of floats`, the task's own evaluation in place of the loss loop
             (solving puzzles, reading a text as streams); called in eval mode on the EMA weights when there are some.
         carry_state: False starts every batch from a fresh state (an ablation: what carrying the state is worth).
+        lr_schedule: `fn(optimizer) -> scheduler` in place of `--lr_scheduler_type`'s, for an optimizer that Trainer
+            builds (a schedule over a time budget, `TimeBudget.cosine_schedule`).
     """
 
     def __init__(self, *args, ema_decay: float | None = None,
                  evaluate_fn: Callable[[torch.nn.Module, object], dict[str, float]] | None = None,
-                 carry_state: bool = True, **kwargs):
+                 carry_state: bool = True, lr_schedule: Callable | None = None, **kwargs):
         model = kwargs.get("model", args[0] if args else None)
         use_cache = getattr(getattr(model, "config", None), "use_cache", None)
         super().__init__(*args, **kwargs)
@@ -81,11 +83,17 @@ class StatefulTrainer(Trainer):
         # in the middle of a step (Ctrl-C, SIGTERM, a failure) resumes exactly.
         self.step_state = None
         self.metric_sums = {"train": MetricSums(), "eval": MetricSums()}
-        self.evaluate_fn, self.carry_state = evaluate_fn, carry_state
+        self.evaluate_fn, self.carry_state, self.lr_schedule = evaluate_fn, carry_state, lr_schedule
         self.ema = ExponentialMovingAverage(self.model, ema_decay) if ema_decay else None
         self._restored_state = False
         self.add_callback(_StateCallback(self))
         self.add_callback(DivergenceGuard())
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None and self.lr_schedule is not None:
+            self.lr_scheduler = self.lr_schedule(self.optimizer if optimizer is None else optimizer)
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def reset_state(self, mode: str = "train") -> None:
         self.carried_state[mode] = None

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from transformers import TrainingArguments
 
-from ...training.runs import Panel, check_max_minutes
+from ...training.runs import SCHEDULE_BY_TIME_HELP, Panel, check_max_minutes
 from ..arguments import at_least, check_path
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, named_preset
 from ..task import CardText, PuzzleTask, Splits
@@ -62,6 +62,7 @@ class ArcArguments:
     puzzle_emb_lr: float | None = field(default=None, metadata={"help": "Learning rate of the puzzle embeddings."})
     puzzle_emb_weight_decay: float | None = field(default=None, metadata={"help": "Their weight decay."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    schedule_by_time: bool = field(default=False, metadata={"help": SCHEDULE_BY_TIME_HELP})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
     num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
 
@@ -96,7 +97,7 @@ def preset_defaults(arc_args: ArcArguments, model_args: ModelArguments) -> dict:
 
 
 def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    check_max_minutes(arc_args.max_minutes)
+    check_max_minutes(arc_args.max_minutes, arc_args.schedule_by_time)
     if not arc_args.data_dir:
         raise ValueError("--data_dir is required: the folder with the ARC Prize files arc-agi_<split>_challenges.json "
                          "(e.g. ../shared/data/arc)")

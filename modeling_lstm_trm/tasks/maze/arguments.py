@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...training.runs import SCHEDULE_BY_TIME_HELP
 from ..arguments import (
     DataSourceArguments,
     EvaluationSourceArguments,
@@ -77,6 +78,7 @@ class MazeArguments(DataSourceArguments):
                 "down, up, right, left: a label the model can infer) or given (the given answer turned with the "
                 "maze, as TRM's data builder does: the images of one maze mark different paths)."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
+    schedule_by_time: bool = field(default=False, metadata={"help": SCHEDULE_BY_TIME_HELP})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
     num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
 

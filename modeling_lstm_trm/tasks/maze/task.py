@@ -52,7 +52,7 @@ def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dic
 
 
 def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    check_max_minutes(maze_args.max_minutes)
+    check_max_minutes(maze_args.max_minutes, maze_args.schedule_by_time)
     maze_args.check()
 
 

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...training.runs import SCHEDULE_BY_TIME_HELP
 from ..arguments import (
     DataSourceArguments,
     EvaluationSourceArguments,
@@ -44,6 +45,7 @@ class SudokuArguments(DataSourceArguments):
                 "none)."})
     max_minutes: float | None = field(default=None, metadata={
         "help": "Stop training after this many minutes (the 6x6 preset stops at 6: held-out 1.000 comes near 3)."})
+    schedule_by_time: bool = field(default=False, metadata={"help": SCHEDULE_BY_TIME_HELP})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA of the weights; 0 disables it."})
     puzzle_emb_lr: float | None = field(default=None, metadata={"help": "Learning rate of the puzzle embeddings."})
     puzzle_emb_weight_decay: float | None = field(default=None, metadata={"help": "Their weight decay."})

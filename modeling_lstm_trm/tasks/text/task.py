@@ -16,7 +16,7 @@ from ...models.nested_lstm import NestedLSTMConfig, NestedLSTMForCausalLM
 from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
 from ...training import MultiTimescaleOptimizer
 from ...training.online import OnlineArguments
-from ...training.runs import Panel, TimeBudget, bf16_supported, check_max_minutes
+from ...training.runs import SCHEDULE_BY_TIME_HELP, Panel, TimeBudget, bf16_supported, check_max_minutes
 from ..arguments import at_least
 from ..task import Splits, Task
 from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
@@ -43,9 +43,7 @@ class LMArguments:
     word_min_frequency: int = field(default=1, metadata={"help": "Rarer words become <unk> (word tokenizer)."})
     block_size: int = field(default=128, metadata={"help": "Chunk length T of truncated BPTT."})
     max_minutes: float | None = field(default=None, metadata={"help": "Stop training after this many minutes."})
-    schedule_by_time: bool = field(default=False, metadata={
-        "help": "With --max_minutes: warm up for --warmup_steps, then decay the learning rate by a cosine over the "
-                "wall-clock budget instead of over --max_steps (for equal-time comparisons; not exactly resumable)."})
+    schedule_by_time: bool = field(default=False, metadata={"help": SCHEDULE_BY_TIME_HELP})
     level_lr_scale: list[float] | None = field(default=None, metadata={
         "help": "Learning-rate multiplier of each level (default 1 for all)."})
     num_threads: int | None = field(default=None, metadata={"help": "PyTorch CPU threads per process."})
@@ -81,12 +79,10 @@ def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: Tra
     for flag, path in (("train_file", lm_args.train_file), ("validation_file", lm_args.validation_file)):
         if path:
             check_text_file(path, f"--{flag}")
-    check_max_minutes(lm_args.max_minutes)
+    check_max_minutes(lm_args.max_minutes, lm_args.schedule_by_time)
     at_least(lm_args.block_size, 1, "block_size")
     if not 0 <= lm_args.validation_fraction < 1:
         raise ValueError(f"--validation_fraction must be in [0, 1), got {lm_args.validation_fraction}")
-    if lm_args.schedule_by_time and not lm_args.max_minutes:
-        raise ValueError("--schedule_by_time needs --max_minutes")
     if training_args.train_sampling_strategy != "sequential" or not training_args.dataloader_drop_last:
         raise ValueError("the LM's streams need --train_sampling_strategy sequential and --dataloader_drop_last true")
 
