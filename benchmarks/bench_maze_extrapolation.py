@@ -5,7 +5,8 @@ Every arm trains at the same time as the others, one process and one thread each
 preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a name and its extra flags, e.g.
 `lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
 matched to the lstm arm's parameter count), `+distance` (`--distance_target`), `+given` (`--tie_break given`),
-`+cosine` (`--schedule_by_time true`: the learning rate decays over the minutes); flags after `--` go to every arm
+`+cosine` (`--schedule_by_time true`: the learning rate decays over the minutes), `+long` (16 supervision steps
+and up to 16 progressive ones, twice the preset's), `+wide` (hidden 96 instead of 64); flags after `--` go to every arm
 (e.g. `--maze_style mixed --seed 1`). Then each model solves generated mazes of every set (`--sets STYLE:SIDE:COUNT`,
 or every --styles at every --sizes; a kind's shortest-path floor is `mazes.long_path`), `max(--depths)` supervision
 steps, read after each depth in --depths and at the stopping rules (`--fixed_point_steps`: where the answer held k
@@ -14,7 +15,8 @@ path (exact match over the mazes whose shortest path is unique beside it). Style
 --maze_style kinds, and no-loops (carved with no wall knocked down: perfect mazes). `--maze_loops` sets the training
 mazes' loops. Writes the rows (`--results_name`, default `extrapolation.json`), prints the table and draws a heat map
 (valid shortest path by set and depth, one panel per arm); `--phase figure` redraws both from several results files,
-`--phase wave` draws one Maze-Hard-shaped maze's path and distance head step by step.
+`--phase wave` draws one Maze-Hard-shaped maze's path and distance head step by step, `--phase distance` scores the
+distance head by each cell's steps from S (where the wave goes wrong).
 
     python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive+distance trm+progressive+distance \
         --minutes 15 --phase train --out runs/loops -- --maze_style mixed
@@ -27,6 +29,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,9 @@ from modeling_lstm_trm.tasks.maze.mazes import MAZE_STYLES  # noqa: E402
 
 RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
 INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
-               "given": ["--tie_break", "given"], "cosine": ["--schedule_by_time", "true"]}
+               "given": ["--tie_break", "given"], "cosine": ["--schedule_by_time", "true"],
+               "long": ["--halt_max_steps", "16", "--progressive_steps", "16"], "wide": []}
+WIDE_HIDDEN = 96  # +wide: the lstm arm's hidden size (the trm arm's is matched to its parameter count, as always)
 
 
 def arm_flags(arm: str) -> list[str]:
@@ -52,6 +57,15 @@ def arm_flags(arm: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"arm {arm!r}: a recurrence ({', '.join(RECURRENCES)}), then distinct "
                                          f"ingredients joined by + ({', '.join(INGREDIENTS)})")
     return RECURRENCES[recurrence] + [flag for name in ingredients for flag in INGREDIENTS[name]]
+
+
+def hidden_flags(arm: str, model_flags: dict, canvas: int) -> list[str]:
+    """The arm's hidden size: the preset's (+wide: WIDE_HIDDEN) for lstm, the one matching its parameters for trm."""
+    if "wide" in arm.split("+")[1:]:
+        model_flags = {**model_flags, "hidden_size": WIDE_HIDDEN}
+    if arm.startswith("trm"):
+        return ["--hidden_size", str(matched_trm_hidden(model_flags, 6, canvas * canvas)[0])]
+    return ["--hidden_size", str(model_flags["hidden_size"])]
 
 
 def known_arm(arm: str) -> str:
@@ -66,12 +80,10 @@ def loops_flag(args) -> list[str]:
 
 def train(args) -> None:
     model_flags, canvas = cpu_preset()
-    trm_hidden, _, _ = matched_trm_hidden(model_flags, 6, canvas * canvas)
     train_side_by_side(Path(args.out), {
         arm: ["--task", "maze", "--recipe", "cpu", "--maze_sizes", *map(str, args.train_sizes), "--max_minutes",
-              str(args.minutes), *arm_flags(arm),
-              *(["--hidden_size", str(trm_hidden)] if arm.startswith("trm") else []),
-              *loops_flag(args), *args.train_args]
+              str(args.minutes), *arm_flags(arm), *hidden_flags(arm, model_flags, canvas), *loops_flag(args),
+              *args.train_args]
         for arm in args.arms})
 
 
@@ -215,7 +227,7 @@ def wave_figure(args) -> None:
     with torch.no_grad():
         for _ in range(depth):
             out = model(x, cache=carry)
-            carry = out.cache
+            carry = replace(out.cache, halted=torch.zeros_like(out.cache.halted))  # think on, as `solve` does
             paths.append(out.logits.argmax(-1).reshape(30, 30).numpy())
             if out.auxiliary_logits is not None:
                 waves.append(out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy())
@@ -245,6 +257,53 @@ def wave_figure(args) -> None:
     print(f"drawn in {Path(args.out) / 'wave.png'}")
 
 
+DISTANCE_BINS = (0, 10, 20, 30, 40, 60, 80, 100, 130, 160, 220, 400)  # steps from S
+
+
+def distance_by_step(args) -> list[dict]:
+    """Where the wave goes wrong: for each arm with the distance head, on each set of --sets, the share of reachable
+    cells whose steps-from-S class (mod 3) the head gets right, by the cell's true distance from S, after each depth
+    of --depths. One error on the way shifts every class behind it: a wave that errs at a share e of its relays is
+    right on about 1/3 + 2/3 (1 - e)^d of the cells d steps from S."""
+    import torch
+
+    from modeling_lstm_trm.loading import load_model
+    from modeling_lstm_trm.tasks.maze.mazes import distance_target, distances, endpoints, generate_mazes, long_path
+
+    torch.set_num_threads(args.threads)
+    rows, depths = [], sorted(set(args.depths))
+    for arm in args.arms:
+        model = load_model(str(Path(args.out) / arm)).eval()
+        for style, side, count, floor in read_sets(args):
+            questions, _ = generate_mazes(count, side, floor or long_path(side, style), seed=args.seed + side,
+                                          style=style)
+            steps_from_s = np.stack([distances(maze, endpoints(maze)[0])[0] for maze in questions])
+            truth = np.stack([distance_target(maze) for maze in questions])
+            right = {depth: [] for depth in depths}
+            with torch.no_grad():
+                for begin in range(0, count, args.batch_size):
+                    x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
+                    carry = None
+                    for step in range(1, depths[-1] + 1):
+                        out = model(x, cache=carry)
+                        carry = replace(out.cache, halted=torch.zeros_like(out.cache.halted))
+                        if step in right:
+                            right[step].append(out.auxiliary_logits.argmax(-1).reshape(-1, side, side).numpy())
+            for depth in depths:
+                guess = np.concatenate(right[depth]) == truth
+                by_bin = {}
+                for low, high in zip(DISTANCE_BINS, DISTANCE_BINS[1:]):
+                    cells = (steps_from_s >= low) & (steps_from_s < high)
+                    if cells.any():
+                        by_bin[f"{low}-{high - 1}"] = round(float(guess[cells].mean()), 3)
+                row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth, "right_by_distance":
+                       by_bin}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arms", nargs="+", type=known_arm, default=["lstm", "lstm+progressive"],
@@ -271,9 +330,11 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation")
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--out", required=True, help="folder for the models, their logs, the table and the figure")
-    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "figure"], default="all",
-                        help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped maze; figure: "
-                             "the table and heat map of the rows in --results")
+    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "distance", "figure"],
+                        default="all", help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped "
+                                            "maze; distance: the distance head's share right by steps from S, after "
+                                            "each depth (--results_name names its rows); figure: the table and heat "
+                                            "map of the rows in --results")
     parser.add_argument("--results", nargs="+", help="--phase figure: results files of earlier sizes phases")
     parser.add_argument("train_args", nargs="*", help="after --: more flags for examples/train.py (every arm)")
     args = parser.parse_args()
@@ -282,6 +343,8 @@ def main():
         train(args)
     if args.phase == "wave":
         wave_figure(args)
+    if args.phase == "distance":
+        distance_by_step(args)
     if args.phase == "figure":
         rows = rows_of(args.results)
         table(rows)
