@@ -6,7 +6,9 @@ preset on `--maze_sizes` (conv mixer: it reads any side as it is). An arm is a n
 `lstm` (the preset), `lstm+progressive` (`--progressive_steps 8`), `trm` (`--recurrence trm`, its hidden size
 matched to the lstm arm's parameter count), `+distance` (`--distance_target`), `+given` (`--tie_break given`),
 `+cosine` (`--schedule_by_time true`: the learning rate decays over the minutes), `+long` (16 supervision steps
-and up to 16 progressive ones, twice the preset's), `+wide` (hidden 96 instead of 64); flags after `--` go to every arm
+and up to 16 progressive ones, twice the preset's), `+wide` (hidden 96 instead of 64), `+data` (40,000 training
+mazes instead of 4,000), `+far` (shortest paths of at least 16 steps at 9x9, scaled by the area: 44 at 15x15, twice the
+preset's, so the waves run farther); flags after `--` go to every arm
 (e.g. `--maze_style mixed --seed 1`). Then each model solves generated mazes of every set (`--sets STYLE:SIDE:COUNT`,
 or every --styles at every --sizes; a kind's shortest-path floor is `mazes.long_path`), `max(--depths)` supervision
 steps, read after each depth in --depths and at the stopping rules (`--fixed_point_steps`: where the answer held k
@@ -44,7 +46,8 @@ from modeling_lstm_trm.tasks.maze.mazes import MAZE_STYLES  # noqa: E402
 RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
 INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
                "given": ["--tie_break", "given"], "cosine": ["--schedule_by_time", "true"],
-               "long": ["--halt_max_steps", "16", "--progressive_steps", "16"], "wide": []}
+               "long": ["--halt_max_steps", "16", "--progressive_steps", "16"], "wide": [],
+               "data": ["--train_mazes", "40000"], "far": ["--min_path_length", "16"]}
 WIDE_HIDDEN = 96  # +wide: the lstm arm's hidden size (the trm arm's is matched to its parameter count, as always)
 
 
@@ -290,18 +293,42 @@ def distance_by_step(args) -> list[dict]:
                         if step in right:
                             right[step].append(out.auxiliary_logits.argmax(-1).reshape(-1, side, side).numpy())
             for depth in depths:
-                guess = np.concatenate(right[depth]) == truth
+                said = np.concatenate(right[depth])
+                guess = said == truth
                 by_bin = {}
                 for low, high in zip(DISTANCE_BINS, DISTANCE_BINS[1:]):
                     cells = (steps_from_s >= low) & (steps_from_s < high)
                     if cells.any():
                         by_bin[f"{low}-{high - 1}"] = round(float(guess[cells].mean()), 3)
                 row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth, "right_by_distance":
-                       by_bin}
+                       by_bin, "first_errors": first_errors(steps_from_s, said, truth)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
     return rows
+
+
+def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:
+    """The relays that fail: cells the distance head gets wrong although it gets right every neighbour one step nearer
+    S. Their share among such relays, by how many neighbours are one step nearer (1: a corridor or a branch; 2+: two
+    waves meet), and how far off the class is (mod 3: +1 is a relay one step late, +2 one step early)."""
+    padded = np.pad(steps_from_s, ((0, 0), (1, 1), (1, 1)), constant_values=-9)
+    right = np.pad(said == truth, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    inner = (slice(None), slice(1, -1), slice(1, -1))
+    nearer, nearer_right = np.zeros(steps_from_s.shape, int), np.ones(steps_from_s.shape, bool)
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        moved = (slice(None), slice(1 + dr, padded.shape[1] - 1 + dr), slice(1 + dc, padded.shape[2] - 1 + dc))
+        is_nearer = padded[moved] == steps_from_s - 1
+        nearer += is_nearer
+        nearer_right &= ~is_nearer | right[moved]
+    relays = (steps_from_s > 0) & nearer_right
+    wrong = relays & ~right[inner]
+    shares = {kind: round(float(wrong[relays & where].sum() / max(1, (relays & where).sum())), 4)
+              for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2))}
+    reached, off = said[wrong] > 0, (said[wrong] - truth[wrong]) % 3
+    return {"relays": int(relays.sum()), "failed": int(wrong.sum()), **shares,
+            "late_by_one": int((reached & (off == 1)).sum()), "early_by_one": int((reached & (off == 2)).sum()),
+            "said_unreachable": int((~reached).sum())}
 
 
 def main():

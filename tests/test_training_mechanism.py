@@ -20,7 +20,7 @@ from modeling_lstm_trm import (
     NestedLSTMForCausalLM,
     StatefulTrainer,
 )
-from modeling_lstm_trm.training.runs import TimeBudget
+from modeling_lstm_trm.training.runs import TimeBudget, procedure
 
 pytestmark = pytest.mark.floor  # also run on the oldest supported versions
 
@@ -240,4 +240,5 @@ def test_a_schedule_over_the_time_budget_warms_up_by_steps_then_decays_to_zero_b
     assert rates[:4] == pytest.approx([0.0025, 0.005, 0.0075, 0.01], rel=0.05)  # a linear warm-up over 4 steps
     assert max(rates) <= 0.01 and rates[-1] < 0.001  # near zero when the minute is spent
     assert all(later <= earlier + 1e-12 for earlier, later in zip(rates[3:], rates[4:]))
+    assert procedure(trainer, {})["lr_scheduler"] == "cosine over the time budget"  # as training_run.json says
 

@@ -226,7 +226,9 @@ class TimeBudget(ProgressCallback):
             done = min(1.0, (time.monotonic() - self.start) / self.seconds)
             return 0.5 * (1 + math.cos(math.pi * done))
 
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler.description = "cosine over the time budget"  # what training_run.json and the card call it
+        return scheduler
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.monotonic()
@@ -301,7 +303,9 @@ def procedure(trainer, results: dict) -> dict:
     device = torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     return dict(steps=trainer.state.global_step, per_device_batch_size=args.per_device_train_batch_size,
                 processes=args.world_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
-                learning_rate=args.learning_rate, lr_scheduler=str(args.lr_scheduler_type).split(".")[-1].lower(),
+                learning_rate=args.learning_rate,
+                lr_scheduler=getattr(trainer.lr_scheduler, "description", None)
+                or str(args.lr_scheduler_type).split(".")[-1].lower(),
                 warmup_steps=args.warmup_steps, optimizer=name, train_minutes=results.get("train_minutes"),
                 device=device, hub_model_id=args.hub_model_id)
 
