@@ -311,7 +311,8 @@ def distance_by_step(args) -> list[dict]:
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:
     """The relays that fail: cells the distance head gets wrong although it gets right every neighbour one step nearer
     S. Their share among such relays, by how many neighbours are one step nearer (1: a corridor or a branch; 2+: two
-    waves meet), and how far off the class is (mod 3: +1 is a relay one step late, +2 one step early)."""
+    waves meet) and by distance from S, and how far off the class is (mod 3: +1 is a relay one step late, +2 one step
+    early)."""
     padded = np.pad(steps_from_s, ((0, 0), (1, 1), (1, 1)), constant_values=-9)
     right = np.pad(said == truth, ((0, 0), (1, 1), (1, 1)), constant_values=True)
     inner = (slice(None), slice(1, -1), slice(1, -1))
@@ -325,8 +326,13 @@ def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) 
     wrong = relays & ~right[inner]
     shares = {kind: round(float(wrong[relays & where].sum() / max(1, (relays & where).sum())), 4)
               for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2))}
+    by_distance = {}
+    for low, high in zip(DISTANCE_BINS, DISTANCE_BINS[1:]):
+        here = relays & (steps_from_s >= low) & (steps_from_s < high)
+        if here.any():
+            by_distance[f"{low}-{high - 1}"] = round(float(wrong[here].sum() / here.sum()), 4)
     reached, off = said[wrong] > 0, (said[wrong] - truth[wrong]) % 3
-    return {"relays": int(relays.sum()), "failed": int(wrong.sum()), **shares,
+    return {"relays": int(relays.sum()), "failed": int(wrong.sum()), **shares, "failed_by_distance": by_distance,
             "late_by_one": int((reached & (off == 1)).sum()), "early_by_one": int((reached & (off == 2)).sum()),
             "said_unreachable": int((~reached).sum())}
 
