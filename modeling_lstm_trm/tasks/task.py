@@ -407,8 +407,9 @@ class PuzzleTask(Task):
         def evaluate(m, data) -> dict:
             return {**self.score(m, data), "minutes": round((time.monotonic() - started) / 60, 2)}
 
-        schedule = partial(budget.cosine_schedule, warmup_steps=training_args.warmup_steps) \
-            if own.schedule_by_time else None
+        schedule = None  # --lr_scheduler_type's, over --max_steps
+        if own.schedule_by_time:
+            schedule = partial(budget.cosine_schedule, warmup_steps=training_args.warmup_steps)
         return dict(train_dataset=self.training_data(splits.train, length, training_args.seed, own),
                     eval_dataset=splits.test, evaluate_fn=evaluate, ema_decay=own.ema_decay or None,
                     optimizers=(self.optimizer(model, own, training_args), None), lr_schedule=schedule)
