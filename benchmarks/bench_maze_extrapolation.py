@@ -208,6 +208,19 @@ def rows_of(results: list[str]) -> list[dict]:
             for name, rows in files.items() for row in rows]
 
 
+def think_on(model, x, steps: int):
+    """The model's outputs after each of `steps` supervision steps on the puzzles `x`, every row kept going past its
+    halt as `solve` keeps it (a carry passed back as it is restarts the rows that halted)."""
+    import torch
+
+    carry = None
+    with torch.no_grad():
+        for _ in range(steps):
+            out = model(x, cache=carry)
+            carry = replace(out.cache, halted=torch.zeros_like(out.cache.halted))
+            yield out
+
+
 def wave_figure(args) -> None:
     """One Maze-Hard-shaped 30x30 maze (scattered, path >= 110) solved by the first arm, at 8 evenly spaced steps of
     --depths' deepest: the marked path (top) and, for a model with the distance head, its steps-from-S mod 3 (below):
@@ -226,14 +239,11 @@ def wave_figure(args) -> None:
     model = load_model(str(Path(args.out) / args.arms[0])).eval()
     questions, _ = generate_mazes(1, 30, long_path(30, "scattered"), seed=args.seed, style="scattered")
     x = torch.from_numpy(questions.reshape(1, -1))
-    depth, carry, paths, waves = max(args.depths), None, [], []
-    with torch.no_grad():
-        for _ in range(depth):
-            out = model(x, cache=carry)
-            carry = replace(out.cache, halted=torch.zeros_like(out.cache.halted))  # think on, as `solve` does
-            paths.append(out.logits.argmax(-1).reshape(30, 30).numpy())
-            if out.auxiliary_logits is not None:
-                waves.append(out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy())
+    depth, paths, waves = max(args.depths), [], []
+    for out in think_on(model, x, depth):
+        paths.append(out.logits.argmax(-1).reshape(30, 30).numpy())
+        if out.auxiliary_logits is not None:
+            waves.append(out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy())
     steps = np.unique(np.linspace(0, depth - 1, 8).round().astype(int))
     fig, axes = plt.subplots(1 + bool(waves), len(steps), figsize=(2.1 * len(steps), 2.4 * (1 + bool(waves))),
                              squeeze=False)
@@ -283,29 +293,30 @@ def distance_by_step(args) -> list[dict]:
             steps_from_s = np.stack([distances(maze, endpoints(maze)[0])[0] for maze in questions])
             truth = np.stack([distance_target(maze) for maze in questions])
             right = {depth: [] for depth in depths}
-            with torch.no_grad():
-                for begin in range(0, count, args.batch_size):
-                    x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
-                    carry = None
-                    for step in range(1, depths[-1] + 1):
-                        out = model(x, cache=carry)
-                        carry = replace(out.cache, halted=torch.zeros_like(out.cache.halted))
-                        if step in right:
-                            right[step].append(out.auxiliary_logits.argmax(-1).reshape(-1, side, side).numpy())
+            for begin in range(0, count, args.batch_size):
+                x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
+                for step, out in enumerate(think_on(model, x, depths[-1]), start=1):
+                    if step in right:
+                        right[step].append(out.auxiliary_logits.argmax(-1).reshape(-1, side, side).numpy())
             for depth in depths:
                 said = np.concatenate(right[depth])
-                guess = said == truth
-                by_bin = {}
-                for low, high in zip(DISTANCE_BINS, DISTANCE_BINS[1:]):
-                    cells = (steps_from_s >= low) & (steps_from_s < high)
-                    if cells.any():
-                        by_bin[f"{low}-{high - 1}"] = round(float(guess[cells].mean()), 3)
-                row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth, "right_by_distance":
-                       by_bin, "first_errors": first_errors(steps_from_s, said, truth)}
+                row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth,
+                       "right_by_distance": share_by_distance(said == truth, steps_from_s, steps_from_s >= 0, 3),
+                       "first_errors": first_errors(steps_from_s, said, truth)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
     return rows
+
+
+def share_by_distance(flags: np.ndarray, steps_from_s: np.ndarray, among: np.ndarray, digits: int) -> dict:
+    """The share of `among`'s cells where `flags` holds, per bin of DISTANCE_BINS (steps from S) that has any."""
+    shares = {}
+    for low, high in zip(DISTANCE_BINS, DISTANCE_BINS[1:]):
+        cells = among & (steps_from_s >= low) & (steps_from_s < high)
+        if cells.any():
+            shares[f"{low}-{high - 1}"] = round(float(flags[cells].mean()), digits)
+    return shares
 
 
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:
@@ -326,13 +337,9 @@ def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) 
     wrong = relays & ~right[inner]
     shares = {kind: round(float(wrong[relays & where].sum() / max(1, (relays & where).sum())), 4)
               for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2))}
-    by_distance = {}
-    for low, high in zip(DISTANCE_BINS, DISTANCE_BINS[1:]):
-        here = relays & (steps_from_s >= low) & (steps_from_s < high)
-        if here.any():
-            by_distance[f"{low}-{high - 1}"] = round(float(wrong[here].sum() / here.sum()), 4)
     reached, off = said[wrong] > 0, (said[wrong] - truth[wrong]) % 3
-    return {"relays": int(relays.sum()), "failed": int(wrong.sum()), **shares, "failed_by_distance": by_distance,
+    return {"relays": int(relays.sum()), "failed": int(wrong.sum()), **shares,
+            "failed_by_distance": share_by_distance(wrong, steps_from_s, relays, 4),
             "late_by_one": int((reached & (off == 1)).sum()), "early_by_one": int((reached & (off == 2)).sum()),
             "said_unreachable": int((~reached).sum())}
 

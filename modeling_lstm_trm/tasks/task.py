@@ -153,7 +153,7 @@ def run_training(task: Task, task_args: tuple, training_args: TrainingArguments)
     """Train a model on a task, evaluate it and save everything: the data, the model, training (with its periodic
     held-out scores), the saved model and tokenizer (before anything that can fail after training), the final scores,
     then the results and curves (the command that called this writes the card from them). `task_args[0]` is the
-    task's own flags (with `num_threads` and `max_minutes`)."""
+    task's own flags (with `num_threads`, `max_minutes` and `schedule_by_time`)."""
     own = task_args[0]
     set_seed(training_args.seed)
     set_threads(training_args, own.num_threads)
@@ -162,7 +162,10 @@ def run_training(task: Task, task_args: tuple, training_args: TrainingArguments)
     splits = task.load(task_args, training_args, is_main)
     model = task.build_model(splits, task_args, training_args, is_main)
     budget = TimeBudget(own.max_minutes) if own.max_minutes else None
-    trainer = StatefulTrainer(model=model, args=training_args,
+    schedule = None  # --lr_scheduler_type's, over --max_steps
+    if own.schedule_by_time:
+        schedule = partial(budget.cosine_schedule, warmup_steps=training_args.warmup_steps)
+    trainer = StatefulTrainer(model=model, args=training_args, lr_schedule=schedule,
                               **task.trainer_arguments(model, splits, task_args, training_args, budget, started))
     if budget:
         budget.install(trainer)
@@ -407,12 +410,9 @@ class PuzzleTask(Task):
         def evaluate(m, data) -> dict:
             return {**self.score(m, data), "minutes": round((time.monotonic() - started) / 60, 2)}
 
-        schedule = None  # --lr_scheduler_type's, over --max_steps
-        if own.schedule_by_time:
-            schedule = partial(budget.cosine_schedule, warmup_steps=training_args.warmup_steps)
         return dict(train_dataset=self.training_data(splits.train, length, training_args.seed, own),
                     eval_dataset=splits.test, evaluate_fn=evaluate, ema_decay=own.ema_decay or None,
-                    optimizers=(self.optimizer(model, own, training_args), None), lr_schedule=schedule)
+                    optimizers=(self.optimizer(model, own, training_args), None))
 
     def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
         with trainer.ema_weights() as model:

@@ -63,8 +63,8 @@ class StatefulTrainer(Trainer):
         evaluate_fn: `fn(model, eval_dataset) -> dict of floats`, the task's own evaluation in place of the loss loop
             (solving puzzles, reading a text as streams); called in eval mode on the EMA weights when there are some.
         carry_state: False starts every batch from a fresh state (an ablation: what carrying the state is worth).
-        lr_schedule: `fn(optimizer) -> scheduler` in place of `--lr_scheduler_type`'s, for an optimizer that Trainer
-            builds (a schedule over a time budget, `TimeBudget.cosine_schedule`).
+        lr_schedule: `fn(optimizer) -> scheduler` in place of `--lr_scheduler_type`'s, built on the optimizer given or
+            the one Trainer builds (a schedule over a time budget, `TimeBudget.cosine_schedule`).
     """
 
     def __init__(self, *args, ema_decay: float | None = None,

@@ -200,9 +200,8 @@ class TextTask(Task):
             model, torch.optim.AdamW, level_lr_scale=lm_args.level_lr_scale, lr=training_args.learning_rate,
             weight_decay=training_args.weight_decay, betas=(training_args.adam_beta1, training_args.adam_beta2),
             eps=training_args.adam_epsilon)
-        scheduler = budget.cosine_schedule(optimizer, training_args.warmup_steps) if lm_args.schedule_by_time else None
         return dict(train_dataset=splits.train, eval_dataset=splits.test, data_collator=BoundaryAwareCollator(),
-                    optimizers=(optimizer, scheduler), processing_class=splits.tokenizer,
+                    optimizers=(optimizer, None), processing_class=splits.tokenizer,
                     evaluate_fn=evaluate_token_streams, carry_state=lm_args.carry_state)
 
     def evaluate_run(self, trainer, splits: Splits, task_args) -> dict:
