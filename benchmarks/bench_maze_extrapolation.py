@@ -8,7 +8,8 @@ matched to the lstm arm's parameter count), `+distance` (`--distance_target`), `
 `+cosine` (`--schedule_by_time true`: the learning rate decays over the minutes), `+long` (16 supervision steps
 and up to 16 progressive ones, twice the preset's), `+wide` (hidden 96 instead of 64), `+data` (40,000 training
 mazes instead of 4,000), `+far` (shortest paths of at least 16 steps at 9x9, scaled by the area: 44 at 15x15, twice the
-preset's, so the waves run farther); flags after `--` go to every arm
+preset's, so the waves run farther), `+front4` / `+front8` (`--distance_front_speed 4` / `8`: each cell's distance is
+asked only from the step a wave from S moving 4 / 8 cells a step reaches it); flags after `--` go to every arm
 (e.g. `--maze_style mixed --seed 1`). Then each model solves generated mazes of every set (`--sets STYLE:SIDE:COUNT`,
 or every --styles at every --sizes; a kind's shortest-path floor is `mazes.long_path`), `max(--depths)` supervision
 steps, read after each depth in --depths and at the stopping rules (`--fixed_point_steps`: where the answer held k
@@ -47,7 +48,8 @@ RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
 INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
                "given": ["--tie_break", "given"], "cosine": ["--schedule_by_time", "true"],
                "long": ["--halt_max_steps", "16", "--progressive_steps", "16"], "wide": [],
-               "data": ["--train_mazes", "40000"], "far": ["--min_path_length", "16"]}
+               "data": ["--train_mazes", "40000"], "far": ["--min_path_length", "16"],
+               "front4": ["--distance_front_speed", "4"], "front8": ["--distance_front_speed", "8"]}
 WIDE_HIDDEN = 96  # +wide: the lstm arm's hidden size (the trm arm's is matched to its parameter count, as always)
 
 

@@ -5,6 +5,7 @@ shortest paths, and a tiny run of the loops recipe read by side."""
 
 import json
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +223,73 @@ def test_the_auxiliary_head_is_off_by_default_and_trains_on_labels_of_twice_the_
         model(question, labels=torch.cat([answer, target + 4], 1))
 
 
+def test_with_arrival_each_distance_class_carries_the_step_a_wave_from_s_reaches_its_cell():
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    steps = steps_from(question, tuple(np.argwhere(question == START)[0]))
+    timed = distance_target(question, with_arrival=True)
+    assert np.array_equal(timed % 4, distance_target(question))
+    for cell, value in np.ndenumerate(timed):
+        assert value // 4 == steps.get(cell, 0)
+
+
+def front_labels(answer, question, depth, speed):
+    """The distance classes a front of `speed` cells a step has reached after `depth` steps; the rest unscored."""
+    steps = steps_from(question.reshape(7, 7).numpy(), tuple(np.argwhere(question.reshape(7, 7).numpy() == START)[0]))
+    classes = distance_target(question.reshape(7, 7).numpy())
+    due = np.array([[(r, c) not in steps or steps[r, c] <= speed * depth for c in range(7)] for r in range(7)])
+    return torch.cat([answer, torch.from_numpy(np.where(due, classes, -100).reshape(1, -1))], 1)
+
+
+def test_a_front_asks_each_distance_only_from_the_step_a_wave_of_its_speed_can_have_reached_the_cell():
+    question = torch.from_numpy(to_tokens(LOOPED, 7, "test", "maze").reshape(1, -1))
+    answer = question.clone()
+    timed = torch.cat([answer, torch.from_numpy(distance_target(question.reshape(7, 7).numpy(), True).reshape(1, -1))],
+                      1)
+    torch.manual_seed(0)
+    front = LSTMTRMForPuzzleSolving(tiny_config(auxiliary_classes=4, auxiliary_front_speed=2)).eval()
+    plain = LSTMTRMForPuzzleSolving(tiny_config(auxiliary_classes=4)).eval()
+    plain.load_state_dict(front.state_dict())
+    first = front(question, labels=timed)
+    assert torch.allclose(first.metrics["auxiliary_loss"][0],  # step 1: cells at most 2 steps from S
+                          plain(question, labels=front_labels(answer, question, 1, 2)).metrics["auxiliary_loss"][0])
+    ahead = replace(first.cache, head_start=torch.tensor([3]))  # as if progressive training had run 3 steps first
+    second = front(question, labels=timed, cache=ahead)
+    due_by_5 = front_labels(answer, question, 5, 2)  # a row that goes on keeps the labels in its carry
+    reference = plain(question, labels=due_by_5, cache=replace(ahead, labels=due_by_5))
+    assert ahead.depth.item() == 4 and second.cache.depth.item() == 5 and second.cache.head_start.item() == 3
+    assert torch.allclose(second.metrics["auxiliary_loss"][0], reference.metrics["auxiliary_loss"][0])
+    assert not torch.allclose(second.metrics["auxiliary_loss"][0], first.metrics["auxiliary_loss"][0])
+    with pytest.raises(ValueError, match="`auxiliary_front_speed` schedules the auxiliary target"):
+        tiny_config(auxiliary_front_speed=2)
+    with pytest.raises(ValueError, match="non-negative"):
+        front(question, labels=torch.cat([answer, -timed[:, 49:] - 1], 1))
+
+
+def test_progressive_training_keeps_each_rows_head_start_in_the_carry():
+    questions = torch.from_numpy(np.stack([to_tokens(LOOPED, 7, "test", "maze")] * 3).reshape(3, -1))
+    model = LSTMTRMForPuzzleSolving(tiny_config(progressive_steps=3, halt_max_steps=4)).train()
+    torch.manual_seed(1)
+    out = model(questions)
+    while out.cache.head_start is None:  # a draw of 0 runs nothing ahead
+        out = model(questions)
+    head_start = out.cache.head_start
+    assert head_start.min() >= 1 and head_start.max() <= 3 and len(head_start.unique()) == 1  # one draw per batch
+    going = replace(out.cache, halted=torch.tensor([True, False, False]))
+    later = model(questions, cache=going).cache
+    assert torch.equal(later.head_start[1:], head_start[1:])  # the rows that go on keep theirs
+    assert torch.equal(later.depth[1:], head_start[1:] + out.cache.steps[1:] + 1)
+
+
+def test_distance_front_speed_goes_with_the_distance_target():
+    from modeling_lstm_trm.tasks.maze.arguments import MazeArguments
+
+    with pytest.raises(ValueError, match="--distance_front_speed schedules the distance target"):
+        MazeArguments(distance_front_speed=4).check()
+    with pytest.raises(ValueError, match="--distance_front_speed must be at least 0"):
+        MazeArguments(distance_target=True, distance_front_speed=-1).check()
+    MazeArguments(distance_target=True, distance_front_speed=4).check()
+
+
 def test_distance_target_is_a_maze_flag_that_other_tasks_refuse(tmp_path):
     import subprocess
     import sys
@@ -239,13 +307,15 @@ def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, cap
     out = tmp_path / "loops"
     load_example("train").main(["--task", "maze", "--recipe", "loops", "--maze_sizes", "7", "9", "--min_path_length",
                                 "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "3",
-                                "--distance_target", "--eval_strategy", "no", "--save_strategy", "no",
+                                "--distance_target", "--distance_front_speed", "4", "--eval_strategy", "no",
+                                "--save_strategy", "no",
                                 "--schedule_by_time", "true", "--disable_tqdm", "true", "--hidden_size", "16",
                                 "--output_dir", str(out)])
     config = json.loads((out / "config.json").read_text())
     run = json.loads((out / "training_run.json").read_text())
     data = run["data"]
     assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0 and run["tie_break"] == "frame"
+    assert config["auxiliary_front_speed"] == 4
     assert run["lr_scheduler"] == "cosine over the time budget"  # --schedule_by_time over the recipe's 15 minutes
     assert data["source"].startswith("generated mixed, sides 7, 9")
     capsys.readouterr()

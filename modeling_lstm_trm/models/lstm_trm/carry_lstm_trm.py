@@ -27,6 +27,8 @@ class LSTMTRMCarry:
     h, c: (batch, positions, hidden) recurrent states, detached. steps: supervision steps each row has run.
     halted: rows that finished; the next call restarts them (`refill`) on the batch's new puzzle.
     inputs, labels, puzzle_identifiers: the puzzle each row is working on.
+    head_start: supervision steps each row ran without gradients before its first counted one (progressive
+    training), so that it has thought `head_start + steps` steps on its puzzle; None: none.
     """
 
     h: torch.Tensor
@@ -36,6 +38,7 @@ class LSTMTRMCarry:
     inputs: torch.Tensor
     labels: torch.Tensor | None = None
     puzzle_identifiers: torch.Tensor | None = None
+    head_start: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -80,7 +83,13 @@ class LSTMTRMCarry:
             h=torch.where(cells, h_init, self.h), c=torch.where(cells, c_init, self.c),
             steps=torch.where(new, 0, self.steps), halted=torch.zeros_like(new),
             inputs=torch.where(rows, input_ids, self.inputs), labels=labels, puzzle_identifiers=puzzle_identifiers,
+            head_start=None if self.head_start is None else torch.where(new, 0, self.head_start),
         )
+
+    @property
+    def depth(self) -> torch.Tensor:
+        """Supervision steps each row has thought on its puzzle, its head start included."""
+        return self.steps if self.head_start is None else self.head_start + self.steps
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Plain tensors, for safetensors checkpoints."""

@@ -70,6 +70,11 @@ class LSTMTRMConfig(PretrainedConfig):
             `auxiliary_loss_weight`: extra supervision beyond the answer (e.g. mazes' distances from S, modulo 3).
             0 (default): none, the answer alone, as TRM.
         auxiliary_loss_weight (`float`): See `auxiliary_classes`.
+        auxiliary_front_speed (`int`): With a positive value, an auxiliary label is `class + auxiliary_classes *
+            arrival`, and its class is scored only from supervision step `arrival / auxiliary_front_speed` on
+            (counting progressive training's steps): a wave that moves this many cells a step cannot know a cell
+            farther away yet, so it is not asked (e.g. a maze's distances from S, each from when a wave from S can have
+            reached it). 0 (default): every class is asked at every step.
         puzzle_emb_sparse (`bool`): Train the puzzle embedding with sparse gradients (one row per identifier seen in
             the batch): for ARC's thousands of task versions, with the sign update of `training.sparse_rows`.
         task (`str`, *optional*): The task the model was trained on (`modeling_lstm_trm.tasks`: a task's name, or the
@@ -88,7 +93,8 @@ class LSTMTRMConfig(PretrainedConfig):
                  gate_bias_init: float = -2.0, batch_size: int | None = None, puzzle_emb_len: int = 0,
                  mlp_multiple: int = 32, absolute_positions: bool | None = None, q_head_input: str = "mean",
                  mlp_mixer_norm: str = "channels", puzzle_emb_sparse: bool = False, task: str | None = None,
-                 progressive_steps: int = 0, auxiliary_classes: int = 0, auxiliary_loss_weight: float = 1.0, **kwargs):
+                 progressive_steps: int = 0, auxiliary_classes: int = 0, auxiliary_loss_weight: float = 1.0,
+                 auxiliary_front_speed: int = 0, **kwargs):
         self.vocab_size, self.seq_len, self.num_puzzle_identifiers = vocab_size, seq_len, num_puzzle_identifiers
         self.puzzle_emb_ndim, self.puzzle_emb_len, self.puzzle_emb_sparse = puzzle_emb_ndim, puzzle_emb_len, \
             puzzle_emb_sparse
@@ -101,6 +107,7 @@ class LSTMTRMConfig(PretrainedConfig):
         self.batch_size, self.absolute_positions, self.q_head_input = batch_size, absolute_positions, q_head_input
         self.mlp_mixer_norm, self.task, self.progressive_steps = mlp_mixer_norm, task, progressive_steps
         self.auxiliary_classes, self.auxiliary_loss_weight = auxiliary_classes, auxiliary_loss_weight
+        self.auxiliary_front_speed = auxiliary_front_speed
         self.validate_settings()
         for name in ("expansion", "halt_exploration_prob", "rms_norm_eps", "rope_theta", "q_loss_weight",
                      "gate_bias_init", "auxiliary_loss_weight"):
@@ -119,11 +126,13 @@ class LSTMTRMConfig(PretrainedConfig):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
         for name, least in (("puzzle_emb_ndim", 0), ("puzzle_emb_len", 0), ("mlp_multiple", 1),
-                            ("progressive_steps", 0), ("auxiliary_classes", 0)):
+                            ("progressive_steps", 0), ("auxiliary_classes", 0), ("auxiliary_front_speed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"`{name}` must be an integer of at least {least}"
                                  f"{' (0 disables it)' if name == 'puzzle_emb_ndim' else ''}, got {value!r}")
+        if self.auxiliary_front_speed and not self.auxiliary_classes:
+            raise ValueError("`auxiliary_front_speed` schedules the auxiliary target: it needs `auxiliary_classes`")
         prefix = self.puzzle_emb_len or -(-self.puzzle_emb_ndim // self.hidden_size)
         if self.puzzle_emb_ndim > prefix * self.hidden_size or (self.puzzle_emb_len and not self.puzzle_emb_ndim):
             raise ValueError(f"`puzzle_emb_len` {self.puzzle_emb_len} positions of width {self.hidden_size} cannot "

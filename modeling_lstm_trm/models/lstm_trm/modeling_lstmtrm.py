@@ -309,10 +309,16 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
                              f"{' (or twice its length)' * bool(classes)}, got {tuple(labels.shape)}")
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
             raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
-        for part, most, name in ((labels[:, :cells], self.config.vocab_size, "vocab_size"),
-                                 (labels[:, cells:], classes, "auxiliary_classes")):
-            if on_cpu and ((part != IGNORE_INDEX) & ((part < 0) | (part >= most))).any():
-                raise ValueError(f"`labels` must lie in [0, {name}={most}) or be -100")
+        if not on_cpu:
+            return
+        part = labels[:, :cells]
+        if ((part != IGNORE_INDEX) & ((part < 0) | (part >= self.config.vocab_size))).any():
+            raise ValueError(f"`labels` must lie in [0, vocab_size={self.config.vocab_size}) or be -100")
+        part, most = labels[:, cells:], (math.inf if self.config.auxiliary_front_speed else classes)
+        if ((part != IGNORE_INDEX) & ((part < 0) | (part >= most))).any():
+            raise ValueError(f"the auxiliary `labels` must lie in [0, auxiliary_classes={classes}) or be -100"
+                             if most == classes else "the auxiliary `labels` (class + auxiliary_classes * arrival) "
+                             "must be non-negative or -100")
 
     def _check_puzzle_identifiers(self, puzzle_identifiers, batch: int, on_cpu: bool) -> None:
         if puzzle_identifiers.shape != (batch,):
@@ -518,7 +524,7 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
         with self.model.autocast(input_ids.device.type):
             x = self.model.embed(inputs, puzzle_ids)
             if self.training and self.config.progressive_steps:
-                h, c = self._progressive_start(x, h, c, fresh)
+                h, c, carry = self._progressive_start(x, h, c, fresh, carry)
             h, c = self.model.recurse(x, h, c)
             logits = self.lm_head(c[:, self.config.puzzle_emb_len:]).float()
             aux_logits = None if self.aux_head is None else self.aux_head(c[:, self.config.puzzle_emb_len:]).float()
@@ -538,22 +544,25 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
 
         loss = metrics = None
         if labels is not None:
-            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps, aux_logits)
-        new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids)
+            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps, aux_logits,
+                                                   depth=replace(carry, steps=steps).depth)
+        new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids, carry.head_start)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
                              cache=new_carry, metrics=metrics, auxiliary_logits=aux_logits)
 
     @torch.no_grad()
-    def _progressive_start(self, x, h, c, fresh):
+    def _progressive_start(self, x, h, c, fresh, carry):
         """Progressive training (`config.progressive_steps`): the rows starting a new puzzle run r supervision steps
         without gradients first, r drawn uniformly from 0..progressive_steps (on the CPU generator: no device sync
-        for the draw; the rows are found with one `nonzero`)."""
+        for the draw; the rows are found with one `nonzero`); the carry keeps r as those rows' `head_start`."""
         r = int(torch.randint(0, self.config.progressive_steps + 1, ()))
         rows = fresh.nonzero().squeeze(-1) if r else fresh.new_zeros(0, dtype=torch.long)
         if not len(rows):
-            return h, c
+            return h, c, carry
+        head_start = torch.zeros_like(carry.steps) if carry.head_start is None else carry.head_start
+        carry = replace(carry, head_start=head_start.index_fill(0, rows, r))
         hs, cs = self.model.recurse(x[rows], h[rows], c[rows], recursions=r * self.config.T_cycles)
-        return h.index_copy(0, rows, hs.to(h.dtype)), c.index_copy(0, rows, cs.to(c.dtype))
+        return h.index_copy(0, rows, hs.to(h.dtype)), c.index_copy(0, rows, cs.to(c.dtype)), carry
 
     def _mean_loss(self, logits, labels):
         """Cross-entropy per row over its scored cells, then over the batch."""
@@ -561,7 +570,16 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
         counts = (labels != IGNORE_INDEX).sum(-1, keepdim=True).clamp(min=1)
         return (cross_entropy(logits, labels) / counts).sum(-1).mean()
 
-    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps, aux_logits=None):
+    def _auxiliary_due(self, aux_labels, depth):
+        """With `auxiliary_front_speed`: each label's class where a front of that speed has reached its arrival by
+        this row's depth, else not scored."""
+        classes, speed = self.config.auxiliary_classes, self.config.auxiliary_front_speed
+        if not speed:
+            return aux_labels
+        due = (aux_labels != IGNORE_INDEX) & (aux_labels // classes <= speed * depth.unsqueeze(-1))
+        return torch.where(due, aux_labels % classes, IGNORE_INDEX)
+
+    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps, aux_logits=None, depth=None):
         labels, aux_labels = labels[:, :logits.shape[1]], labels[:, logits.shape[1]:]  # the auxiliary target, if any
         valid = labels != IGNORE_INDEX
         counts = valid.sum(-1)
@@ -571,7 +589,8 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
             solved = correct.sum(-1) == counts
         q_loss = F.binary_cross_entropy_with_logits(q_halt, solved.to(q_halt.dtype))
         loss = (lm_loss + self.config.q_loss_weight * q_loss).float()
-        aux_loss = self._mean_loss(aux_logits, aux_labels) if aux_logits is not None and aux_labels.shape[1] else None
+        aux_loss = (self._mean_loss(aux_logits, self._auxiliary_due(aux_labels, steps if depth is None else depth))
+                    if aux_logits is not None and aux_labels.shape[1] else None)
         if aux_loss is not None:
             loss = loss + self.config.auxiliary_loss_weight * aux_loss.float()
         with torch.no_grad():  # (sum, count) pairs: over the rows that halted now, and over the batch for losses

@@ -69,6 +69,10 @@ class MazeArguments(DataSourceArguments):
         "help": "Supervision beyond the path label (off by default: TRM trains on the path alone): a second head "
                 "learns every cell's steps from S modulo 3 (or wall / unreachable), the state a breadth-first wave "
                 "leaves."})
+    distance_front_speed: int = field(default=0, metadata={
+        "help": "With --distance_target: ask each cell's distance only from the supervision step a wave from S moving "
+                "this many cells a step would reach it (counting progressive training's steps), not before it can "
+                "be known; 0 (default): every cell at every step."})
     augment: bool = field(default=True, metadata={
         "help": "Draw each training maze under a random one of the 8 rotations and reflections (TRM and HRM train "
                 "Maze-Hard without: the maze-hard preset sets false)."})
@@ -87,6 +91,9 @@ class MazeArguments(DataSourceArguments):
         self.check_source()
         self.check_paths()
         check_style(self.maze_style)
+        at_least(self.distance_front_speed, 0, "distance_front_speed")
+        if self.distance_front_speed and not self.distance_target:
+            raise ValueError("--distance_front_speed schedules the distance target: it goes with --distance_target")
         if self.tie_break not in TIE_BREAKS:
             raise ValueError(f"--tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break}")
         if self.maze_style != "carved" and self.uses_dataset():

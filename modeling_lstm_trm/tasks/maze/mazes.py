@@ -98,11 +98,14 @@ def solve_maze(question: np.ndarray) -> tuple[np.ndarray | None, int]:
 DISTANCE_CLASSES = 4  # the auxiliary target's classes: a wall or a cell S cannot reach, then steps from S mod 3
 
 
-def distance_target(question: np.ndarray) -> np.ndarray:
+def distance_target(question: np.ndarray, with_arrival: bool = False) -> np.ndarray:
     """Per cell, 0 for a wall or a cell S cannot reach, else 1 + (steps from S) mod 3: the finite state a breadth-first
-    wave from S leaves behind. It is enough to find the path: from G, step to a neighbour one class lower (mod 3)."""
+    wave from S leaves behind. It is enough to find the path: from G, step to a neighbour one class lower (mod 3).
+    `with_arrival`: each class plus DISTANCE_CLASSES times the steps from S, when a wave from S reaches the cell (as
+    a model with `auxiliary_front_speed` reads its labels)."""
     dist, _ = distances(question, endpoints(question)[0])
-    return np.where(dist >= 0, 1 + dist % 3, 0)
+    target = np.where(dist >= 0, 1 + dist % 3, 0)
+    return target + DISTANCE_CLASSES * np.maximum(dist, 0) if with_arrival else target
 
 
 def path_problem(question: np.ndarray, answer: np.ndarray) -> str | None:
@@ -453,10 +456,10 @@ class MazeDataset(AugmentedPuzzles):
         return question, answer
 
 
-def with_distance_target(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
+def with_distance_target(questions: np.ndarray, answers: np.ndarray, with_arrival: bool = False) -> np.ndarray:
     """(count, 2, N, N): each answer with its `distance_target` behind it, as a model with `auxiliary_classes` reads
     its labels (the symmetries act on both alike)."""
-    return np.stack([answers, np.stack([distance_target(q) for q in questions])], axis=1)
+    return np.stack([answers, np.stack([distance_target(q, with_arrival) for q in questions])], axis=1)
 
 
 def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndarray) -> dict:

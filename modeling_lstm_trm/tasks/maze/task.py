@@ -81,13 +81,16 @@ class MazeTask(PuzzleTask):
     load_puzzles = staticmethod(load_splits)
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):
-        answers = with_distance_target(data.questions, data.answers) if task_args.distance_target else data.answers
+        answers = (with_distance_target(data.questions, data.answers, with_arrival=bool(task_args.distance_front_speed))
+                   if task_args.distance_target else data.answers)
         return MazeDataset(data.questions, answers, length=length, seed=seed, augment=task_args.augment,
                            tie_break=task_args.tie_break)
 
     def model_settings(self, splits, task_args) -> dict:
-        """--distance_target: a second head for the distances from S (mod 3)."""
-        return {"auxiliary_classes": DISTANCE_CLASSES} if task_args.distance_target else {}
+        """--distance_target: a second head for the distances from S (mod 3), asked from when a front of
+        --distance_front_speed could have reached each cell."""
+        return ({"auxiliary_classes": DISTANCE_CLASSES, "auxiliary_front_speed": task_args.distance_front_speed}
+                if task_args.distance_target else {})
 
     def run_record(self, splits, model, task_args) -> dict:
         """Also whether the mazes were turned and which shortest path the labels marked where several tie."""
