@@ -9,7 +9,9 @@ matched to the lstm arm's parameter count), `+distance` (`--distance_target`), `
 and up to 16 progressive ones, twice the preset's), `+wide` (hidden 96 instead of 64), `+data` (40,000 training
 mazes instead of 4,000), `+far` (shortest paths of at least 16 steps at 9x9, scaled by the area: 44 at 15x15, twice the
 preset's, so the waves run farther), `+front4` / `+front8` (`--distance_front_speed 4` / `8`: each cell's distance is
-asked only from the step a wave from S moving 4 / 8 cells a step reaches it); flags after `--` go to every arm
+asked only from the step a wave from S moving 4 / 8 cells a step reaches it), `+parent` (`--parent_target`: the second
+head learns each cell's parent, the neighbour the wave from S reached it from, instead of its distance); flags after
+`--` go to every arm
 (e.g. `--maze_style mixed --seed 1`). Then each model solves generated mazes of every set (`--sets STYLE:SIDE:COUNT`,
 or every --styles at every --sizes; a kind's shortest-path floor is `mazes.long_path`), `max(--depths)` supervision
 steps, read after each depth in --depths and at the stopping rules (`--fixed_point_steps`: where the answer held k
@@ -42,14 +44,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_maze import cpu_preset, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
-from modeling_lstm_trm.tasks.maze.mazes import MAZE_STYLES  # noqa: E402
+from modeling_lstm_trm.tasks.maze.mazes import DISTANCE_CLASSES, MAZE_STYLES  # noqa: E402
 
 RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
 INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
                "given": ["--tie_break", "given"], "cosine": ["--schedule_by_time", "true"],
                "long": ["--halt_max_steps", "16", "--progressive_steps", "16"], "wide": [],
                "data": ["--train_mazes", "40000"], "far": ["--min_path_length", "16"],
-               "front4": ["--distance_front_speed", "4"], "front8": ["--distance_front_speed", "8"]}
+               "front4": ["--distance_front_speed", "4"], "front8": ["--distance_front_speed", "8"],
+               "parent": ["--parent_target"]}
 WIDE_HIDDEN = 96  # +wide: the lstm arm's hidden size (the trm arm's is matched to its parameter count, as always)
 
 
@@ -244,7 +247,7 @@ def wave_figure(args) -> None:
     depth, paths, waves = max(args.depths), [], []
     for out in think_on(model, x, depth):
         paths.append(out.logits.argmax(-1).reshape(30, 30).numpy())
-        if out.auxiliary_logits is not None:
+        if model.config.auxiliary_classes == DISTANCE_CLASSES:  # (a parent head's pointers are not drawn)
             waves.append(out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy())
     steps = np.unique(np.linspace(0, depth - 1, 8).round().astype(int))
     fig, axes = plt.subplots(1 + bool(waves), len(steps), figsize=(2.1 * len(steps), 2.4 * (1 + bool(waves))),
@@ -289,6 +292,8 @@ def distance_by_step(args) -> list[dict]:
     rows, depths = [], sorted(set(args.depths))
     for arm in args.arms:
         model = load_model(str(Path(args.out) / arm)).eval()
+        if model.config.auxiliary_classes != DISTANCE_CLASSES:
+            raise SystemExit(f"--phase distance reads the distance head (+distance): arm {arm} has none")
         for style, side, count, floor in read_sets(args):
             questions, _ = generate_mazes(count, side, floor or long_path(side, style), seed=args.seed + side,
                                           style=style)

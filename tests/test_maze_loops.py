@@ -25,10 +25,13 @@ from modeling_lstm_trm.tasks.maze.mazes import (
     distance_target,
     generate_mazes,
     long_path,
+    parent_target,
     path_problem,
     score_mazes,
+    solve_maze,
     to_tokens,
     with_distance_target,
+    with_parent_target,
 )
 
 LOOPED = ("#######"
@@ -290,6 +293,53 @@ def test_distance_front_speed_goes_with_the_distance_target():
     MazeArguments(distance_target=True, distance_front_speed=4).check()
 
 
+def test_the_parent_target_points_each_cell_at_the_first_nearer_neighbour_and_leads_back_along_the_label():
+    rng = __import__("random").Random(3)
+    mazes = [to_tokens(LOOPED, 7, "test", "maze")] + [generate_maze_of(style, rng) for style in ("scattered", "carved")]
+    for question in mazes:
+        target = parent_target(question)
+        start, goal = (tuple(np.argwhere(question == token)[0]) for token in (START, GOAL))
+        steps = steps_from(question, start)
+        for (r, c), value in np.ndenumerate(target):
+            if (r, c) not in steps:
+                assert value == 0
+            elif (r, c) == start:
+                assert value == 1
+            else:  # looking down, up, right, left: the first open neighbour one step nearer S
+                nearer = [i for i, (dr, dc) in enumerate(((1, 0), (-1, 0), (0, 1), (0, -1)))
+                          if steps.get((r + dr, c + dc), -1) == steps[r, c] - 1]
+                assert value == 2 + nearer[0]
+        cell, followed = goal, set()
+        while cell != start:
+            dr, dc = ((1, 0), (-1, 0), (0, 1), (0, -1))[target[cell] - 2]
+            cell = (cell[0] + dr, cell[1] + dc)
+            followed.add(cell)
+        assert followed - {start} == set(map(tuple, np.argwhere(solve_maze(question)[0] == PATH)))
+
+
+def generate_maze_of(style, rng):
+    from modeling_lstm_trm.tasks.maze.mazes import generate_maze
+
+    return generate_maze(11, 10, rng, style=style)[0]
+
+
+def test_parent_labels_are_recomputed_in_every_turned_frame():
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    labels = with_parent_target(question[None], question[None])
+    for item in MazeDataset(question[None], labels, 32, target_in_frame=parent_target):
+        turned = item["input_ids"].numpy().reshape(7, 7)
+        label = item["labels"].numpy().reshape(2, 7, 7)
+        assert np.array_equal(label[1], parent_target(turned))  # directions of this frame, not the turned numbers
+        assert np.array_equal(label[0], solve_maze(turned)[0])  # and the path they lead back along
+
+
+def test_parent_target_is_one_kind_of_second_target():
+    from modeling_lstm_trm.tasks.maze.arguments import MazeArguments
+
+    with pytest.raises(ValueError, match="--parent_target and --distance_target"):
+        MazeArguments(parent_target=True, distance_target=True).check()
+
+
 def test_distance_target_is_a_maze_flag_that_other_tasks_refuse(tmp_path):
     import subprocess
     import sys
@@ -323,3 +373,16 @@ def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, cap
                                          "--num_puzzles", "3", "--depths", "1", "3", "--fixed_point_steps", "2"])
     shown = capsys.readouterr().out
     assert "valid shortest path accuracy by side" in shown and "| 11 |" in shown
+
+
+def test_a_tiny_run_with_the_parent_target_trains_its_six_classes(tmp_path):
+    from conftest import load_example
+
+    out = tmp_path / "parent"
+    load_example("train").main(["--task", "maze", "--recipe", "loops", "--maze_sizes", "7", "9", "--min_path_length",
+                                "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "2", "--parent_target",
+                                "--eval_strategy", "no", "--save_strategy", "no", "--disable_tqdm", "true",
+                                "--hidden_size", "16", "--output_dir", str(out)])
+    config = json.loads((out / "config.json").read_text())
+    assert config["auxiliary_classes"] == 6 and config["auxiliary_front_speed"] == 0
+    assert json.loads((out / "trainer_state.json").read_text())["log_history"][-1]["step"] == 2

@@ -69,6 +69,11 @@ class MazeArguments(DataSourceArguments):
         "help": "Supervision beyond the path label (off by default: TRM trains on the path alone): a second head "
                 "learns every cell's steps from S modulo 3 (or wall / unreachable), the state a breadth-first wave "
                 "leaves."})
+    parent_target: bool = field(default=False, metadata={
+        "help": "Supervision beyond the path label (off by default; instead of --distance_target): a second head "
+                "learns every cell's parent, the neighbour a breadth-first wave from S reached it from (the first "
+                "one nearer S looking down, up, right, left: following them back from G marks the label's path), or "
+                "wall / unreachable / S."})
     distance_front_speed: int = field(default=0, metadata={
         "help": "With --distance_target: ask each cell's distance only from the supervision step a wave from S moving "
                 "this many cells a step would reach it (counting progressive training's steps), not before it can "
@@ -91,6 +96,8 @@ class MazeArguments(DataSourceArguments):
         self.check_source()
         self.check_paths()
         check_style(self.maze_style)
+        if self.parent_target and self.distance_target:
+            raise ValueError("--parent_target and --distance_target are two targets of the one second head: pass one")
         at_least(self.distance_front_speed, 0, "distance_front_speed")
         if self.distance_front_speed and not self.distance_target:
             raise ValueError("--distance_front_speed schedules the distance target: it goes with --distance_target")

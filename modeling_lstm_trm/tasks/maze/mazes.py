@@ -108,6 +108,26 @@ def distance_target(question: np.ndarray, with_arrival: bool = False) -> np.ndar
     return target + DISTANCE_CLASSES * np.maximum(dist, 0) if with_arrival else target
 
 
+PARENT_CLASSES = 6  # --parent_target's classes: a wall or a cell S cannot reach, S, then the parent's direction
+LOOKING = ((1, 0), (-1, 0), (0, 1), (0, -1))  # down, up, right, left: the order `solve_maze` looks in
+
+
+def parent_target(question: np.ndarray) -> np.ndarray:
+    """Per cell, 0 for a wall or a cell S cannot reach, 1 for S, else 2 + the direction (down, up, right, left) of its
+    parent: the first neighbour one step nearer S, looking in that order. The pointer a breadth-first wave from S
+    leaves where it reaches a cell; following them back from G marks the label's path (`solve_maze`). Unlike the
+    distance's classes, one wrong pointer shifts nothing behind it. Directions belong to the frame: compute it on the
+    turned maze."""
+    dist, _ = distances(question, endpoints(question)[0])
+    target = np.where(dist > 0, 0, np.where(dist == 0, 1, 0))
+    padded = np.pad(dist, 1, constant_values=-1)
+    size = question.shape[0]
+    for direction, (dr, dc) in enumerate(LOOKING):
+        neighbour = padded[1 + dr:1 + dr + size, 1 + dc:1 + dc + size]
+        target = np.where((target == 0) & (dist > 0) & (neighbour == dist - 1), 2 + direction, target)
+    return target
+
+
 def path_problem(question: np.ndarray, answer: np.ndarray) -> str | None:
     """None if `answer` marks a shortest path from S to G through open cells and agrees with `question` elsewhere,
     else what is wrong (ValueError if the question itself lacks S or G)."""
@@ -436,23 +456,27 @@ class MazeDataset(AugmentedPuzzles):
     looped mazes' images), a choice the model cannot read off its input."""
 
     def __init__(self, questions: np.ndarray, answers: np.ndarray, length: int, seed: int = 0, augment: bool = True,
-                 tie_break: str = "frame"):
+                 tie_break: str = "frame", target_in_frame=None):
         if tie_break not in TIE_BREAKS:
             raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
         self.several = ({q.tobytes() for q in questions if solve_maze(q)[1] > 1} if tie_break == "frame" and augment
                         else set())
-        self.frame_labels = {}  # (maze, symmetry) -> the path solve_maze marks there, computed once
+        self.frame_labels = {}  # (maze, symmetry) -> what is re-marked in that frame, computed once
+        self.target_in_frame = target_in_frame  # an auxiliary target that reads directions: recomputed per frame
         super().__init__(questions, answers, length, seed, self.turned if augment else None)
 
     def turned(self, question: np.ndarray, answer: np.ndarray, rng: np.random.Generator):
         k = int(rng.integers(8))
         key = question.tobytes()
         question, answer = dihedral(question, k), dihedral(answer, k)
-        if key in self.several:
+        if key in self.several or self.target_in_frame is not None:
             if (key, k) not in self.frame_labels:
-                self.frame_labels[key, k] = solve_maze(question)[0]
-            path = self.frame_labels[key, k]
-            answer = np.concatenate([path[None], answer[1:]]) if answer.ndim == 3 else path  # 3: a distance target too
+                path = solve_maze(question)[0] if key in self.several else answer[0] if answer.ndim == 3 else answer
+                self.frame_labels[key, k] = (path if self.target_in_frame is None
+                                             else np.stack([path, self.target_in_frame(question)]))
+            again = self.frame_labels[key, k]
+            answer = (np.concatenate([again[None], answer[1:]]) if again.ndim == 2 and answer.ndim == 3  # 3: with a
+                      else again)  # second target, kept as turned unless it is recomputed here
         return question, answer
 
 
@@ -460,6 +484,12 @@ def with_distance_target(questions: np.ndarray, answers: np.ndarray, with_arriva
     """(count, 2, N, N): each answer with its `distance_target` behind it, as a model with `auxiliary_classes` reads
     its labels (the symmetries act on both alike)."""
     return np.stack([answers, np.stack([distance_target(q, with_arrival) for q in questions])], axis=1)
+
+
+def with_parent_target(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
+    """(count, 2, N, N): each answer with its `parent_target` behind it (in the given frame; `MazeDataset` recomputes
+    it in each turned one)."""
+    return np.stack([answers, np.stack([parent_target(q) for q in questions])], axis=1)
 
 
 def score_mazes(questions: np.ndarray, answers: np.ndarray, predictions: np.ndarray) -> dict:

@@ -26,6 +26,7 @@ from .maze_hard import MazeSet, load_csv_splits, load_trm_folder, write_csv
 from .mazes import (
     DISTANCE_CLASSES,
     GOAL,
+    PARENT_CLASSES,
     PATH,
     START,
     VOCABULARY,
@@ -37,10 +38,12 @@ from .mazes import (
     generate_mazes,
     long_path,
     pad_to_canvas,
+    parent_target,
     path_problem,
     to_text,
     to_tokens,
     with_distance_target,
+    with_parent_target,
 )
 
 PRESETS = Path(__file__).parent / "presets"
@@ -82,13 +85,17 @@ class MazeTask(PuzzleTask):
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):
         answers = (with_distance_target(data.questions, data.answers, with_arrival=bool(task_args.distance_front_speed))
-                   if task_args.distance_target else data.answers)
+                   if task_args.distance_target else with_parent_target(data.questions, data.answers)
+                   if task_args.parent_target else data.answers)
         return MazeDataset(data.questions, answers, length=length, seed=seed, augment=task_args.augment,
-                           tie_break=task_args.tie_break)
+                           tie_break=task_args.tie_break, target_in_frame=parent_target if task_args.parent_target
+                           else None)
 
     def model_settings(self, splits, task_args) -> dict:
         """--distance_target: a second head for the distances from S (mod 3), asked from when a front of
-        --distance_front_speed could have reached each cell."""
+        --distance_front_speed could have reached each cell; --parent_target: one for each cell's parent."""
+        if task_args.parent_target:
+            return {"auxiliary_classes": PARENT_CLASSES}
         return ({"auxiliary_classes": DISTANCE_CLASSES, "auxiliary_front_speed": task_args.distance_front_speed}
                 if task_args.distance_target else {})
 
