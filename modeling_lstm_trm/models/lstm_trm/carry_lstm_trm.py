@@ -1,9 +1,11 @@
 """The carry of LSTM-TRM: what persists across deep-supervision steps, as a KV cache persists across decoding steps
-(transformers keeps its caches apart from the modeling files too). A Hub-flat file beside `modeling_lstmtrm.py`,
-copied with it."""
+(transformers keeps its caches apart from the modeling files too), and the checks of what a carry holds (the carry
+itself, the labels and puzzle identifiers of its puzzles). A Hub-flat file beside `modeling_lstmtrm.py`, copied
+with it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -126,4 +128,35 @@ def check_carry(carry, input_ids, config) -> None:
                          "or float16 (as this model returns it)")
 
 
-__all__ = ["CARRY_DTYPES", "IGNORE_INDEX", "LSTMTRMCarry", "check_carry"]
+def check_labels(labels, input_ids, config, on_cpu: bool) -> None:
+    """The answer's tokens; with `auxiliary_classes`, optionally the auxiliary target's classes after them."""
+    classes, (batch, cells) = config.auxiliary_classes, input_ids.shape
+    if labels.shape != input_ids.shape and not (classes and labels.shape == (batch, 2 * cells)):
+        raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}"
+                         f"{' (or twice its length)' * bool(classes)}, got {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
+    if not on_cpu:
+        return
+    part = labels[:, :cells]
+    if ((part != IGNORE_INDEX) & ((part < 0) | (part >= config.vocab_size))).any():
+        raise ValueError(f"`labels` must lie in [0, vocab_size={config.vocab_size}) or be -100")
+    part, most = labels[:, cells:], (math.inf if config.auxiliary_front_speed else classes)
+    if ((part != IGNORE_INDEX) & ((part < 0) | (part >= most))).any():
+        raise ValueError(f"the auxiliary `labels` must lie in [0, auxiliary_classes={classes}) or be -100"
+                         if most == classes else "the auxiliary `labels` (class + auxiliary_classes * arrival) "
+                         "must be non-negative or -100")
+
+
+def check_puzzle_identifiers(puzzle_identifiers, batch: int, config, on_cpu: bool) -> None:
+    """One identifier per row, each below `config.num_puzzle_identifiers` (values read only on the CPU)."""
+    if puzzle_identifiers.shape != (batch,):
+        raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
+                         f"{tuple(puzzle_identifiers.shape)}")
+    count = config.num_puzzle_identifiers
+    if on_cpu and (puzzle_identifiers.min() < 0 or puzzle_identifiers.max() >= count):
+        raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers={count}); got values in "
+                         f"[{int(puzzle_identifiers.min())}, {int(puzzle_identifiers.max())}]")
+
+
+__all__ = ["CARRY_DTYPES", "IGNORE_INDEX", "LSTMTRMCarry", "check_carry", "check_labels", "check_puzzle_identifiers"]

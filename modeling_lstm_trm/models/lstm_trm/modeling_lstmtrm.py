@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry, check_carry
+from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry, check_carry, check_labels, check_puzzle_identifiers
 from .configuration_lstm_trm import LSTMTRMConfig
 from .pipeline_lstm_trm import CUSTOM_PIPELINES
 from .solving_lstm_trm import LSTMTRMSolveOutput, LSTMTRMSolvingMixin, fixed_point_stop
@@ -278,9 +278,9 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
         self._check_input_ids(input_ids)
         on_cpu = input_ids.device.type == "cpu"
         if labels is not None:
-            self._check_labels(labels, input_ids, on_cpu)
+            check_labels(labels, input_ids, self.config, on_cpu)
         if puzzle_identifiers is not None:
-            self._check_puzzle_identifiers(puzzle_identifiers, input_ids.shape[0], on_cpu)
+            check_puzzle_identifiers(puzzle_identifiers, input_ids.shape[0], self.config, on_cpu)
         if carry is not None:
             check_carry(carry, input_ids, self.config)
 
@@ -300,34 +300,6 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
         if input_ids.device.type == "cpu" and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
             raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
                              f"[{int(input_ids.min())}, {int(input_ids.max())}]")
-
-    def _check_labels(self, labels, input_ids, on_cpu: bool) -> None:
-        """The answer's tokens; with `auxiliary_classes`, optionally the auxiliary target's classes after them."""
-        classes, (batch, cells) = self.config.auxiliary_classes, input_ids.shape
-        if labels.shape != input_ids.shape and not (classes and labels.shape == (batch, 2 * cells)):
-            raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}"
-                             f"{' (or twice its length)' * bool(classes)}, got {tuple(labels.shape)}")
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise ValueError(f"`labels` must be integer token ids (or -100), got {labels.dtype}")
-        if not on_cpu:
-            return
-        part = labels[:, :cells]
-        if ((part != IGNORE_INDEX) & ((part < 0) | (part >= self.config.vocab_size))).any():
-            raise ValueError(f"`labels` must lie in [0, vocab_size={self.config.vocab_size}) or be -100")
-        part, most = labels[:, cells:], (math.inf if self.config.auxiliary_front_speed else classes)
-        if ((part != IGNORE_INDEX) & ((part < 0) | (part >= most))).any():
-            raise ValueError(f"the auxiliary `labels` must lie in [0, auxiliary_classes={classes}) or be -100"
-                             if most == classes else "the auxiliary `labels` (class + auxiliary_classes * arrival) "
-                             "must be non-negative or -100")
-
-    def _check_puzzle_identifiers(self, puzzle_identifiers, batch: int, on_cpu: bool) -> None:
-        if puzzle_identifiers.shape != (batch,):
-            raise ValueError(f"`puzzle_identifiers` must have shape ({batch},), got "
-                             f"{tuple(puzzle_identifiers.shape)}")
-        count = self.config.num_puzzle_identifiers
-        if on_cpu and (puzzle_identifiers.min() < 0 or puzzle_identifiers.max() >= count):
-            raise ValueError(f"`puzzle_identifiers` must lie in [0, num_puzzle_identifiers={count}); got values in "
-                             f"[{int(puzzle_identifiers.min())}, {int(puzzle_identifiers.max())}]")
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -544,8 +516,8 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
 
         loss = metrics = None
         if labels is not None:
-            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps, aux_logits,
-                                                   depth=replace(carry, steps=steps).depth)
+            loss, metrics = self._loss_and_metrics(logits, q_halt, labels, halted, steps,
+                                                   replace(carry, steps=steps).depth, aux_logits)
         new_carry = LSTMTRMCarry(h.detach(), c.detach(), steps, halted, inputs, labels, puzzle_ids, carry.head_start)
         return LSTMTRMOutput(loss=loss, logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue,
                              cache=new_carry, metrics=metrics, auxiliary_logits=aux_logits)
@@ -571,15 +543,13 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
         return (cross_entropy(logits, labels) / counts).sum(-1).mean()
 
     def _auxiliary_due(self, aux_labels, depth):
-        """With `auxiliary_front_speed`: each label's class where a front of that speed has reached its arrival by
-        this row's depth, else not scored."""
+        """With `auxiliary_front_speed` (labels: class + classes * arrival), each class scored from the step a front of
+        that speed reaches its arrival, counting the row's depth; else the labels as they are."""
         classes, speed = self.config.auxiliary_classes, self.config.auxiliary_front_speed
-        if not speed:
-            return aux_labels
         due = (aux_labels != IGNORE_INDEX) & (aux_labels // classes <= speed * depth.unsqueeze(-1))
-        return torch.where(due, aux_labels % classes, IGNORE_INDEX)
+        return torch.where(due, aux_labels % classes, IGNORE_INDEX) if speed else aux_labels
 
-    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps, aux_logits=None, depth=None):
+    def _loss_and_metrics(self, logits, q_halt, labels, halted, steps, depth, aux_logits=None):
         labels, aux_labels = labels[:, :logits.shape[1]], labels[:, logits.shape[1]:]  # the auxiliary target, if any
         valid = labels != IGNORE_INDEX
         counts = valid.sum(-1)
@@ -589,7 +559,7 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
             solved = correct.sum(-1) == counts
         q_loss = F.binary_cross_entropy_with_logits(q_halt, solved.to(q_halt.dtype))
         loss = (lm_loss + self.config.q_loss_weight * q_loss).float()
-        aux_loss = (self._mean_loss(aux_logits, self._auxiliary_due(aux_labels, steps if depth is None else depth))
+        aux_loss = (self._mean_loss(aux_logits, self._auxiliary_due(aux_labels, depth))
                     if aux_logits is not None and aux_labels.shape[1] else None)
         if aux_loss is not None:
             loss = loss + self.config.auxiliary_loss_weight * aux_loss.float()
