@@ -51,9 +51,12 @@ def endpoints(grid: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
     return found[0], found[1]
 
 
+LOOKING = ((1, 0), (-1, 0), (0, 1), (0, -1))  # down, up, right, left: the order a cell's neighbours are looked at in
+
+
 def _neighbours(cell, size):
     r, c = cell
-    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+    for dr, dc in LOOKING:
         if 0 <= r + dr < size and 0 <= c + dc < size:
             yield r + dr, c + dc
 
@@ -109,7 +112,6 @@ def distance_target(question: np.ndarray, with_arrival: bool = False) -> np.ndar
 
 
 PARENT_CLASSES = 6  # --parent_target's classes: a wall or a cell S cannot reach, S, then the parent's direction
-LOOKING = ((1, 0), (-1, 0), (0, 1), (0, -1))  # down, up, right, left: the order `solve_maze` looks in
 
 
 def parent_target(question: np.ndarray) -> np.ndarray:
@@ -119,7 +121,7 @@ def parent_target(question: np.ndarray) -> np.ndarray:
     distance's classes, one wrong pointer shifts nothing behind it. Directions belong to the frame: compute it on the
     turned maze."""
     dist, _ = distances(question, endpoints(question)[0])
-    target = np.where(dist > 0, 0, np.where(dist == 0, 1, 0))
+    target = np.where(dist == 0, 1, 0)  # S; every other cell S reaches gets its direction below
     padded = np.pad(dist, 1, constant_values=-1)
     size = question.shape[0]
     for direction, (dr, dc) in enumerate(LOOKING):
