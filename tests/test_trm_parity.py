@@ -20,6 +20,13 @@ pytestmark = pytest.mark.floor  # also run on the oldest supported versions
 
 FIXTURES = Path(__file__).parent / "fixtures" / "trm"
 VARIANTS = ["mlp", "attention"]
+# Float32 sums depend on the CPU's kernels, and the recursion amplifies their last bits. On one machine our converted
+# model and TRM's code give the same bits; TRM's own code on an Intel Xeon (AMX), fed the fixtures' weights and
+# batches, differs from the outputs it recorded on another machine by up to 3.2e-4 (|ours - TRM| <= 3.2e-4 *
+# (1 + |TRM|)). The comparison allows three times that; test_a_conversion_one_weight_off_by_a_thousandth_is_caught
+# shows that it still tells a wrong conversion (0.1% off in one weight moves the outputs by 2e-2 to 3e-1).
+TOLERANCE = dict(atol=1e-3, rtol=1e-3)
+OUTPUTS = ("logits", "q_halt_logits", "q_continue_logits")
 
 
 def fixture(variant):
@@ -29,38 +36,55 @@ def fixture(variant):
     return tensors, record, state
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("mode", ["eval", "train"])
-def test_converted_weights_give_trms_outputs_step_by_step(variant, mode):
-    tensors, record, state = fixture(variant)
-    model = convert(state, config_from_trm(record["config"])).train(mode == "train")
+def supervision_steps(model, tensors, record, mode):
+    """The fixture's supervision steps through our model, the carry passed on: (batch, our output, TRM's sums)."""
+    model.train(mode == "train")
     carry = None
     for k, sums in enumerate(record["modes"][mode]):
         batch = {name: tensors[f"{mode}.{k}.batch.{name}"] for name in ("inputs", "labels", "puzzle_identifiers")}
         out = model(batch["inputs"], labels=batch["labels"], puzzle_identifiers=batch["puzzle_identifiers"],
                     cache=carry)
         carry = out.cache
-        expected = {name: tensors[f"{mode}.{k}.{name}"] for name in ("logits", "q_halt_logits", "q_continue_logits")}
-        torch.testing.assert_close(out.logits, expected["logits"], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(out.q_halt_logits, expected["q_halt_logits"], atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(out.q_continue_logits, expected["q_continue_logits"], atol=1e-5, rtol=1e-5)
+        yield batch, out, sums
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_converted_weights_give_trms_outputs_step_by_step(variant, mode):
+    tensors, record, state = fixture(variant)
+    model = convert(state, config_from_trm(record["config"]))
+    for k, (batch, out, sums) in enumerate(supervision_steps(model, tensors, record, mode)):
+        carry = out.cache
+        for name in OUTPUTS:
+            torch.testing.assert_close(getattr(out, name), tensors[f"{mode}.{k}.{name}"], **TOLERANCE)
         assert torch.equal(carry.halted, tensors[f"{mode}.{k}.halted"]), k
         assert torch.equal(carry.steps, tensors[f"{mode}.{k}.steps"]), k
         assert torch.equal(carry.inputs, tensors[f"{mode}.{k}.current_inputs"]), k
         # TRM sums its losses over the batch; ours are batch means (a learning rate that does not depend on the batch)
         batch_size = len(batch["inputs"])
-        torch.testing.assert_close(out.loss.double() * batch_size, tensors[f"{mode}.{k}.loss"][0], atol=1e-4,
-                                   rtol=1e-5)
+        torch.testing.assert_close(out.loss.double() * batch_size, tensors[f"{mode}.{k}.loss"][0], **TOLERANCE)
         ours = {name: (float(total), float(count)) for name, (total, count) in out.metrics.items()}
         assert ours["exact_accuracy"] == (sums["exact_accuracy"], sums["count"])
         assert ours["steps"] == (sums["steps"], sums["count"])
         assert ours["q_halt_accuracy"] == (sums["q_halt_accuracy"], sums["count"])
         assert ours["cell_accuracy"][0] == pytest.approx(sums["accuracy"], abs=1e-5)
-        assert ours["lm_loss"][0] == pytest.approx(sums["lm_loss"], rel=1e-5)
-        assert ours["q_halt_loss"][0] == pytest.approx(sums["q_halt_loss"], rel=1e-5)
+        assert ours["lm_loss"][0] == pytest.approx(sums["lm_loss"], rel=TOLERANCE["rtol"])
+        assert ours["q_halt_loss"][0] == pytest.approx(sums["q_halt_loss"], rel=TOLERANCE["rtol"])
     if mode == "train":  # the fixtures are only worth this if rows halted at different steps and were refilled
         halted = [tensors[f"train.{k}.halted"] for k in range(len(record["modes"]["train"]))]
         assert any(0 < int(h.sum()) < len(h) for h in halted)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_a_conversion_one_weight_off_by_a_thousandth_is_caught(variant, mode):
+    tensors, record, state = fixture(variant)
+    model = convert(state, config_from_trm(record["config"]))
+    with torch.no_grad():
+        model.model.cell.blocks[1].channel_mlp.down_proj.weight.mul_(1.001)
+    caught = [not torch.allclose(getattr(out, name), tensors[f"{mode}.{k}.{name}"], **TOLERANCE)
+              for k, (_, out, _) in enumerate(supervision_steps(model, tensors, record, mode)) for name in OUTPUTS]
+    assert any(caught)
 
 
 def test_fixtures_name_the_trm_commit_they_came_from():
