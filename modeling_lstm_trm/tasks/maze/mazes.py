@@ -463,7 +463,7 @@ class MazeDataset(AugmentedPuzzles):
             raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
         self.several = ({q.tobytes() for q in questions if solve_maze(q)[1] > 1} if tie_break == "frame" and augment
                         else set())
-        self.frame_labels = {}  # (maze, symmetry) -> what is re-marked in that frame, computed once
+        self.frame_labels = {}  # (maze, symmetry) -> its answer marked in that frame, computed once
         self.target_in_frame = target_in_frame  # an auxiliary target that reads directions: recomputed per frame
         super().__init__(questions, answers, length, seed, self.turned if augment else None)
 
@@ -471,15 +471,19 @@ class MazeDataset(AugmentedPuzzles):
         k = int(rng.integers(8))
         key = question.tobytes()
         question, answer = dihedral(question, k), dihedral(answer, k)
-        if key in self.several or self.target_in_frame is not None:
-            if (key, k) not in self.frame_labels:
-                path = solve_maze(question)[0] if key in self.several else answer[0] if answer.ndim == 3 else answer
-                self.frame_labels[key, k] = (path if self.target_in_frame is None
-                                             else np.stack([path, self.target_in_frame(question)]))
-            again = self.frame_labels[key, k]
-            answer = (np.concatenate([again[None], answer[1:]]) if again.ndim == 2 and answer.ndim == 3  # 3: with a
-                      else again)  # second target, kept as turned unless it is recomputed here
-        return question, answer
+        if key not in self.several and self.target_in_frame is None:
+            return question, answer  # every label turns with the maze
+        if (key, k) not in self.frame_labels:
+            self.frame_labels[key, k] = self.marked_in_frame(question, answer, key in self.several)
+        return question, self.frame_labels[key, k]
+
+    def marked_in_frame(self, question: np.ndarray, answer: np.ndarray, several: bool) -> np.ndarray:
+        """The turned answer with what reads directions marked again in the new frame: the path where shortest paths
+        tie (`solve_maze` breaks ties in a fixed order), and the second target if it is `target_in_frame`'s."""
+        path = solve_maze(question)[0] if several else answer[0] if answer.ndim == 3 else answer
+        if self.target_in_frame is not None:
+            return np.stack([path, self.target_in_frame(question)])
+        return np.concatenate([path[None], answer[1:]]) if answer.ndim == 3 else path
 
 
 def with_distance_target(questions: np.ndarray, answers: np.ndarray, with_arrival: bool = False) -> np.ndarray:
