@@ -546,8 +546,10 @@ class LSTMTRMForPuzzleSolving(LSTMTRMSolvingMixin, LSTMTRMPreTrainedModel):
         """With `auxiliary_front_speed` (labels: class + classes * arrival), each class scored from the step a front of
         that speed reaches its arrival, counting the row's depth; else the labels as they are."""
         classes, speed = self.config.auxiliary_classes, self.config.auxiliary_front_speed
+        if not speed:
+            return aux_labels
         due = (aux_labels != IGNORE_INDEX) & (aux_labels // classes <= speed * depth.unsqueeze(-1))
-        return torch.where(due, aux_labels % classes, IGNORE_INDEX) if speed else aux_labels
+        return torch.where(due, aux_labels % classes, IGNORE_INDEX)
 
     def _loss_and_metrics(self, logits, q_halt, labels, halted, steps, depth, aux_logits=None):
         labels, aux_labels = labels[:, :logits.shape[1]], labels[:, logits.shape[1]:]  # the auxiliary target, if any
