@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modeling_lstm_trm import LSTMTRMCarry, LSTMTRMConfig, LSTMTRMForPuzzleSolving, LSTMTRMModel
-from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import stablemax_cross_entropy
+from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import cross_max, stablemax_cross_entropy
 from modeling_lstm_trm.tasks.sudoku.puzzles import augment_pair, generate_puzzles
 
 DESIGN = {"batch_size": 64, "seq_len": 81, "vocab_size": 10, "num_puzzle_identifiers": 1000, "T_cycles": 3,
@@ -69,6 +69,32 @@ def test_the_conv_mixer_is_local_and_reads_square_grids_of_any_side():
         model(torch.randint(0, 5, (2, 20)))
     with pytest.raises(ValueError, match="carries grids of 16 cells"):
         model(torch.randint(0, 5, (2, 36)), cache=model(x).cache)
+
+
+def test_conv_max_spreads_a_signal_one_cell_per_block_at_full_size_to_the_four_neighbours_only():
+    with pytest.raises(ValueError, match="conv_max"):
+        tiny_config(mixer="mlp", conv_max=True)
+    grid = torch.full((1, 1, 5, 5), -1.0)
+    grid[0, 0, 2, 2] = 3.0
+    spread = cross_max(grid)[0, 0]
+    expected = torch.full((5, 5), -1.0)
+    expected[2, 1:4] = expected[1:4, 2] = 3.0  # the cell and its 4 neighbours, never a diagonal
+    assert torch.equal(spread, expected)
+    crowded = grid.clone()
+    crowded[0, 0, 1, 1] = crowded[0, 0, 3, 3] = 3.0  # more carrying neighbours: the same size, not a larger sum
+    assert cross_max(crowded)[0, 0, 2, 1] == 3.0 and cross_max(crowded)[0, 0, 1, 2] == 3.0
+    edge = torch.full((1, 1, 3, 3), -5.0)  # outside the grid never wins, however small the inside is
+    assert torch.equal(cross_max(edge), edge)
+
+    model = tiny_model(mixer="conv", puzzle_emb_ndim=0, conv_max=True).eval()
+    mixer = model.model.cell.blocks[0].token_mixer
+    x = torch.randn(2, 16, 16)
+    with torch.no_grad():
+        mixer.conv.weight.zero_()
+        mixer.max_scale.fill_(2.0)
+        grid = x.view(2, 4, 4, 16).permute(0, 3, 1, 2)
+        assert torch.allclose(mixer(x), 2.0 * cross_max(grid).permute(0, 2, 3, 1).reshape(2, 16, 16))
+    assert model.solve(torch.randint(0, 5, (3, 36))).predictions.shape == (3, 36)  # still any side
 
 
 def test_config_round_trips(tmp_path):

@@ -29,7 +29,9 @@ class ModelArguments:
     puzzle_emb_ndim: int | None = None
     expansion: float | None = None
     recurrence: str | None = field(default=None, metadata={"help": "lstm (default) or trm"})
-    mixer: str | None = field(default=None, metadata={"help": "mlp (default) or attention"})
+    mixer: str | None = field(default=None, metadata={"help": "mlp (default), attention or conv (any square grid)"})
+    conv_max: bool | None = field(default=None, metadata={
+        "help": "conv mixer: also each channel's maximum over the cell and its 4 neighbours (a wave one cell a block)"})
     forward_dtype: str | None = field(default=None, metadata={
         "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
     halt_exploration_prob: float | None = None

@@ -175,22 +175,37 @@ class LSTMTRMAttention(nn.Module):
         return self.o_proj(out.transpose(1, 2).reshape(batch, length, width))
 
 
+def cross_max(grid: torch.Tensor) -> torch.Tensor:
+    """Each channel's maximum over the cell and its 4 neighbours (batch, channels, side, side); outside the grid
+    counts as -inf."""
+    return torch.maximum(F.max_pool2d(grid, (3, 1), stride=1, padding=(1, 0)),
+                         F.max_pool2d(grid, (1, 3), stride=1, padding=(0, 1)))
+
+
 class LSTMTRMLocalMixer(nn.Module):
     """A depthwise 3x3 convolution over the square grid: each cell reads its 8 neighbours. Local and position-free,
-    so the same weights read grids of any side; the puzzle-embedding positions in front are left unmixed."""
+    so the same weights read grids of any side; the puzzle-embedding positions in front are left unmixed.
+    With `conv_max`, each channel's maximum over the cell and its 4 neighbours is added (scaled per channel): a
+    signal spreads exactly one cell per block and keeps its size, however many neighbours carry it, as a
+    breadth-first wave does; the weighted sum of the convolution alone spreads at a pace and size that depend on
+    the neighbourhood."""
 
     def __init__(self, config: LSTMTRMConfig):
         super().__init__()
         self.prefix = config.puzzle_emb_len
         self.conv = nn.Conv2d(config.hidden_size, config.hidden_size, 3, padding=1, groups=config.hidden_size,
                               bias=False)
+        self.max_scale = nn.Parameter(torch.ones(config.hidden_size)) if config.conv_max else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
         side = math.isqrt(length - self.prefix)
         # (batch, cells, channels) is already the channels-last layout of the grid: a view, no copy (1.7x faster)
         grid = x[:, self.prefix:].reshape(batch, side, side, width).permute(0, 3, 1, 2)
-        mixed = self.conv(grid).permute(0, 2, 3, 1).reshape(batch, side * side, width)
+        mixed = self.conv(grid)
+        if self.max_scale is not None:
+            mixed = mixed + self.max_scale[:, None, None] * cross_max(grid)
+        mixed = mixed.permute(0, 2, 3, 1).reshape(batch, side * side, width)
         return F.pad(mixed, (0, 0, self.prefix, 0)) if self.prefix else mixed
 
 
@@ -326,6 +341,8 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.weight, std=module.embedding_dim ** -0.5)
         elif isinstance(module, nn.Conv2d):
             init.trunc_normal_(module.weight, std=module.weight[0].numel() ** -0.5)
+        elif isinstance(module, LSTMTRMLocalMixer) and module.max_scale is not None:
+            init.ones_(module.max_scale)
 
 
 class LSTMTRMModel(LSTMTRMPreTrainedModel):
