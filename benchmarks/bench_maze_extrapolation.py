@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_maze import cpu_preset, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
-from modeling_lstm_trm.tasks.maze.mazes import DISTANCE_CLASSES, MAZE_STYLES  # noqa: E402
+from modeling_lstm_trm.tasks.maze.mazes import DISTANCE_CLASSES, LOOKING, MAZE_STYLES  # noqa: E402
 
 RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
 INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
@@ -282,18 +282,23 @@ def distance_by_step(args) -> list[dict]:
     """Where the wave goes wrong: for each arm with the distance head, on each set of --sets, the share of reachable
     cells whose steps-from-S class (mod 3) the head gets right, by the cell's true distance from S, after each depth
     of --depths. One error on the way shifts every class behind it: a wave that errs at a share e of its relays is
-    right on about 1/3 + 2/3 (1 - e)^d of the cells d steps from S."""
+    right on about 1/3 + 2/3 (1 - e)^d of the cells d steps from S. With the parent head (+parent), a cell is right
+    where its pointer names a neighbour one step nearer S (any such one: following them from G marks a shortest
+    path), and the failures are the wrong pointers (`pointer_errors`)."""
     import torch
 
     from modeling_lstm_trm.loading import load_model
-    from modeling_lstm_trm.tasks.maze.mazes import distance_target, distances, endpoints, generate_mazes, long_path
+    from modeling_lstm_trm.tasks.maze.mazes import (PARENT_CLASSES, distance_target, distances, endpoints,
+                                                    generate_mazes, long_path)
 
     torch.set_num_threads(args.threads)
     rows, depths = [], sorted(set(args.depths))
     for arm in args.arms:
         model = load_model(str(Path(args.out) / arm)).eval()
-        if model.config.auxiliary_classes != DISTANCE_CLASSES:
-            raise SystemExit(f"--phase distance reads the distance head (+distance): arm {arm} has none")
+        parents = model.config.auxiliary_classes == PARENT_CLASSES
+        if model.config.auxiliary_classes != DISTANCE_CLASSES and not parents:
+            raise SystemExit(f"--phase distance reads the distance or parent head (+distance, +parent): arm {arm} "
+                             "has neither")
         for style, side, count, floor in read_sets(args):
             questions, _ = generate_mazes(count, side, floor or long_path(side, style), seed=args.seed + side,
                                           style=style)
@@ -307,9 +312,14 @@ def distance_by_step(args) -> list[dict]:
                         right[step].append(out.auxiliary_logits.argmax(-1).reshape(-1, side, side).numpy())
             for depth in depths:
                 said = np.concatenate(right[depth])
-                row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth,
-                       "right_by_distance": share_by_distance(said == truth, steps_from_s, steps_from_s >= 0, 3),
-                       "first_errors": first_errors(steps_from_s, said, truth)}
+                row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth}
+                if parents:
+                    valid = pointer_valid(steps_from_s, said)
+                    row.update(right_by_distance=share_by_distance(valid, steps_from_s, steps_from_s >= 0, 3),
+                               pointer_errors=pointer_errors(steps_from_s, said, valid))
+                else:
+                    row.update(right_by_distance=share_by_distance(said == truth, steps_from_s, steps_from_s >= 0, 3),
+                               first_errors=first_errors(steps_from_s, said, truth))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
@@ -324,6 +334,37 @@ def share_by_distance(flags: np.ndarray, steps_from_s: np.ndarray, among: np.nda
         if cells.any():
             shares[f"{low}-{high - 1}"] = round(float(flags[cells].mean()), digits)
     return shares
+
+
+def nearer_neighbours(steps_from_s: np.ndarray) -> np.ndarray:
+    """(mazes, side, side, 4): whether the neighbour in each direction of `mazes.LOOKING` is one step nearer S."""
+    padded = np.pad(steps_from_s, ((0, 0), (1, 1), (1, 1)), constant_values=-9)
+    side = steps_from_s.shape[1]
+    return np.stack([padded[:, 1 + dr:1 + dr + side, 1 + dc:1 + dc + side] == steps_from_s - 1
+                     for dr, dc in LOOKING], axis=-1) & (steps_from_s > 0)[..., None]
+
+
+def pointer_valid(steps_from_s: np.ndarray, said: np.ndarray) -> np.ndarray:
+    """Per cell S reaches: the parent head says S at S, and elsewhere a direction whose neighbour is one step
+    nearer S (not necessarily the label's first one: any such pointer leads back along a shortest path)."""
+    nearer = nearer_neighbours(steps_from_s)
+    direction = np.clip(said - 2, 0, len(LOOKING) - 1)
+    points_nearer = (said >= 2) & np.take_along_axis(nearer, direction[..., None], axis=-1)[..., 0]
+    return np.where(steps_from_s == 0, said == 1, points_nearer) & (steps_from_s >= 0)
+
+
+def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
+    """The parent head's wrong pointers among the cells S reaches (S excepted): their share by how many neighbours are
+    one step nearer S (1: a corridor or a branch; 2+: two waves meet) and by distance from S, and what they say."""
+    nearer = nearer_neighbours(steps_from_s).sum(-1)
+    cells = steps_from_s > 0
+    wrong = cells & ~valid
+    shares = {kind: round(float(wrong[cells & where].sum() / max(1, (cells & where).sum())), 4)
+              for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2))}
+    return {"cells": int(cells.sum()), "wrong": int(wrong.sum()), **shares,
+            "wrong_by_distance": share_by_distance(wrong, steps_from_s, cells, 4),
+            "said_unreachable": int((wrong & (said == 0)).sum()), "said_start": int((wrong & (said == 1)).sum()),
+            "said_another_direction": int((wrong & (said >= 2)).sum())}
 
 
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:

@@ -317,6 +317,34 @@ def test_the_parent_target_points_each_cell_at_the_first_nearer_neighbour_and_le
         assert followed - {start} == set(map(tuple, np.argwhere(solve_maze(question)[0] == PATH)))
 
 
+def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_and_only_those():
+    spec = __import__("importlib").util.spec_from_file_location(
+        "bench_maze_extrapolation", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_maze_extrapolation.py")
+    bench = __import__("importlib").util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    start = tuple(np.argwhere(question == START)[0])
+    steps = steps_from(question, start)
+    steps_from_s = np.full((1, 7, 7), -1)
+    for cell, value in steps.items():
+        steps_from_s[(0, *cell)] = value
+    looking = ((1, 0), (-1, 0), (0, 1), (0, -1))
+    for (r, c), value in steps.items():  # every class the head could say at each reachable cell
+        for said_class in range(6):
+            said = parent_target(question)[None].copy()
+            said[0, r, c] = said_class
+            if value == 0:
+                expected = said_class == 1
+            else:
+                expected = said_class >= 2 and steps.get((r + looking[said_class - 2][0],
+                                                          c + looking[said_class - 2][1]), -1) == value - 1
+            valid = bench.pointer_valid(steps_from_s, said)
+            assert valid[0, r, c] == expected, ((r, c), said_class)
+            assert valid[steps_from_s >= 0].sum() == len(steps) - (not expected)  # the others stay right
+            errors = bench.pointer_errors(steps_from_s, said, valid)
+            assert errors["wrong"] == (not expected) * (value > 0)
+
+
 def generate_maze_of(style, rng):
     from modeling_lstm_trm.tasks.maze.mazes import generate_maze
 
