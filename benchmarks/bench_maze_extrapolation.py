@@ -288,8 +288,14 @@ def distance_by_step(args) -> list[dict]:
     import torch
 
     from modeling_lstm_trm.loading import load_model
-    from modeling_lstm_trm.tasks.maze.mazes import (PARENT_CLASSES, distance_target, distances, endpoints,
-                                                    generate_mazes, long_path)
+    from modeling_lstm_trm.tasks.maze.mazes import (
+        PARENT_CLASSES,
+        distance_target,
+        distances,
+        endpoints,
+        generate_mazes,
+        long_path,
+    )
 
     torch.set_num_threads(args.threads)
     rows, depths = [], sorted(set(args.depths))
