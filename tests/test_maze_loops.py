@@ -379,20 +379,32 @@ def test_distance_target_is_a_maze_flag_that_other_tasks_refuse(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_conv_max_is_refused_with_a_mixer_that_is_not_the_conv_one(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "examples" / "train.py"), "--task", "sudoku", "--conv_max",
+                          "--output_dir", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "conv_max" in run.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, capsys):
     from conftest import load_example
 
     out = tmp_path / "loops"
     load_example("train").main(["--task", "maze", "--recipe", "loops", "--maze_sizes", "7", "9", "--min_path_length",
                                 "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "3",
-                                "--distance_target", "--distance_front_speed", "4", "--eval_strategy", "no",
-                                "--save_strategy", "no",
+                                "--distance_target", "--distance_front_speed", "4", "--conv_max",
+                                "--eval_strategy", "no", "--save_strategy", "no",
                                 "--schedule_by_time", "true", "--disable_tqdm", "true", "--hidden_size", "16",
                                 "--output_dir", str(out)])
     config = json.loads((out / "config.json").read_text())
     run = json.loads((out / "training_run.json").read_text())
     data = run["data"]
     assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0 and run["tie_break"] == "frame"
+    assert config["conv_max"] is True
     assert config["auxiliary_front_speed"] == 4
     assert run["lr_scheduler"] == "cosine over the time budget"  # --schedule_by_time over the recipe's 15 minutes
     assert data["source"].startswith("generated mixed, sides 7, 9")

@@ -30,7 +30,7 @@ class ModelArguments:
     expansion: float | None = None
     recurrence: str | None = field(default=None, metadata={"help": "lstm (default) or trm"})
     mixer: str | None = field(default=None, metadata={"help": "mlp (default), attention or conv (any square grid)"})
-    conv_max: bool | None = field(default=None, metadata={
+    conv_max: bool = field(default=False, metadata={
         "help": "conv mixer: also each channel's maximum over the cell and its 4 neighbours (a wave one cell a block)"})
     forward_dtype: str | None = field(default=None, metadata={
         "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
@@ -50,6 +50,12 @@ class ModelArguments:
         "help": f"torch.compile the recursion's two updates: {', '.join(COMPILE_MODES)} (auto: where a compiler is "
                 f"available, a GPU or a C++ compiler for the CPU, for runs of {AUTO_MIN_STEPS}+ steps; the model and "
                 "its results are the same)"})
+
+    def check(self) -> None:
+        """What needs the preset's defaults (applied after the first parse): ValueError naming the flag."""
+        if self.conv_max and (self.mixer or "mlp") != "conv":
+            raise ValueError(f"--conv_max adds a neighbourhood maximum to the conv mixer (--mixer conv); the mixer is "
+                             f"{self.mixer or 'mlp'}")
 
     def __post_init__(self):
         if self.compile_recursion not in COMPILE_MODES:

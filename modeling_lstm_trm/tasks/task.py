@@ -379,6 +379,7 @@ class PuzzleTask(Task):
 
     def check(self, *task_args, training_args: TrainingArguments) -> None:
         check_max_minutes(task_args[0].max_minutes, task_args[0].schedule_by_time)
+        task_args[1].check()
         for flag in ("train_puzzles", "eval_puzzles"):
             at_least(getattr(task_args[0], flag, None), 1, flag)
 

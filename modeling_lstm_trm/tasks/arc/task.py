@@ -98,6 +98,7 @@ def preset_defaults(arc_args: ArcArguments, model_args: ModelArguments) -> dict:
 
 def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     check_max_minutes(arc_args.max_minutes, arc_args.schedule_by_time)
+    model_args.check()
     if not arc_args.data_dir:
         raise ValueError("--data_dir is required: the folder with the ARC Prize files arc-agi_<split>_challenges.json "
                          "(e.g. ../shared/data/arc)")

@@ -56,6 +56,7 @@ def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dic
 
 def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     check_max_minutes(maze_args.max_minutes, maze_args.schedule_by_time)
+    model_args.check()
     maze_args.check()
 
 

@@ -63,6 +63,7 @@ def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) ->
 
 def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     check_max_minutes(sudoku_args.max_minutes, sudoku_args.schedule_by_time)
+    model_args.check()
     for flag in ("train_puzzles", "eval_puzzles"):
         at_least(getattr(sudoku_args, flag), 1, flag)
     check_eval_files(sudoku_args)
