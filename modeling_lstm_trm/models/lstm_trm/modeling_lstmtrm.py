@@ -176,19 +176,16 @@ class LSTMTRMAttention(nn.Module):
 
 
 def cross_max(grid: torch.Tensor) -> torch.Tensor:
-    """Each channel's maximum over the cell and its 4 neighbours (batch, channels, side, side); outside the grid
-    counts as -inf."""
+    """Each channel's maximum over the cell and its 4 neighbours of a (batch, channels, side, side) grid."""
     return torch.maximum(F.max_pool2d(grid, (3, 1), stride=1, padding=(1, 0)),
                          F.max_pool2d(grid, (1, 3), stride=1, padding=(0, 1)))
 
 
 class LSTMTRMLocalMixer(nn.Module):
     """A depthwise 3x3 convolution over the square grid: each cell reads its 8 neighbours. Local and position-free,
-    so the same weights read grids of any side; the puzzle-embedding positions in front are left unmixed.
-    With `conv_max`, each channel's maximum over the cell and its 4 neighbours is added (scaled per channel): a
-    signal spreads exactly one cell per block and keeps its size, however many neighbours carry it, as a
-    breadth-first wave does; the weighted sum of the convolution alone spreads at a pace and size that depend on
-    the neighbourhood."""
+    so the same weights read grids of any side; the puzzle-embedding positions in front are left unmixed. With
+    `conv_max`, a scaled `cross_max` is added: a signal spreads one cell per block at full size however many
+    neighbours carry it, as a breadth-first wave (a weighted sum's pace and size depend on the neighbourhood)."""
 
     def __init__(self, config: LSTMTRMConfig):
         super().__init__()
@@ -202,9 +199,7 @@ class LSTMTRMLocalMixer(nn.Module):
         side = math.isqrt(length - self.prefix)
         # (batch, cells, channels) is already the channels-last layout of the grid: a view, no copy (1.7x faster)
         grid = x[:, self.prefix:].reshape(batch, side, side, width).permute(0, 3, 1, 2)
-        mixed = self.conv(grid)
-        if self.max_scale is not None:
-            mixed = mixed + self.max_scale[:, None, None] * cross_max(grid)
+        mixed = self.conv(grid) + (0 if self.max_scale is None else self.max_scale[:, None, None] * cross_max(grid))
         mixed = mixed.permute(0, 2, 3, 1).reshape(batch, side * side, width)
         return F.pad(mixed, (0, 0, self.prefix, 0)) if self.prefix else mixed
 
