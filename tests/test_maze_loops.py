@@ -379,14 +379,12 @@ def test_distance_target_is_a_maze_flag_that_other_tasks_refuse(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_conv_max_is_refused_with_a_mixer_that_is_not_the_conv_one(tmp_path):
-    import subprocess
-    import sys
+def test_conv_max_is_refused_with_a_mixer_that_is_not_the_conv_one(tmp_path, capsys):
+    from conftest import load_example
 
-    root = Path(__file__).resolve().parents[1]
-    run = subprocess.run([sys.executable, str(root / "examples" / "train.py"), "--task", "sudoku", "--conv_max",
-                          "--output_dir", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
-    assert run.returncode != 0 and "conv_max" in run.stderr.strip().splitlines()[-1]
+    with pytest.raises(SystemExit):
+        load_example("train").main(["--task", "sudoku", "--conv_max", "--output_dir", str(tmp_path / "o")])
+    assert "--conv_max" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()
 
 
