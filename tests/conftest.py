@@ -51,6 +51,7 @@ def without_package(tmp_path):
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 _KILLABLE_TRAIN = """
 import os, signal, sys
@@ -82,9 +83,9 @@ def run_train():
     return run
 
 
-def load_example(name):
-    """An example script as a module (its `main(argv)` runs in this process)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+def load_example(name, folder: Path = EXAMPLES, prefix: str = "example"):
+    """An example script as a module (its `main(argv)` runs in this process); `folder=BENCHMARKS` for a benchmark's."""
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{name}", folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

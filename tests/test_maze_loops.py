@@ -318,10 +318,9 @@ def test_the_parent_target_points_each_cell_at_the_first_nearer_neighbour_and_le
 
 
 def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_and_only_those():
-    spec = __import__("importlib").util.spec_from_file_location(
-        "bench_maze_extrapolation", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_maze_extrapolation.py")
-    bench = __import__("importlib").util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from conftest import BENCHMARKS, load_example
+
+    bench = load_example("bench_maze_extrapolation", BENCHMARKS, "benchmark")
     question = to_tokens(LOOPED, 7, "test", "maze")
     start = tuple(np.argwhere(question == START)[0])
     steps = steps_from(question, start)
