@@ -4,6 +4,7 @@ presets, and AdamW over the model's own parameter groups. Not a task: task modul
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +53,18 @@ class ModelArguments:
                 "its results are the same)"})
 
     def check(self) -> None:
-        """What needs the preset's defaults (applied after the first parse): ValueError naming the flag."""
-        if self.conv_max and (self.mixer or "mlp") != "conv":
-            raise ValueError(f"--conv_max adds a neighbourhood maximum to the conv mixer (--mixer conv); the mixer is "
-                             f"{self.mixer or 'mlp'}")
+        """Every model setting the flags choose, validated before any data is made (the config's own rules, the
+        preset's defaults applied): ValueError naming the flag. The data's settings are checked with the model."""
+        try:
+            LSTMTRMConfig(vocab_size=1, seq_len=1, **self.config_settings())  # a 1x1 grid: any mixer reads it
+        except ValueError as error:
+            raise ValueError(re.sub(r"`(\w+)`", r"--\1", str(error))) from None
+
+    def config_settings(self) -> dict:
+        """The config's settings the flags set (unset ones keep the config's defaults), the dtype resolved."""
+        settings = {k: v for k, v in vars(self).items() if v is not None and k != "compile_recursion"}
+        settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
+        return settings
 
     def __post_init__(self):
         if self.compile_recursion not in COMPILE_MODES:
@@ -87,9 +96,8 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
                    is_main: bool = True, task: str | None = None, **settings) -> LSTMTRMForPuzzleSolving:
     """A fresh model from the flags (unset ones take the config's defaults) and the settings the task and its data
     decide (`settings`: e.g. the number of puzzle identifiers), printing its size on the main process."""
-    flags = {k: v for k, v in vars(model_args).items() if v is not None}
-    compile_mode = flags.pop("compile_recursion", "none")  # how it runs, not what the model is
-    flags["forward_dtype"] = resolve_dtype(flags.get("forward_dtype", "auto"))
+    flags = model_args.config_settings()
+    compile_mode = model_args.compile_recursion  # how it runs, not what the model is
     config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, puzzle_emb_ndim=flags.pop("puzzle_emb_ndim", 0),
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
                            task=task, **flags, **settings)
