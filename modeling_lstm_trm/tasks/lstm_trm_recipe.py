@@ -61,9 +61,11 @@ class ModelArguments:
             raise ValueError(re.sub(r"`(\w+)`", r"--\1", str(error))) from None
 
     def config_settings(self) -> dict:
-        """The config's settings the flags set (unset ones keep the config's defaults), the dtype resolved."""
+        """The config's settings the flags set (unset ones keep the config's defaults, but no puzzle embedding unless
+        asked), the dtype resolved."""
         settings = {k: v for k, v in vars(self).items() if v is not None and k != "compile_recursion"}
         settings["forward_dtype"] = resolve_dtype(settings.get("forward_dtype", "auto"))
+        settings.setdefault("puzzle_emb_ndim", 0)
         return settings
 
     def __post_init__(self):
@@ -98,7 +100,7 @@ def build_lstm_trm(model_args: ModelArguments, training_args: TrainingArguments,
     decide (`settings`: e.g. the number of puzzle identifiers), printing its size on the main process."""
     flags = model_args.config_settings()
     compile_mode = model_args.compile_recursion  # how it runs, not what the model is
-    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len, puzzle_emb_ndim=flags.pop("puzzle_emb_ndim", 0),
+    config = LSTMTRMConfig(vocab_size=vocab_size, seq_len=seq_len,
                            batch_size=training_args.per_device_train_batch_size * training_args.world_size,
                            task=task, **flags, **settings)
     model = LSTMTRMForPuzzleSolving(config)
