@@ -143,6 +143,11 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
         (["--task", "maze", "--maze_style", "mossy", "--output_dir", new], "--maze_style must be one of carved, "
                                                                            "scattered"),
         (["--task", "maze", "--maze_loops", 1.5, "--output_dir", new], "--maze_loops must be a share in [0, 1)"),
+        # the model's own settings, with the preset's defaults, before any maze or puzzle is made
+        (["--task", "maze", "--mixer", "attention", "--num_heads", 5, "--output_dir", new],
+         "--num_heads (5) must divide --hidden_size (64)"),
+        (sudoku_args(new, "--mixer", "convolution"), "--mixer must be one of"),
+        (sudoku_args(new, "--T_cycles", 0), "--T_cycles must be a positive integer"),
         (["--task", "maze", "--maze_style", "scattered", "--maze_loops", 0, "--output_dir", new],
          "--maze_loops shapes generated carved mazes: it does not go with --maze_style scattered"),
     ]
