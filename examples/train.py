@@ -32,6 +32,7 @@ from transformers import TrainingArguments
 from modeling_lstm_trm.cli import ArgumentParserForTraining, run_cli
 from modeling_lstm_trm.hub import HubError, build_model_card, check_login, check_repo_id, push_checkpoint
 from modeling_lstm_trm.tasks import TASKS, get_task
+from modeling_lstm_trm.tasks.task import check_shared_flags
 from modeling_lstm_trm.training.runs import (
     check_output_dir,
     check_training_arguments,
@@ -69,6 +70,7 @@ def parse(argv: list[str]):
     launcher, *task_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     try:
         check_training_arguments(training_args)
+        check_shared_flags(task_args)
         task.check(*task_args, training_args=training_args)
         push = claim_push(training_args)
         check_output_dir(training_args, launcher.overwrite_output_dir)  # last: it may remove an earlier run's files

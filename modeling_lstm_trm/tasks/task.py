@@ -56,6 +56,16 @@ class Splits:
         return iter((self.train, self.test, self.info))
 
 
+def check_shared_flags(task_args) -> None:
+    """The checks every training run shares, made once before its task's own `check`: the time budget (the first
+    flag group's `max_minutes` and `schedule_by_time`) and each flag group's own `check` (the model's settings, ...)."""
+    first = task_args[0]
+    check_max_minutes(getattr(first, "max_minutes", None), getattr(first, "schedule_by_time", False))
+    for flags in task_args:
+        if hasattr(flags, "check"):
+            flags.check()
+
+
 class Task:
     """A task as the commands see it. `name` is how `--task` and a saved config (`config.task`) call it: a name in
     `modeling_lstm_trm.tasks.TASKS`, or the importable module that holds the task as `TASK`."""
@@ -74,7 +84,8 @@ class Task:
         return {}
 
     def check(self, *task_args, training_args: TrainingArguments) -> None:
-        """ValueError, naming the flag, for anything that cannot work, before any work is done."""
+        """ValueError, naming the flag, for anything that cannot work, before any work is done: the rules that span
+        flag groups (examples/train.py has run `check_shared_flags` first)."""
 
     def run(self, *task_args, training_args: TrainingArguments) -> dict:
         """Train, evaluate and save; the results."""
@@ -378,8 +389,6 @@ class PuzzleTask(Task):
         return {"output_dir": f"outputs/lstm-trm-{self.name.split('.')[-1]}", **self.default_preset}
 
     def check(self, *task_args, training_args: TrainingArguments) -> None:
-        check_max_minutes(task_args[0].max_minutes, task_args[0].schedule_by_time)
-        task_args[1].check()
         for flag in ("train_puzzles", "eval_puzzles"):
             at_least(getattr(task_args[0], flag, None), 1, flag)
 

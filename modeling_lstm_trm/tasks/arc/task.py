@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from transformers import TrainingArguments
 
-from ...training.runs import SCHEDULE_BY_TIME_HELP, Panel, check_max_minutes
+from ...training.runs import SCHEDULE_BY_TIME_HELP, Panel
 from ..arguments import at_least, check_path
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, named_preset
 from ..task import CardText, PuzzleTask, Splits
@@ -97,8 +97,6 @@ def preset_defaults(arc_args: ArcArguments, model_args: ModelArguments) -> dict:
 
 
 def check(arc_args: ArcArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    check_max_minutes(arc_args.max_minutes, arc_args.schedule_by_time)
-    model_args.check()
     if not arc_args.data_dir:
         raise ValueError("--data_dir is required: the folder with the ARC Prize files arc-agi_<split>_challenges.json "
                          "(e.g. ../shared/data/arc)")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from transformers import TrainingArguments
 
-from ...training.runs import Panel, check_max_minutes
+from ...training.runs import Panel
 from ..lstm_trm_recipe import ModelArguments, named_preset
 from ..task import CardText, PuzzleTask, Splits, panel_grid, save_figure
 from .arguments import (  # noqa: F401  (MazeArguments and check_loops: imported from here too)
@@ -54,12 +53,6 @@ def preset_defaults(maze_args: MazeArguments, model_args: ModelArguments) -> dic
     return named_preset(PRESETS, maze_args.recipe, "--recipe", f"outputs/lstm-trm-maze-{maze_args.recipe}")
 
 
-def check(maze_args: MazeArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    check_max_minutes(maze_args.max_minutes, maze_args.schedule_by_time)
-    model_args.check()
-    maze_args.check()
-
-
 MAX_PANELS = 16  # solve --png: a longer trace is drawn at this many evenly spaced steps, the last one included
 COLOURS = dict(zip(VOCABULARY, ["#ffffff", "#202020", "#ffffff", "#2f9f5f", "#cf3f3f", "#3f7fdf"]))  # by token
 
@@ -81,7 +74,6 @@ class MazeTask(PuzzleTask):
         return VOCABULARY
 
     preset_defaults = staticmethod(preset_defaults)
-    check = staticmethod(check)
     load_puzzles = staticmethod(load_splits)
 
     def training_data(self, data: MazeSet, length: int, seed: int, task_args):

@@ -13,7 +13,6 @@ import numpy as np
 from transformers import TrainingArguments
 
 from ...tokenization import build_grid_tokenizer
-from ...training.runs import check_max_minutes
 from ..arguments import at_least
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, read_preset
 from ..task import CardText, PuzzleSet, PuzzleTask, Splits
@@ -62,8 +61,6 @@ def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) ->
 
 
 def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    check_max_minutes(sudoku_args.max_minutes, sudoku_args.schedule_by_time)
-    model_args.check()
     for flag in ("train_puzzles", "eval_puzzles"):
         at_least(getattr(sudoku_args, flag), 1, flag)
     check_eval_files(sudoku_args)

@@ -16,7 +16,7 @@ from ...models.nested_lstm import NestedLSTMConfig, NestedLSTMForCausalLM
 from ...tokenization import TOKENIZER_KINDS, build_text_tokenizer
 from ...training import MultiTimescaleOptimizer
 from ...training.online import OnlineArguments
-from ...training.runs import SCHEDULE_BY_TIME_HELP, Panel, TimeBudget, bf16_supported, check_max_minutes
+from ...training.runs import SCHEDULE_BY_TIME_HELP, Panel, TimeBudget, bf16_supported
 from ..arguments import at_least
 from ..task import Splits, Task
 from .streams import BoundaryAwareCollator, TokenStreams, encode_corpus, evaluate_token_streams, load_text_documents
@@ -79,7 +79,6 @@ def check(lm_args: LMArguments, model_args: LMModelArguments, training_args: Tra
     for flag, path in (("train_file", lm_args.train_file), ("validation_file", lm_args.validation_file)):
         if path:
             check_text_file(path, f"--{flag}")
-    check_max_minutes(lm_args.max_minutes, lm_args.schedule_by_time)
     at_least(lm_args.block_size, 1, "block_size")
     if not 0 <= lm_args.validation_fraction < 1:
         raise ValueError(f"--validation_fraction must be in [0, 1), got {lm_args.validation_fraction}")
