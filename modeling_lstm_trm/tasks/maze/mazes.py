@@ -63,23 +63,29 @@ def _neighbours(cell, size):
 
 def distances(grid: np.ndarray, source: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Breadth-first search through non-wall cells: steps from `source` (-1 where unreachable) and the number of
-    shortest paths to each cell, capped at 2 (enough to tell "unique")."""
-    size = grid.shape[0]
-    dist = np.full(grid.shape, -1, dtype=np.int64)
-    ways = np.zeros(grid.shape, dtype=np.int64)
-    dist[source], ways[source] = 0, 1
-    queue = deque([source])
+    shortest paths to each cell, capped at 2 (enough to tell "unique"). On flat Python lists: the generators call it
+    hundreds of times per Maze-Hard-shaped maze they keep, and numpy's per-cell indexing was most of their time."""
+    rows, cols = grid.shape
+    blocked = (np.asarray(grid) == WALL).reshape(-1).tolist()
+    dist, ways = [-1] * (rows * cols), [0] * (rows * cols)
+    first = source[0] * cols + source[1]
+    dist[first], ways[first] = 0, 1
+    queue = deque([first])
     while queue:
         cell = queue.popleft()
-        for nxt in _neighbours(cell, size):
-            if grid[nxt] == WALL:
+        r, c = divmod(cell, cols)
+        step = dist[cell] + 1
+        for nxt, inside in ((cell + cols, r + 1 < rows), (cell - cols, r > 0), (cell + 1, c + 1 < cols),
+                            (cell - 1, c > 0)):  # LOOKING's order
+            if not inside or blocked[nxt]:
                 continue
             if dist[nxt] < 0:
-                dist[nxt] = dist[cell] + 1
+                dist[nxt] = step
                 queue.append(nxt)
-            if dist[nxt] == dist[cell] + 1:
+            if dist[nxt] == step:
                 ways[nxt] = min(2, ways[nxt] + ways[cell])
-    return dist, ways
+    return (np.array(dist, dtype=np.int64).reshape(rows, cols),
+            np.array(ways, dtype=np.int64).reshape(rows, cols))
 
 
 def solve_maze(question: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -376,7 +382,7 @@ def _place_endpoints(grid: np.ndarray, rule: str, min_path_length: int, rng: ran
     room = tuple(int(v) for v in np.argwhere(grid == GOAL)[0]) if rule == "open_field" else None
     if room:
         grid[room] = OPEN
-    open_cells = [tuple(int(v) for v in cell) for cell in np.argwhere(grid == OPEN)]
+    open_cells = [tuple(cell) for cell in np.argwhere(grid == OPEN).tolist()]
     if len(open_cells) < 2:
         return None
     if rule == "start_inside":
