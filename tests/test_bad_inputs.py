@@ -132,6 +132,7 @@ def test_checks_before_training_touch_nothing(tmp_path, capsys, monkeypatch):
         (sudoku_args(new, "--push_to_hub", "true"), "--push_to_hub needs --hub_model_id"),
         (sudoku_args(new, "--resume_from_checkpoint", "true"), "holds no checkpoint-N folder"),
         (sudoku_args(new, "--grid_size", 5), "--grid_size must be one of"),
+        (sudoku_args(new, "--eval_puzzles", 0), "--eval_puzzles must be at least 1"),  # PuzzleTask's own check
         (sudoku_args(new, "--no_such_flag", 1), "--no_such_flag"),
         (lm_args(tmp_path, new, "--block_size", 0), "--block_size must be at least 1"),
         (lm_args(tmp_path, new, "--max_minutes", -1), "--max_minutes must be positive"),

@@ -13,7 +13,6 @@ import numpy as np
 from transformers import TrainingArguments
 
 from ...tokenization import build_grid_tokenizer
-from ..arguments import at_least
 from ..lstm_trm_recipe import ModelArguments, build_optimizer, read_preset
 from ..task import CardText, PuzzleSet, PuzzleTask, Splits
 from .arguments import (  # noqa: F401  (SudokuArguments and check_data_flags: imported from here too)
@@ -60,13 +59,6 @@ def preset_defaults(sudoku_args: SudokuArguments, model_args: ModelArguments) ->
                        f"outputs/lstm-trm-sudoku-{name}")
 
 
-def check(sudoku_args: SudokuArguments, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    for flag in ("train_puzzles", "eval_puzzles"):
-        at_least(getattr(sudoku_args, flag), 1, flag)
-    check_eval_files(sudoku_args)
-    check_data_flags(sudoku_args)
-
-
 class SudokuTask(PuzzleTask):
     charset = "0123456789"  # token = the digit; 0 a blank (`.` also reads as one). An N x N grid uses 0..N.
     arguments = ARGUMENTS
@@ -84,7 +76,12 @@ class SudokuTask(PuzzleTask):
         return self.charset[:side + 1]
 
     preset_defaults = staticmethod(preset_defaults)
-    check = staticmethod(check)
+
+    def check(self, sudoku_args: SudokuArguments, *task_args, training_args: TrainingArguments) -> None:
+        super().check(sudoku_args, *task_args, training_args=training_args)
+        check_eval_files(sudoku_args)
+        check_data_flags(sudoku_args)
+
     load_puzzles = staticmethod(load_splits)
 
     def training_data(self, data: SudokuSet, length: int, seed: int, task_args):
