@@ -228,8 +228,9 @@ def think_on(model, x, steps: int):
 
 def wave_figure(args) -> None:
     """One Maze-Hard-shaped 30x30 maze (scattered, path >= 110) solved by the first arm, at 8 evenly spaced steps of
-    --depths' deepest: the marked path (top) and, for a model with the distance head, its steps-from-S mod 3 (below):
-    the wave spreading from S."""
+    --depths' deepest: the marked path (top) and, for a model with the distance or the parent head, where that head
+    is right (below: its steps-from-S mod 3, or a pointer to a neighbour one step nearer S): the wave spreading from
+    S."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,21 +239,35 @@ def wave_figure(args) -> None:
     from matplotlib.colors import ListedColormap
 
     from modeling_lstm_trm.loading import load_model
-    from modeling_lstm_trm.tasks.maze.mazes import OPEN, PATH, distance_target, generate_mazes, long_path, path_problem
+    from modeling_lstm_trm.tasks.maze.mazes import (
+        OPEN,
+        PARENT_CLASSES,
+        PATH,
+        distance_target,
+        distances,
+        endpoints,
+        generate_mazes,
+        long_path,
+        path_problem,
+    )
     from modeling_lstm_trm.tasks.maze.task import COLOURS
 
     model = load_model(str(Path(args.out) / args.arms[0])).eval()
     questions, _ = generate_mazes(1, 30, long_path(30, "scattered"), seed=args.seed, style="scattered")
     x = torch.from_numpy(questions.reshape(1, -1))
-    depth, paths, waves = max(args.depths), [], []
+    maze, truth = questions[0], distance_target(questions[0])
+    steps_from_s = distances(maze, endpoints(maze)[0])[0]
+    head = {DISTANCE_CLASSES: "steps from S mod 3", PARENT_CLASSES: "pointers"}.get(model.config.auxiliary_classes)
+    depth, paths, waves = max(args.depths), [], []  # waves: per step, where the head is right
     for out in think_on(model, x, depth):
         paths.append(out.logits.argmax(-1).reshape(30, 30).numpy())
-        if model.config.auxiliary_classes == DISTANCE_CLASSES:  # (a parent head's pointers are not drawn)
-            waves.append(out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy())
+        if head:
+            said = out.auxiliary_logits.argmax(-1).reshape(30, 30).numpy()
+            waves.append(said == truth if model.config.auxiliary_classes == DISTANCE_CLASSES
+                         else pointer_valid(steps_from_s[None], said[None])[0])
     steps = np.unique(np.linspace(0, depth - 1, 8).round().astype(int))
     fig, axes = plt.subplots(1 + bool(waves), len(steps), figsize=(2.1 * len(steps), 2.4 * (1 + bool(waves))),
                              squeeze=False)
-    maze, truth = questions[0], distance_target(questions[0])
     path_colours = ListedColormap(list(COLOURS.values()))  # solve.py --png's, by token
     agree_colours = ListedColormap(["#202020", "#e8e8e8", "#cf3f3f", "#2f9f5f"])  # wall, unreached, wrong, right
     for col, k in enumerate(steps):
@@ -261,10 +276,10 @@ def wave_figure(args) -> None:
         ok = path_problem(maze, paths[k]) is None
         axes[0, col].set_title(f"step {k + 1}: path" + (" (shortest)" if ok else ""), fontsize=8)
         if waves:
-            reached = truth > 0
-            agree = np.where(~reached, 0, np.where(waves[k] == truth, 3, 2))
+            reached = steps_from_s >= 0
+            agree = np.where(~reached, 0, np.where(waves[k], 3, 2))
             axes[1, col].imshow(agree, cmap=agree_colours, vmin=0, vmax=3, interpolation="nearest")
-            axes[1, col].set_title(f"steps from S mod 3: {(waves[k] == truth)[reached].mean():.0%} right", fontsize=8)
+            axes[1, col].set_title(f"{head}: {waves[k][reached].mean():.0%} right", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
