@@ -357,11 +357,12 @@ def share_by_distance(flags: np.ndarray, steps_from_s: np.ndarray, among: np.nda
     return shares
 
 
-def nearer_neighbours(steps_from_s: np.ndarray) -> np.ndarray:
-    """(mazes, side, side, 4): whether the neighbour in each direction of `mazes.LOOKING` is one step nearer S."""
+def nearer_neighbours(steps_from_s: np.ndarray, by: int = -1) -> np.ndarray:
+    """(mazes, side, side, 4): whether the neighbour in each direction of `mazes.LOOKING` is one step nearer S (`by`
+    -1; +1: one step farther)."""
     padded = np.pad(steps_from_s, ((0, 0), (1, 1), (1, 1)), constant_values=-9)
     side = steps_from_s.shape[1]
-    return np.stack([padded[:, 1 + dr:1 + dr + side, 1 + dc:1 + dc + side] == steps_from_s - 1
+    return np.stack([padded[:, 1 + dr:1 + dr + side, 1 + dc:1 + dc + side] == steps_from_s + by
                      for dr, dc in LOOKING], axis=-1) & (steps_from_s > 0)[..., None]
 
 
@@ -376,8 +377,12 @@ def pointer_valid(steps_from_s: np.ndarray, said: np.ndarray) -> np.ndarray:
 
 def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
     """The parent head's wrong pointers among the cells S reaches (S excepted): their share by how many neighbours are
-    one step nearer S (1: a corridor or a branch; 2+: two waves meet) and by distance from S, and what they say."""
+    one step nearer S (1: a corridor or a branch; 2+: two waves meet) and by distance from S, and what they say
+    (`said_farther`: a neighbour one step farther from S, as if the cell were reached from the other side; a grid has
+    no two neighbours at the same distance from S, so these are the wrong pointers that name an open cell)."""
     nearer = nearer_neighbours(steps_from_s).sum(-1)
+    direction = np.clip(said - 2, 0, len(LOOKING) - 1)
+    farther = (said >= 2) & np.take_along_axis(nearer_neighbours(steps_from_s, by=1), direction[..., None], -1)[..., 0]
     cells = steps_from_s > 0
     wrong = cells & ~valid
     shares = {kind: round(float(wrong[cells & where].sum() / max(1, (cells & where).sum())), 4)
@@ -385,7 +390,7 @@ def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray
     return {"cells": int(cells.sum()), "wrong": int(wrong.sum()), **shares,
             "wrong_by_distance": share_by_distance(wrong, steps_from_s, cells, 4),
             "said_unreachable": int((wrong & (said == 0)).sum()), "said_start": int((wrong & (said == 1)).sum()),
-            "said_another_direction": int((wrong & (said >= 2)).sum())}
+            "said_another_direction": int((wrong & (said >= 2)).sum()), "said_farther": int((wrong & farther).sum())}
 
 
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:

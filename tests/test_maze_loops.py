@@ -332,16 +332,14 @@ def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_an
         for said_class in range(6):
             said = parent_target(question)[None].copy()
             said[0, r, c] = said_class
-            if value == 0:
-                expected = said_class == 1
-            else:
-                expected = said_class >= 2 and steps.get((r + looking[said_class - 2][0],
-                                                          c + looking[said_class - 2][1]), -1) == value - 1
+            named = steps.get((r + looking[said_class - 2][0], c + looking[said_class - 2][1]), -1)
+            expected = said_class == 1 if value == 0 else said_class >= 2 and named == value - 1
             valid = bench.pointer_valid(steps_from_s, said)
             assert valid[0, r, c] == expected, ((r, c), said_class)
             assert valid[steps_from_s >= 0].sum() == len(steps) - (not expected)  # the others stay right
             errors = bench.pointer_errors(steps_from_s, said, valid)
             assert errors["wrong"] == (not expected) * (value > 0)
+            assert errors["said_farther"] == (value > 0 and said_class >= 2 and named == value + 1)
 
 
 def generate_maze_of(style, rng):
