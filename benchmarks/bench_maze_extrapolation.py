@@ -369,10 +369,13 @@ def nearer_neighbours(steps_from_s: np.ndarray, by: int = -1) -> np.ndarray:
 def pointer_valid(steps_from_s: np.ndarray, said: np.ndarray) -> np.ndarray:
     """Per cell S reaches: the parent head says S at S, and elsewhere a direction whose neighbour is one step
     nearer S (not necessarily the label's first one: any such pointer leads back along a shortest path)."""
-    nearer = nearer_neighbours(steps_from_s)
+    return np.where(steps_from_s == 0, said == 1, names_neighbour(steps_from_s, said, -1)) & (steps_from_s >= 0)
+
+
+def names_neighbour(steps_from_s: np.ndarray, said: np.ndarray, by: int) -> np.ndarray:
+    """Per cell: the parent head names a direction whose neighbour is one step nearer S (`by` -1) or farther (+1)."""
     direction = np.clip(said - 2, 0, len(LOOKING) - 1)
-    points_nearer = (said >= 2) & np.take_along_axis(nearer, direction[..., None], axis=-1)[..., 0]
-    return np.where(steps_from_s == 0, said == 1, points_nearer) & (steps_from_s >= 0)
+    return (said >= 2) & np.take_along_axis(nearer_neighbours(steps_from_s, by), direction[..., None], axis=-1)[..., 0]
 
 
 def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
@@ -381,8 +384,6 @@ def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray
     (`said_farther`: a neighbour one step farther from S, as if the cell were reached from the other side; a grid has
     no two neighbours at the same distance from S, so these are the wrong pointers that name an open cell)."""
     nearer = nearer_neighbours(steps_from_s).sum(-1)
-    direction = np.clip(said - 2, 0, len(LOOKING) - 1)
-    farther = (said >= 2) & np.take_along_axis(nearer_neighbours(steps_from_s, by=1), direction[..., None], -1)[..., 0]
     cells = steps_from_s > 0
     wrong = cells & ~valid
     shares = {kind: round(float(wrong[cells & where].sum() / max(1, (cells & where).sum())), 4)
@@ -390,7 +391,8 @@ def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray
     return {"cells": int(cells.sum()), "wrong": int(wrong.sum()), **shares,
             "wrong_by_distance": share_by_distance(wrong, steps_from_s, cells, 4),
             "said_unreachable": int((wrong & (said == 0)).sum()), "said_start": int((wrong & (said == 1)).sum()),
-            "said_another_direction": int((wrong & (said >= 2)).sum()), "said_farther": int((wrong & farther).sum())}
+            "said_another_direction": int((wrong & (said >= 2)).sum()),
+            "said_farther": int((wrong & names_neighbour(steps_from_s, said, 1)).sum())}
 
 
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:
