@@ -52,7 +52,7 @@ INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--dist
                "long": ["--halt_max_steps", "16", "--progressive_steps", "16"], "wide": [],
                "data": ["--train_mazes", "40000"], "far": ["--min_path_length", "16"],
                "front4": ["--distance_front_speed", "4"], "front8": ["--distance_front_speed", "8"],
-               "parent": ["--parent_target"], "max": ["--conv_max", "true"]}
+               "parent": ["--parent_target"], "max": ["--conv_max", "true"], "cross": ["--conv_neighbours", "4"]}
 WIDE_HIDDEN = 96  # +wide: the lstm arm's hidden size (the trm arm's is matched to its parameter count, as always)
 
 

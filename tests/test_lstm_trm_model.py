@@ -97,6 +97,25 @@ def test_conv_max_spreads_a_signal_one_cell_per_block_at_full_size_to_the_four_n
     assert model.solve(torch.randint(0, 5, (3, 36))).predictions.shape == (3, 36)  # still any side
 
 
+def test_conv_neighbours_4_reads_only_the_cells_a_maze_step_reaches():
+    for refused in (dict(mixer="mlp", conv_neighbours=4), dict(mixer="conv", conv_neighbours=6)):
+        with pytest.raises(ValueError, match="conv_neighbours"):
+            tiny_config(**refused)
+    centre = torch.zeros(1, 25, 16)
+    centre[0, 12] = 1.0  # one lit cell in the middle of a 5x5 grid
+    reached = {}
+    for neighbours in (8, 4):
+        mixer = tiny_model(mixer="conv", puzzle_emb_ndim=0, conv_neighbours=neighbours).model.cell.blocks[0].token_mixer
+        with torch.no_grad():
+            mixer.conv.weight.fill_(1.0)  # every tap, diagonals too, holds a weight
+            reached[neighbours] = mixer(centre)[0, :, 0].view(5, 5) != 0
+    cross = torch.zeros(5, 5, dtype=torch.bool)
+    cross[2, 1:4] = cross[1:4, 2] = True
+    square = torch.zeros(5, 5, dtype=torch.bool)
+    square[1:4, 1:4] = True
+    assert torch.equal(reached[4], cross) and torch.equal(reached[8], square)
+
+
 def test_config_round_trips(tmp_path):
     config = tiny_config(recurrence="trm", mixer="attention")
     config.save_pretrained(tmp_path)

@@ -392,13 +392,13 @@ def test_a_tiny_run_of_the_loops_recipe_trains_and_is_read_by_side(tmp_path, cap
     load_example("train").main(["--task", "maze", "--recipe", "loops", "--maze_sizes", "7", "9", "--min_path_length",
                                 "6", "--train_mazes", "16", "--eval_mazes", "4", "--max_steps", "3",
                                 "--distance_target", "--distance_front_speed", "4", "--conv_max",
-                                "--eval_strategy", "no", "--save_strategy", "no",
+                                "--conv_neighbours", "4", "--eval_strategy", "no", "--save_strategy", "no",
                                 "--disable_tqdm", "true", "--hidden_size", "16", "--output_dir", str(out)])
     config = json.loads((out / "config.json").read_text())
     run = json.loads((out / "training_run.json").read_text())
     data = run["data"]
     assert config["auxiliary_classes"] == 4 and config["progressive_steps"] > 0 and run["tie_break"] == "frame"
-    assert config["conv_max"] is True
+    assert config["conv_max"] is True and config["conv_neighbours"] == 4
     assert config["auxiliary_front_speed"] == 4
     assert run["lr_scheduler"] == "cosine over the time budget"  # the recipe decays the rate over its 25 minutes
     assert data["source"].startswith("generated mixed, sides 7, 9")

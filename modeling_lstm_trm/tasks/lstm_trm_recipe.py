@@ -33,6 +33,8 @@ class ModelArguments:
     mixer: str | None = field(default=None, metadata={"help": "mlp (default), attention or conv (any square grid)"})
     conv_max: bool = field(default=False, metadata={
         "help": "conv mixer: also each channel's maximum over the cell and its 4 neighbours (a wave one cell a block)"})
+    conv_neighbours: int | None = field(default=None, metadata={
+        "help": "conv mixer: the neighbours each cell reads, 8 (default) or 4 (no diagonal taps: a maze step's cross)"})
     forward_dtype: str | None = field(default=None, metadata={
         "help": "bfloat16, float32, or auto (bfloat16 where the hardware runs it natively, else float32)"})
     halt_exploration_prob: float | None = None

@@ -41,6 +41,9 @@ class LSTMTRMConfig(PretrainedConfig):
             convolution over the square grid: local, so a model reads square grids of any side).
         conv_max (`bool`): With the conv mixer, also add each channel's maximum over the cell and its 4 neighbours
             (scaled per channel): a signal then spreads one cell per block at full size, as a breadth-first wave.
+        conv_neighbours (`int`): With the conv mixer, the neighbours each cell reads: 8 (the full 3x3 kernel) or 4
+            (its diagonal taps held at zero, the cross a maze step can take): a signal then cannot cut a corner
+            between two walls or cross an open field diagonally faster than a breadth-first wave.
         recurrence (`str`): "lstm" (gated update of c) or "trm" (TRM's reference update c <- f(c, h)).
         halt_max_steps (`int`): Supervision steps after which a row always halts.
         halt_exploration_prob (`float`): Probability, in training, of a random minimum number of steps before
@@ -96,7 +99,7 @@ class LSTMTRMConfig(PretrainedConfig):
                  mlp_multiple: int = 32, absolute_positions: bool | None = None, q_head_input: str = "mean",
                  mlp_mixer_norm: str = "channels", puzzle_emb_sparse: bool = False, task: str | None = None,
                  progressive_steps: int = 0, auxiliary_classes: int = 0, auxiliary_loss_weight: float = 1.0,
-                 auxiliary_front_speed: int = 0, conv_max: bool = False, **kwargs):
+                 auxiliary_front_speed: int = 0, conv_max: bool = False, conv_neighbours: int = 8, **kwargs):
         self.vocab_size, self.seq_len, self.num_puzzle_identifiers = vocab_size, seq_len, num_puzzle_identifiers
         self.puzzle_emb_ndim, self.puzzle_emb_len, self.puzzle_emb_sparse = puzzle_emb_ndim, puzzle_emb_len, \
             puzzle_emb_sparse
@@ -110,6 +113,7 @@ class LSTMTRMConfig(PretrainedConfig):
         self.mlp_mixer_norm, self.task, self.progressive_steps = mlp_mixer_norm, task, progressive_steps
         self.auxiliary_classes, self.auxiliary_loss_weight = auxiliary_classes, auxiliary_loss_weight
         self.auxiliary_front_speed, self.conv_max = auxiliary_front_speed, bool(conv_max)
+        self.conv_neighbours = conv_neighbours
         self.validate_settings()
         for name in ("expansion", "halt_exploration_prob", "rms_norm_eps", "rope_theta", "q_loss_weight",
                      "gate_bias_init", "auxiliary_loss_weight"):
@@ -164,6 +168,10 @@ class LSTMTRMConfig(PretrainedConfig):
                              f"{self.hidden_size // self.num_heads}")
         if self.conv_max and self.mixer != "conv":
             raise ValueError(f"`conv_max` adds a neighbourhood maximum to the conv mixer; the mixer is {self.mixer!r}")
+        if self.conv_neighbours not in (4, 8):
+            raise ValueError(f"`conv_neighbours` must be 4 or 8, got {self.conv_neighbours!r}")
+        if self.conv_neighbours != 8 and self.mixer != "conv":
+            raise ValueError(f"`conv_neighbours` chooses the conv mixer's neighbours; the mixer is {self.mixer!r}")
         if self.mixer == "conv" and math.isqrt(self.seq_len) ** 2 != self.seq_len:
             raise ValueError(f"the conv mixer reads square grids: `seq_len` must be a square, got {self.seq_len}")
 

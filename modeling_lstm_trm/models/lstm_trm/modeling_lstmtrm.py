@@ -181,11 +181,15 @@ def cross_max(grid: torch.Tensor) -> torch.Tensor:
                          F.max_pool2d(grid, (1, 3), stride=1, padding=(0, 1)))
 
 
+CROSS_TAPS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])  # a 3x3 kernel's cell and 4 neighbours
+
+
 class LSTMTRMLocalMixer(nn.Module):
-    """A depthwise 3x3 convolution over the square grid: each cell reads its 8 neighbours. Local and position-free,
-    so the same weights read grids of any side; the puzzle-embedding positions in front are left unmixed. With
-    `conv_max`, a scaled `cross_max` is added: a signal spreads one cell per block at full size however many
-    neighbours carry it, as a breadth-first wave (a weighted sum's pace and size depend on the neighbourhood)."""
+    """A depthwise 3x3 convolution over the square grid: each cell reads its 8 neighbours (`conv_neighbours=4`: only
+    the 4 a maze step reaches, the diagonal taps masked). Local and position-free, so the same weights read grids of
+    any side; the puzzle-embedding positions in front are left unmixed. With `conv_max`, a scaled `cross_max` is
+    added: a signal spreads one cell per block at full size however many neighbours carry it, as a breadth-first
+    wave (a weighted sum's pace and size depend on the neighbourhood)."""
 
     def __init__(self, config: LSTMTRMConfig):
         super().__init__()
@@ -193,13 +197,20 @@ class LSTMTRMLocalMixer(nn.Module):
         self.conv = nn.Conv2d(config.hidden_size, config.hidden_size, 3, padding=1, groups=config.hidden_size,
                               bias=False)
         self.max_scale = nn.Parameter(torch.ones(config.hidden_size)) if config.conv_max else None
+        self.cross_only = config.conv_neighbours == 4
+
+    def convolve(self, grid: torch.Tensor) -> torch.Tensor:
+        if not self.cross_only:
+            return self.conv(grid)
+        weight = self.conv.weight * CROSS_TAPS.to(self.conv.weight)  # diagonal taps read nothing, whatever they hold
+        return F.conv2d(grid, weight, padding=1, groups=self.conv.groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
         side = math.isqrt(length - self.prefix)
         # (batch, cells, channels) is already the channels-last layout of the grid: a view, no copy (1.7x faster)
         grid = x[:, self.prefix:].reshape(batch, side, side, width).permute(0, 3, 1, 2)
-        mixed = self.conv(grid) + (0 if self.max_scale is None else self.max_scale[:, None, None] * cross_max(grid))
+        mixed = self.convolve(grid) + (0 if self.max_scale is None else self.max_scale[:, None, None] * cross_max(grid))
         mixed = mixed.permute(0, 2, 3, 1).reshape(batch, side * side, width)
         return F.pad(mixed, (0, 0, self.prefix, 0)) if self.prefix else mixed
 
