@@ -357,9 +357,9 @@ def share_by_distance(flags: np.ndarray, steps_from_s: np.ndarray, among: np.nda
     return shares
 
 
-def nearer_neighbours(steps_from_s: np.ndarray, by: int = -1) -> np.ndarray:
+def neighbours_one_step(steps_from_s: np.ndarray, by: int = -1) -> np.ndarray:
     """(mazes, side, side, 4): whether the neighbour in each direction of `mazes.LOOKING` is one step nearer S (`by`
-    -1; +1: one step farther)."""
+    -1) or one step farther (+1)."""
     padded = np.pad(steps_from_s, ((0, 0), (1, 1), (1, 1)), constant_values=-9)
     side = steps_from_s.shape[1]
     return np.stack([padded[:, 1 + dr:1 + dr + side, 1 + dc:1 + dc + side] == steps_from_s + by
@@ -375,7 +375,8 @@ def pointer_valid(steps_from_s: np.ndarray, said: np.ndarray) -> np.ndarray:
 def names_neighbour(steps_from_s: np.ndarray, said: np.ndarray, by: int) -> np.ndarray:
     """Per cell: the parent head names a direction whose neighbour is one step nearer S (`by` -1) or farther (+1)."""
     direction = np.clip(said - 2, 0, len(LOOKING) - 1)
-    return (said >= 2) & np.take_along_axis(nearer_neighbours(steps_from_s, by), direction[..., None], axis=-1)[..., 0]
+    one_step = neighbours_one_step(steps_from_s, by)
+    return (said >= 2) & np.take_along_axis(one_step, direction[..., None], axis=-1)[..., 0]
 
 
 def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
@@ -383,7 +384,7 @@ def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray
     one step nearer S (1: a corridor or a branch; 2+: two waves meet) and by distance from S, and what they say
     (`said_farther`: a neighbour one step farther from S, as if the cell were reached from the other side; a grid has
     no two neighbours at the same distance from S, so these are the wrong pointers that name an open cell)."""
-    nearer = nearer_neighbours(steps_from_s).sum(-1)
+    nearer = neighbours_one_step(steps_from_s).sum(-1)
     cells = steps_from_s > 0
     wrong = cells & ~valid
     shares = {kind: round(float(wrong[cells & where].sum() / max(1, (cells & where).sum())), 4)
