@@ -376,12 +376,13 @@ def test_distance_target_is_a_maze_flag_that_other_tasks_refuse(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_conv_max_is_refused_with_a_mixer_that_is_not_the_conv_one(tmp_path, capsys):
+@pytest.mark.parametrize("flags", [["--conv_max"], ["--conv_neighbours", "4"]])
+def test_the_conv_mixers_flags_are_refused_with_a_mixer_that_is_not_the_conv_one(tmp_path, capsys, flags):
     from conftest import load_example
 
     with pytest.raises(SystemExit):
-        load_example("train").main(["--task", "sudoku", "--conv_max", "--output_dir", str(tmp_path / "o")])
-    assert "--conv_max" in capsys.readouterr().err.strip().splitlines()[-1]
+        load_example("train").main(["--task", "sudoku", *flags, "--output_dir", str(tmp_path / "o")])
+    assert flags[0] in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()
 
 

@@ -1,7 +1,7 @@
 """The carry of LSTM-TRM: what persists across deep-supervision steps, as a KV cache persists across decoding steps
-(transformers keeps its caches apart from the modeling files too), and the checks of what a carry holds (the carry
-itself, the labels and puzzle identifiers of its puzzles). A Hub-flat file beside `modeling_lstmtrm.py`, copied
-with it."""
+(transformers keeps its caches apart from the modeling files too), and the checks of what a step reads (the input
+ids, the carry itself, and the labels and puzzle identifiers of its puzzles). A Hub-flat file beside
+`modeling_lstmtrm.py`, copied with it."""
 
 from __future__ import annotations
 
@@ -128,6 +128,39 @@ def check_carry(carry, input_ids, config) -> None:
                          "or float16 (as this model returns it)")
 
 
+def check_model_inputs(config, input_ids, labels=None, puzzle_identifiers=None, carry=None) -> None:
+    """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
+    live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
+    fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
+    check_input_ids(input_ids, config)
+    on_cpu = input_ids.device.type == "cpu"
+    if labels is not None:
+        check_labels(labels, input_ids, config, on_cpu)
+    if puzzle_identifiers is not None:
+        check_puzzle_identifiers(puzzle_identifiers, input_ids.shape[0], config, on_cpu)
+    if carry is not None:
+        check_carry(carry, input_ids, config)
+
+
+def check_input_ids(input_ids, config) -> None:
+    """Token ids of one batch: (batch, seq_len), or (batch, side * side) of any side for the conv mixer; their values
+    read only on the CPU."""
+    if config.mixer == "conv":  # any square grid
+        if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
+            raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
+                             f"{tuple(input_ids.shape)}")
+    elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
+        raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
+                         f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
+    if input_ids.shape[0] == 0:
+        raise ValueError("`input_ids` is an empty batch (0 puzzles)")
+    if input_ids.device.type == "cpu" and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+        raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
+                         f"[{int(input_ids.min())}, {int(input_ids.max())}]")
+
+
 def check_labels(labels, input_ids, config, on_cpu: bool) -> None:
     """The answer's tokens; with `auxiliary_classes`, optionally the auxiliary target's classes after them."""
     classes, (batch, cells) = config.auxiliary_classes, input_ids.shape
@@ -159,4 +192,5 @@ def check_puzzle_identifiers(puzzle_identifiers, batch: int, config, on_cpu: boo
                          f"[{int(puzzle_identifiers.min())}, {int(puzzle_identifiers.max())}]")
 
 
-__all__ = ["CARRY_DTYPES", "IGNORE_INDEX", "LSTMTRMCarry", "check_carry", "check_labels", "check_puzzle_identifiers"]
+__all__ = ["CARRY_DTYPES", "IGNORE_INDEX", "LSTMTRMCarry", "check_carry", "check_input_ids", "check_labels",
+           "check_model_inputs", "check_puzzle_identifiers"]

@@ -42,8 +42,8 @@ class LSTMTRMConfig(PretrainedConfig):
         conv_max (`bool`): With the conv mixer, also add each channel's maximum over the cell and its 4 neighbours
             (scaled per channel): a signal then spreads one cell per block at full size, as a breadth-first wave.
         conv_neighbours (`int`): With the conv mixer, the neighbours each cell reads: 8 (the full 3x3 kernel) or 4
-            (its diagonal taps held at zero, the cross a maze step can take): a signal then cannot cut a corner
-            between two walls or cross an open field diagonally faster than a breadth-first wave.
+            (its diagonal taps masked, read as zero: the cross a maze step can take): a signal then cannot cut a
+            corner between two walls or cross an open field diagonally faster than a breadth-first wave.
         recurrence (`str`): "lstm" (gated update of c) or "trm" (TRM's reference update c <- f(c, h)).
         halt_max_steps (`int`): Supervision steps after which a row always halts.
         halt_exploration_prob (`float`): Probability, in training, of a random minimum number of steps before

@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry, check_carry, check_labels, check_puzzle_identifiers
+from .carry_lstm_trm import IGNORE_INDEX, LSTMTRMCarry, check_model_inputs
 from .configuration_lstm_trm import LSTMTRMConfig
 from .pipeline_lstm_trm import CUSTOM_PIPELINES
 from .solving_lstm_trm import LSTMTRMSolveOutput, LSTMTRMSolvingMixin, fixed_point_stop
@@ -293,34 +293,9 @@ class LSTMTRMPreTrainedModel(PreTrainedModel):
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def check_inputs(self, input_ids, labels=None, puzzle_identifiers=None, carry=None) -> None:
-        """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
-        live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
-        fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
-        self._check_input_ids(input_ids)
-        on_cpu = input_ids.device.type == "cpu"
-        if labels is not None:
-            check_labels(labels, input_ids, self.config, on_cpu)
-        if puzzle_identifiers is not None:
-            check_puzzle_identifiers(puzzle_identifiers, input_ids.shape[0], self.config, on_cpu)
-        if carry is not None:
-            check_carry(carry, input_ids, self.config)
-
-    def _check_input_ids(self, input_ids) -> None:
-        config = self.config
-        if config.mixer == "conv":  # any square grid
-            if input_ids.dim() != 2 or math.isqrt(input_ids.shape[1]) ** 2 != input_ids.shape[1]:
-                raise ValueError(f"`input_ids` must be (batch, side * side) for the conv mixer; got shape "
-                                 f"{tuple(input_ids.shape)}")
-        elif input_ids.dim() != 2 or input_ids.shape[1] != config.seq_len:
-            raise ValueError(f"`input_ids` must be (batch, seq_len={config.seq_len}); got shape "
-                             f"{tuple(input_ids.shape)} (sequence length {input_ids.shape[-1]})")
-        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
-            raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
-        if input_ids.shape[0] == 0:
-            raise ValueError("`input_ids` is an empty batch (0 puzzles)")
-        if input_ids.device.type == "cpu" and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
-            raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
-                             f"[{int(input_ids.min())}, {int(input_ids.max())}]")
+        """`carry_lstm_trm.check_model_inputs` with this model's config: the values only where the tensors live on the
+        CPU, so that a training step on an accelerator never waits for a device-to-host read."""
+        check_model_inputs(self.config, input_ids, labels, puzzle_identifiers, carry)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
