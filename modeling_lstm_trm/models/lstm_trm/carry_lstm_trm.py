@@ -132,8 +132,8 @@ def check_model_inputs(config, input_ids, labels=None, puzzle_identifiers=None, 
     """Shapes, dtypes and the carry always; the values (which need a device-to-host read) only where the tensors
     live on the CPU, so that a training step on an accelerator never waits for one (there, an id out of range
     fails in the embedding instead). `solve` checks once per call, not once per supervision step."""
-    check_input_ids(input_ids, config)
     on_cpu = input_ids.device.type == "cpu"
+    check_input_ids(input_ids, config, on_cpu)
     if labels is not None:
         check_labels(labels, input_ids, config, on_cpu)
     if puzzle_identifiers is not None:
@@ -142,7 +142,7 @@ def check_model_inputs(config, input_ids, labels=None, puzzle_identifiers=None, 
         check_carry(carry, input_ids, config)
 
 
-def check_input_ids(input_ids, config) -> None:
+def check_input_ids(input_ids, config, on_cpu: bool) -> None:
     """Token ids of one batch: (batch, seq_len), or (batch, side * side) of any side for the conv mixer; their values
     read only on the CPU."""
     if config.mixer == "conv":  # any square grid
@@ -156,7 +156,7 @@ def check_input_ids(input_ids, config) -> None:
         raise ValueError(f"`input_ids` must be integer token ids, got {input_ids.dtype}")
     if input_ids.shape[0] == 0:
         raise ValueError("`input_ids` is an empty batch (0 puzzles)")
-    if input_ids.device.type == "cpu" and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
+    if on_cpu and (input_ids.min() < 0 or input_ids.max() >= config.vocab_size):
         raise ValueError(f"`input_ids` must lie in [0, vocab_size={config.vocab_size}); got values in "
                          f"[{int(input_ids.min())}, {int(input_ids.max())}]")
 
