@@ -324,6 +324,7 @@ def distance_by_step(args) -> list[dict]:
             questions, _ = generate_mazes(count, side, floor or long_path(side, style), seed=args.seed + side,
                                           style=style)
             steps_from_s = np.stack([distances(maze, endpoints(maze)[0])[0] for maze in questions])
+            steps_from_g = np.stack([distances(maze, endpoints(maze)[1])[0] for maze in questions])
             truth = np.stack([distance_target(maze) for maze in questions])
             right = {depth: [] for depth in depths}
             for begin in range(0, count, args.batch_size):
@@ -337,7 +338,7 @@ def distance_by_step(args) -> list[dict]:
                 if parents:
                     valid = pointer_valid(steps_from_s, said)
                     row.update(right_by_distance=share_by_distance(valid, steps_from_s, steps_from_s >= 0, 3),
-                               pointer_errors=pointer_errors(steps_from_s, said, valid))
+                               pointer_errors=pointer_errors(steps_from_s, steps_from_g, said, valid))
                 else:
                     row.update(right_by_distance=share_by_distance(said == truth, steps_from_s, steps_from_s >= 0, 3),
                                first_errors=first_errors(steps_from_s, said, truth))
@@ -379,21 +380,34 @@ def names_neighbour(steps_from_s: np.ndarray, said: np.ndarray, by: int) -> np.n
     return (said >= 2) & np.take_along_axis(one_step, direction[..., None], axis=-1)[..., 0]
 
 
-def pointer_errors(steps_from_s: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
+def pointer_errors(steps_from_s: np.ndarray, steps_from_g: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
     """The parent head's wrong pointers among the cells S reaches (S excepted): their share by how many neighbours are
     one step nearer S (1: a corridor or a branch; 2+: two waves meet) and by distance from S, and what they say
     (`said_farther`: a neighbour one step farther from S, as if the cell were reached from the other side; a grid has
-    no two neighbours at the same distance from S, so these are the wrong pointers that name an open cell)."""
+    no two neighbours at the same distance from S, so these are the wrong pointers that name an open cell). Then the
+    same on the band of cells that lie on some shortest path from S to G (steps from S plus steps to G equal the
+    path's length) against the rest: there a neighbour one step farther from S is one step nearer G, so a wrong
+    pointer there that names it (`band_said_toward_g`) has the path's two ends swapped; `band_wrong_by_position` is
+    the wrong share by tenth of the way from S to G."""
     nearer = neighbours_one_step(steps_from_s).sum(-1)
     cells = steps_from_s > 0
     wrong = cells & ~valid
+    flat_g = steps_from_g.reshape(len(said), -1)
+    length = steps_from_s.reshape(len(said), -1)[np.arange(len(said)), np.argmax(flat_g == 0, -1)][:, None, None]
+    band = cells & (steps_from_g >= 0) & (steps_from_s + steps_from_g == length)
     shares = {kind: round(float(wrong[cells & where].sum() / max(1, (cells & where).sum())), 4)
-              for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2))}
+              for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2),
+                                  ("on_shortest_paths", band), ("off_shortest_paths", ~band))}
+    tenth = np.minimum(9, 10 * steps_from_s // np.maximum(1, length))
     return {"cells": int(cells.sum()), "wrong": int(wrong.sum()), **shares,
             "wrong_by_distance": share_by_distance(wrong, steps_from_s, cells, 4),
             "said_unreachable": int((wrong & (said == 0)).sum()), "said_start": int((wrong & (said == 1)).sum()),
             "said_another_direction": int((wrong & (said >= 2)).sum()),
-            "said_farther": int((wrong & names_neighbour(steps_from_s, said, 1)).sum())}
+            "said_farther": int((wrong & names_neighbour(steps_from_s, said, 1)).sum()),
+            "band_cells": int(band.sum()), "band_wrong": int((wrong & band).sum()),
+            "band_said_toward_g": int((wrong & band & names_neighbour(steps_from_g, said, -1)).sum()),
+            "band_wrong_by_position": [round(float(wrong[band & (tenth == k)].mean()), 4) if (band & (tenth == k)).any()
+                                       else None for k in range(10)]}
 
 
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:

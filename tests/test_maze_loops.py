@@ -317,16 +317,18 @@ def test_the_parent_target_points_each_cell_at_the_first_nearer_neighbour_and_le
         assert followed - {start} == set(map(tuple, np.argwhere(solve_maze(question)[0] == PATH)))
 
 
-def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_and_only_those():
+def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_and_only_those_and_finds_swapped_ends():
     from conftest import BENCHMARKS, load_example
 
     bench = load_example("bench_maze_extrapolation", BENCHMARKS, "benchmark")
     question = to_tokens(LOOPED, 7, "test", "maze")
-    start = tuple(np.argwhere(question == START)[0])
-    steps = steps_from(question, start)
-    steps_from_s = np.full((1, 7, 7), -1)
+    start, goal = (tuple(np.argwhere(question == token)[0]) for token in (START, GOAL))
+    steps, to_goal = steps_from(question, start), steps_from(question, goal)
+    steps_from_s, steps_from_g = np.full((1, 7, 7), -1), np.full((1, 7, 7), -1)
     for cell, value in steps.items():
-        steps_from_s[(0, *cell)] = value
+        steps_from_s[(0, *cell)], steps_from_g[(0, *cell)] = value, to_goal[cell]
+    on_a_shortest_path = {cell for cell in steps if steps[cell] + to_goal[cell] == steps[goal]}
+    assert len(on_a_shortest_path) > steps[goal] + 1  # the looped maze has more than one shortest path
     looking = ((1, 0), (-1, 0), (0, 1), (0, -1))
     for (r, c), value in steps.items():  # every class the head could say at each reachable cell
         for said_class in range(6):
@@ -337,9 +339,18 @@ def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_an
             valid = bench.pointer_valid(steps_from_s, said)
             assert valid[0, r, c] == expected, ((r, c), said_class)
             assert valid[steps_from_s >= 0].sum() == len(steps) - (not expected)  # the others stay right
-            errors = bench.pointer_errors(steps_from_s, said, valid)
+            errors = bench.pointer_errors(steps_from_s, steps_from_g, said, valid)
             assert errors["wrong"] == (not expected) * (value > 0)
             assert errors["said_farther"] == (value > 0 and said_class >= 2 and named == value + 1)
+            on_band = value > 0 and (r, c) in on_a_shortest_path
+            assert errors["band_cells"] == len(on_a_shortest_path - {start})
+            assert errors["band_wrong"] == (on_band and not expected)
+            named_cell = (r + looking[said_class - 2][0], c + looking[said_class - 2][1])
+            ends_swapped = said_class >= 2 and named_cell in to_goal and to_goal[named_cell] == to_goal[r, c] - 1
+            assert errors["band_said_toward_g"] == (on_band and not expected and ends_swapped)
+            tenth = min(9, 10 * value // steps[goal])
+            by_position = errors["band_wrong_by_position"]
+            assert [k for k, share in enumerate(by_position) if share] == ([tenth] if on_band and not expected else [])
 
 
 def generate_maze_of(style, rng):
