@@ -21,7 +21,8 @@ path (exact match over the mazes whose shortest path is unique beside it). Style
 mazes' loops. Writes the rows (`--results_name`, default `extrapolation.json`), prints the table and draws a heat map
 (valid shortest path by set and depth, one panel per arm); `--phase figure` redraws both from several results files,
 `--phase wave` draws one Maze-Hard-shaped maze's path and distance head step by step, `--phase distance` scores the
-distance head by each cell's steps from S (where the wave goes wrong).
+distance or parent head by each cell's steps from S (where the wave goes wrong; the parent head's wrong pointers also
+on and off the band of shortest paths, and how many of them point towards G).
 
     python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive+distance trm+progressive+distance \
         --minutes 15 --phase train --out runs/loops -- --maze_style mixed
