@@ -311,6 +311,7 @@ def distance_by_step(args) -> list[dict]:
         endpoints,
         generate_mazes,
         long_path,
+        path_problem,
     )
 
     torch.set_num_threads(args.threads)
@@ -327,19 +328,23 @@ def distance_by_step(args) -> list[dict]:
             steps_from_s = np.stack([distances(maze, endpoints(maze)[0])[0] for maze in questions])
             steps_from_g = np.stack([distances(maze, endpoints(maze)[1])[0] for maze in questions])
             truth = np.stack([distance_target(maze) for maze in questions])
-            right = {depth: [] for depth in depths}
+            right, solved = {depth: [] for depth in depths}, {depth: [] for depth in depths}
             for begin in range(0, count, args.batch_size):
                 x = torch.from_numpy(questions[begin:begin + args.batch_size].reshape(-1, side * side))
                 for step, out in enumerate(think_on(model, x, depths[-1]), start=1):
                     if step in right:
                         right[step].append(out.auxiliary_logits.argmax(-1).reshape(-1, side, side).numpy())
+                        paths = out.logits.argmax(-1).reshape(-1, side, side).numpy()
+                        solved[step] += [path_problem(maze, path) is None
+                                         for maze, path in zip(questions[begin:begin + args.batch_size], paths)]
             for depth in depths:
                 said = np.concatenate(right[depth])
                 row = {"arm": arm, "style": style, "side": side, "mazes": count, "depth": depth}
                 if parents:
                     valid = pointer_valid(steps_from_s, said)
                     row.update(right_by_distance=share_by_distance(valid, steps_from_s, steps_from_s >= 0, 3),
-                               pointer_errors=pointer_errors(steps_from_s, steps_from_g, said, valid))
+                               pointer_errors=pointer_errors(steps_from_s, steps_from_g, said, valid,
+                                                             np.array(solved[depth])))
                 else:
                     row.update(right_by_distance=share_by_distance(said == truth, steps_from_s, steps_from_s >= 0, 3),
                                first_errors=first_errors(steps_from_s, said, truth))
@@ -381,7 +386,8 @@ def names_neighbour(steps_from_s: np.ndarray, said: np.ndarray, by: int) -> np.n
     return (said >= 2) & np.take_along_axis(one_step, direction[..., None], axis=-1)[..., 0]
 
 
-def pointer_errors(steps_from_s: np.ndarray, steps_from_g: np.ndarray, said: np.ndarray, valid: np.ndarray) -> dict:
+def pointer_errors(steps_from_s: np.ndarray, steps_from_g: np.ndarray, said: np.ndarray, valid: np.ndarray,
+                   solved: np.ndarray) -> dict:
     """The parent head's wrong pointers among the cells S reaches (S excepted): their share by how many neighbours are
     one step nearer S (1: a corridor or a branch; 2+: two waves meet) and by distance from S, and what they say
     (`said_farther`: a neighbour one step farther from S, as if the cell were reached from the other side; a grid has
@@ -389,7 +395,8 @@ def pointer_errors(steps_from_s: np.ndarray, steps_from_g: np.ndarray, said: np.
     same on the band of cells that lie on some shortest path from S to G (steps from S plus steps to G equal the
     path's length) against the rest: there a neighbour one step farther from S is one step nearer G, so a wrong
     pointer there that names it (`band_said_toward_g`) has the path's two ends swapped; `band_wrong_by_position` is
-    the wrong share by tenth of the way from S to G."""
+    the wrong share by tenth of the way from S to G; `band_swapped_solved` / `_unsolved`: the mean share of a maze's
+    band so swapped, over the mazes whose marked path is (`solved`, per maze) or is not a shortest one."""
     nearer = neighbours_one_step(steps_from_s).sum(-1)
     cells = steps_from_s > 0
     wrong = cells & ~valid
@@ -400,15 +407,23 @@ def pointer_errors(steps_from_s: np.ndarray, steps_from_g: np.ndarray, said: np.
               for kind, where in (("one_nearer", nearer == 1), ("two_or_more_nearer", nearer >= 2),
                                   ("on_shortest_paths", band), ("off_shortest_paths", ~band))}
     tenth = np.minimum(9, 10 * steps_from_s // np.maximum(1, length))
+    toward_g = wrong & band & names_neighbour(steps_from_g, said, -1)
+    swapped = toward_g.sum((1, 2)) / np.maximum(1, band.sum((1, 2)))
     return {"cells": int(cells.sum()), "wrong": int(wrong.sum()), **shares,
             "wrong_by_distance": share_by_distance(wrong, steps_from_s, cells, 4),
             "said_unreachable": int((wrong & (said == 0)).sum()), "said_start": int((wrong & (said == 1)).sum()),
             "said_another_direction": int((wrong & (said >= 2)).sum()),
             "said_farther": int((wrong & names_neighbour(steps_from_s, said, 1)).sum()),
             "band_cells": int(band.sum()), "band_wrong": int((wrong & band).sum()),
-            "band_said_toward_g": int((wrong & band & names_neighbour(steps_from_g, said, -1)).sum()),
+            "band_said_toward_g": int(toward_g.sum()),
             "band_wrong_by_position": [round(float(wrong[band & (tenth == k)].mean()), 4) if (band & (tenth == k)).any()
-                                       else None for k in range(10)]}
+                                       else None for k in range(10)],
+            "solved": int(solved.sum()), "band_swapped_solved": mean_or_none(swapped[solved]),
+            "band_swapped_unsolved": mean_or_none(swapped[~solved])}
+
+
+def mean_or_none(values: np.ndarray) -> float | None:
+    return round(float(values.mean()), 4) if len(values) else None
 
 
 def first_errors(steps_from_s: np.ndarray, said: np.ndarray, truth: np.ndarray) -> dict:

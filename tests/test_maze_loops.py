@@ -339,7 +339,8 @@ def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_an
             valid = bench.pointer_valid(steps_from_s, said)
             assert valid[0, r, c] == expected, ((r, c), said_class)
             assert valid[steps_from_s >= 0].sum() == len(steps) - (not expected)  # the others stay right
-            errors = bench.pointer_errors(steps_from_s, steps_from_g, said, valid)
+            solved = np.array([(r + c) % 2 == 0])  # either outcome: the maze's swapped share goes to its side
+            errors = bench.pointer_errors(steps_from_s, steps_from_g, said, valid, solved)
             assert errors["wrong"] == (not expected) * (value > 0)
             assert errors["said_farther"] == (value > 0 and said_class >= 2 and named == value + 1)
             on_band = value > 0 and (r, c) in on_a_shortest_path
@@ -348,6 +349,9 @@ def test_the_wave_benchmark_counts_any_pointer_to_a_nearer_neighbour_as_right_an
             named_cell = (r + looking[said_class - 2][0], c + looking[said_class - 2][1])
             ends_swapped = said_class >= 2 and named_cell in to_goal and to_goal[named_cell] == to_goal[r, c] - 1
             assert errors["band_said_toward_g"] == (on_band and not expected and ends_swapped)
+            share = pytest.approx(errors["band_said_toward_g"] / errors["band_cells"], abs=1e-4)
+            assert (errors["band_swapped_solved"], errors["band_swapped_unsolved"]) == (
+                (share, None) if solved[0] else (None, share))
             tenth = min(9, 10 * value // steps[goal])
             by_position = errors["band_wrong_by_position"]
             assert [k for k, share in enumerate(by_position) if share] == ([tenth] if on_band and not expected else [])
