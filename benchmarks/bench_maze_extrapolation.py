@@ -22,7 +22,8 @@ mazes' loops. Writes the rows (`--results_name`, default `extrapolation.json`), 
 (valid shortest path by set and depth, one panel per arm); `--phase figure` redraws both from several results files,
 `--phase wave` draws one Maze-Hard-shaped maze's path and distance head step by step, `--phase distance` scores the
 distance or parent head by each cell's steps from S (where the wave goes wrong; the parent head's wrong pointers also
-on and off the band of shortest paths, and how many of them point towards G).
+on and off the band of shortest paths, and how many of them point towards G), `--phase kinds` counts the kinds of
+maze each training path floor keeps in the mixed draw.
 
     python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive+distance trm+progressive+distance \
         --minutes 15 --phase train --out runs/loops -- --maze_style mixed
@@ -32,6 +33,7 @@ on and off the band of shortest paths, and how many of them point towards G).
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -45,7 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_maze import cpu_preset, train_side_by_side  # noqa: E402  (shared by the maze benchmarks)
 from bench_sudoku_recurrences import matched_trm_hidden  # noqa: E402
 
-from modeling_lstm_trm.tasks.maze.mazes import DISTANCE_CLASSES, LOOKING, MAZE_STYLES  # noqa: E402
+from modeling_lstm_trm.tasks.maze.mazes import DISTANCE_CLASSES, LOOKING, MAZE_STYLES, MIXED, draw_maze  # noqa: E402
 
 RECURRENCES = {"lstm": [], "trm": ["--recurrence", "trm"]}
 INGREDIENTS = {"progressive": ["--progressive_steps", "8"], "distance": ["--distance_target"],
@@ -94,6 +96,29 @@ def train(args) -> None:
               str(args.minutes), *arm_flags(arm), *hidden_flags(arm, model_flags, canvas), *loops_flag(args),
               *args.train_args]
         for arm in args.arms})
+
+
+def kinds_kept(args) -> list[dict]:
+    """--phase kinds: the share of each kind among mixed training mazes at each side of --train_sizes, under each
+    floor in --path_floors (--min_path_length at the preset's side, scaled by the area as training scales it). The
+    mixed draw redraws a maze's kind until its path is long enough, so a high floor changes the mix (+far)."""
+    from modeling_lstm_trm.tasks.maze.arguments import scaled_path_length
+    from modeling_lstm_trm.tasks.maze.task import MazeArguments, ModelArguments, preset_defaults
+
+    base = preset_defaults(MazeArguments(recipe="cpu"), ModelArguments())["maze_size"]
+    rows = []
+    for floor in args.path_floors:
+        for side in args.train_sizes:
+            rng, length = random.Random(args.seed), scaled_path_length(floor, side, base)
+            kept = Counter(draw_maze(side, length, rng, style="mixed")[2] for _ in range(args.num_mazes))
+            rows.append({"path_floor": floor, "side": side, "min_path_length": length, "mazes": args.num_mazes,
+                         "kinds": {kind: kept[kind] / args.num_mazes for kind in MIXED}})
+    print("\n| --min_path_length | side (floor) | " + " | ".join(MIXED) + " |\n|---|---|" + "---|" * len(MIXED))
+    for row in rows:
+        print(f"| {row['path_floor']} | {row['side']} ({row['min_path_length']}) | "
+              + " | ".join(f"{share:.2f}" for share in row["kinds"].values()) + " |")
+    (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=1))
+    return rows
 
 
 def read_sets(args) -> list[tuple[str, int, int, int | None]]:
@@ -477,11 +502,14 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation")
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--out", required=True, help="folder for the models, their logs, the table and the figure")
-    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "distance", "figure"],
+    parser.add_argument("--path_floors", type=int, nargs="+", default=[8, 16],
+                        help="--phase kinds: training --min_path_length values (the preset's 8, +far's 16)")
+    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "distance", "figure", "kinds"],
                         default="all", help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped "
                                             "maze; distance: the distance head's share right by steps from S, after "
                                             "each depth (--results_name names its rows); figure: the table and heat "
-                                            "map of the rows in --results")
+                                            "map of the rows in --results; kinds: the mix of kinds each path floor "
+                                            "keeps in the mixed training mazes (--num_mazes per side)")
     parser.add_argument("--results", nargs="+", help="--phase figure: results files of earlier sizes phases")
     parser.add_argument("train_args", nargs="*", help="after --: more flags for examples/train.py (every arm)")
     args = parser.parse_args()
@@ -492,6 +520,8 @@ def main():
         wave_figure(args)
     if args.phase == "distance":
         distance_by_step(args)
+    if args.phase == "kinds":
+        kinds_kept(args)
     if args.phase == "figure":
         rows = rows_of(args.results)
         table(rows)

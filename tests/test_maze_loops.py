@@ -136,11 +136,44 @@ def test_every_kind_of_maze_has_a_reachable_goal_at_least_its_path_floor_away(st
             assert (question[r - 1:r + 2, c - 1:c + 2] != WALL).all()
 
 
+def independent_loops(question: np.ndarray) -> int:
+    """Open neighbour pairs - open cells + 1: a maze's independent loops where its open cells are connected."""
+    open_cells = question != WALL
+    pairs = (open_cells[1:] & open_cells[:-1]).sum() + (open_cells[:, 1:] & open_cells[:, :-1]).sum()
+    return int(pairs) - int(open_cells.sum()) + 1
+
+
 def test_mixed_training_mazes_draw_several_kinds():
     questions, _ = generate_mazes(40, 15, long_path(15, "mixed"), seed=5, style="mixed")
-    loops = [int(((q[1:] != WALL) & (q[:-1] != WALL)).sum() + ((q[:, 1:] != WALL) & (q[:, :-1] != WALL)).sum())
-             - int((q != WALL).sum()) + 1 for q in questions]
+    loops = [independent_loops(q) for q in questions]
     assert min(loops) <= 0 < 20 < max(loops) and "mixed" in MAZE_STYLES
+
+
+def test_a_mixed_draw_names_the_kind_it_kept_and_a_long_path_floor_shifts_the_mix_towards_carved_mazes(tmp_path):
+    import random
+    from argparse import Namespace
+
+    from conftest import BENCHMARKS, load_example
+
+    from modeling_lstm_trm.tasks.maze.mazes import draw_maze, generate_maze
+
+    drawn = [draw_maze(15, 22, random.Random(seed), style="mixed") for seed in range(40)]
+    for seed, (question, answer, kind) in enumerate(drawn):  # the same maze generate_maze makes, and of its kind
+        same_question, same_answer = generate_maze(15, 22, random.Random(seed), style="mixed")
+        assert (question == same_question).all() and (answer == same_answer).all()
+        loops = independent_loops(question)
+        walled = np.pad(question, 1, constant_values=WALL)
+        r, c = np.argwhere(walled == START)[0]
+        open_around_start = sum(walled[n] != WALL for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)))
+        assert (kind == "many-loops") <= (loops >= 10) and (kind == "start-inside") <= (open_around_start >= 3)
+    assert len({kind for *_, kind in drawn}) == 5
+    bench = load_example("bench_maze_extrapolation", BENCHMARKS, "benchmark")
+    args = Namespace(path_floors=[8, 16], train_sizes=[15], num_mazes=30, seed=0, out=tmp_path, results_name="k.json")
+    preset_floor, far_floor = bench.kinds_kept(args)
+    assert (preset_floor["min_path_length"], far_floor["min_path_length"]) == (22, 44)
+    assert sum(far_floor["kinds"].values()) == pytest.approx(1.0)
+    assert far_floor["kinds"]["carved"] > 0.5 > preset_floor["kinds"]["carved"]
+    assert json.loads((tmp_path / "k.json").read_text()) == [preset_floor, far_floor]
 
 
 def path_by_the_frame_rule(question: np.ndarray) -> set:

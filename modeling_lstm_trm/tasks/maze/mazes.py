@@ -406,6 +406,14 @@ def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: fl
     """(question, answer): a `size` x `size` maze of `style` (`MAZE_KINDS`, or "mixed": a random kind of `MIXED` per
     maze) whose shortest path from S to G is at least `min_path_length` steps. Perfect and carved kinds have a unique
     shortest path; the looped kinds may have several: the answer marks one, as Maze-Hard's A* does (`solve_maze`)."""
+    question, answer, _ = draw_maze(size, min_path_length, rng, loops, attempts, style)
+    return question, answer
+
+
+def draw_maze(size: int, min_path_length: int, rng: random.Random, loops: float = LOOPS,
+              attempts: int | None = None, style: str = "carved") -> tuple[np.ndarray, np.ndarray, str]:
+    """`generate_maze` with the kind it kept: "mixed" draws a kind per attempt, so a long path floor, which some kinds
+    seldom reach, shifts the mix towards the others."""
     check_side(size, "a maze's side")
     if style not in MAZE_STYLES:
         raise ValueError(f"maze style must be one of {', '.join(MAZE_STYLES)}, got {style!r}")
@@ -421,7 +429,7 @@ def generate_maze(size: int, min_path_length: int, rng: random.Random, loops: fl
         question[ends[0]], question[ends[1]] = START, GOAL
         answer, count = solve_maze(question)
         if count == 1 or (rule != "far_unique" and count):
-            return question, answer
+            return question, answer, kind
     raise ValueError(f"could not make a {size}x{size} {style} maze with a shortest path of at least "
                      f"{min_path_length} steps; ask for a shorter path or a larger maze")
 
