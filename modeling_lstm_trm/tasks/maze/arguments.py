@@ -30,7 +30,8 @@ def check_loops(loops: float | None, style: str, uses_dataset: bool = False) -> 
 STYLES_HELP = ("carved (depth-first corridors, a unique shortest path), scattered (Maze-Hard's kind: 30-50% of the "
                "cells walls at random, open fields, several shortest paths), wilson / kruskal / division (perfect "
                "mazes of other textures), many-loops / start-inside / open-field (where recurrent nets are known to "
-               "fail), mixed (a random one of carved, scattered and those three per maze)")
+               "fail), mixed (a random one of carved, scattered and those three per maze; kinds that seldom reach "
+               "--min_path_length are redrawn, so a long floor leaves mostly carved mazes)")
 
 
 def check_style(style: str) -> None:
