@@ -121,19 +121,7 @@ def test_every_kind_of_maze_has_a_reachable_goal_at_least_its_path_floor_away(st
         steps = steps_from(question, start)
         assert steps[goal] >= long_path(15, style)
         assert (answer == PATH).sum() == steps[goal] - 1
-        open_cells = int((question != WALL).sum())
-        pairs = int(((question[1:] != WALL) & (question[:-1] != WALL)).sum()
-                    + ((question[:, 1:] != WALL) & (question[:, :-1] != WALL)).sum())
-        if style in ("wilson", "kruskal", "division"):  # perfect: a tree, one path between any two cells
-            assert pairs == open_cells - 1 and len(steps) == open_cells
-        if style == "many-loops":
-            assert pairs - open_cells + 1 >= 10  # independent loops
-        if style == "start-inside":
-            r, c = start
-            assert sum(question[n] != WALL for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1))) >= 3
-        if style == "open-field":
-            r, c = goal
-            assert (question[r - 1:r + 2, c - 1:c + 2] != WALL).all()
+        assert made_as_its_kind(question, style)
 
 
 def independent_loops(question: np.ndarray) -> int:
@@ -141,6 +129,24 @@ def independent_loops(question: np.ndarray) -> int:
     open_cells = question != WALL
     pairs = (open_cells[1:] & open_cells[:-1]).sum() + (open_cells[:, 1:] & open_cells[:, :-1]).sum()
     return int(pairs) - int(open_cells.sum()) + 1
+
+
+def made_as_its_kind(question: np.ndarray, kind: str) -> bool:
+    """What each kind is built to be: perfect ones a tree of all open cells, many-loops 10+ independent loops,
+    start-inside an S with 3+ open neighbours (not a dead end), open-field a G inside a cleared 3x3 room."""
+    if kind in ("wilson", "kruskal", "division"):
+        start = tuple(np.argwhere(question == START)[0])
+        return independent_loops(question) == 0 and len(steps_from(question, start)) == int((question != WALL).sum())
+    if kind == "many-loops":
+        return independent_loops(question) >= 10
+    if kind == "start-inside":
+        walled = np.pad(question, 1, constant_values=WALL)
+        r, c = np.argwhere(walled == START)[0]
+        return sum(walled[n] != WALL for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1))) >= 3
+    if kind == "open-field":
+        r, c = np.argwhere(question == GOAL)[0]
+        return bool((question[r - 1:r + 2, c - 1:c + 2] != WALL).all())
+    return True
 
 
 def test_mixed_training_mazes_draw_several_kinds():
@@ -161,11 +167,7 @@ def test_a_mixed_draw_names_the_kind_it_kept_and_a_long_path_floor_shifts_the_mi
     for seed, (question, answer, kind) in enumerate(drawn):  # the same maze generate_maze makes, and of its kind
         same_question, same_answer = generate_maze(15, 22, random.Random(seed), style="mixed")
         assert (question == same_question).all() and (answer == same_answer).all()
-        loops = independent_loops(question)
-        walled = np.pad(question, 1, constant_values=WALL)
-        r, c = np.argwhere(walled == START)[0]
-        open_around_start = sum(walled[n] != WALL for n in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)))
-        assert (kind == "many-loops") <= (loops >= 10) and (kind == "start-inside") <= (open_around_start >= 3)
+        assert made_as_its_kind(question, kind), (seed, kind)
     assert len({kind for *_, kind in drawn}) == 5
     bench = load_example("bench_maze_extrapolation", BENCHMARKS, "benchmark")
     args = Namespace(path_floors=[8, 16], train_sizes=[15], num_mazes=30, seed=0, out=tmp_path, results_name="k.json")
