@@ -134,32 +134,47 @@ def read_sets(args) -> list[tuple[str, int, int, int | None]]:
             for style in args.styles for side in args.sizes]
 
 
-def sizes(args) -> list[dict]:
-    """Every model on every set of mazes, read at every depth and at the stopping rules."""
+def mazes_of_set(args, style: str, side: int, count: int, floor: int | None):
+    """One set of --sets (or --styles x --sizes): its style's name, shortest-path floor, questions and answers (the
+    same mazes for every arm and phase: seeded by --seed plus the side)."""
+    from modeling_lstm_trm.tasks.maze.mazes import LOOPS, generate_mazes, long_path
+    from modeling_lstm_trm.tasks.maze.task import style_name
+
+    generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
+    length = floor or long_path(side, generator)
+    questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator, loops=loops)
+    return style_name(generator, loops), length, questions, answers
+
+
+def trained_arms(args):
+    """Each arm's model, loaded from --out, with its training steps, minutes and training data's name."""
     import torch
 
     from modeling_lstm_trm.loading import load_model
-    from modeling_lstm_trm.tasks.maze.mazes import LOOPS, accuracy_by_depth, generate_mazes, long_path
-    from modeling_lstm_trm.tasks.maze.task import style_name
 
     torch.set_num_threads(args.threads)
-    rows = []
     for arm in args.arms:
-        model = load_model(str(Path(args.out) / arm))
         results = json.loads((Path(args.out) / arm / "eval_results.json").read_text())
         trained_on = json.loads((Path(args.out) / arm / "training_run.json").read_text())["data"]["source"]
+        yield arm, load_model(str(Path(args.out) / arm)), {
+            "trained_on": trained_on, "train_steps": results["train_steps"], "train_minutes": results["train_minutes"]}
+
+
+def sizes(args) -> list[dict]:
+    """Every model on every set of mazes, read at every depth and at the stopping rules."""
+    from modeling_lstm_trm.tasks.maze.mazes import accuracy_by_depth
+
+    rows = []
+    for arm, model, trained in trained_arms(args):
         for style, side, count, floor in read_sets(args):
             metric = "valid_shortest_path_accuracy"  # exact match where the shortest path is unique: beside it
-            generator, loops = ("carved", 0.0) if style == "no-loops" else (style, LOOPS)
-            length = floor or long_path(side, generator)
-            questions, answers = generate_mazes(count, side, length, seed=args.seed + side, style=generator,
-                                                loops=loops)
+            name, length, questions, answers = mazes_of_set(args, style, side, count, floor)
             started = time.monotonic()
             read = accuracy_by_depth(model, questions, answers, args.depths, args.fixed_point_steps,
                                      args.batch_size)
-            row = {"arm": arm, "style": style_name(generator, loops), "trained_on": trained_on, "metric": metric,
+            row = {"arm": arm, "style": name, "trained_on": trained["trained_on"], "metric": metric,
                    "side": side, "mazes": count, "min_path_length": length,
-                   "train_steps": results["train_steps"], "train_minutes": results["train_minutes"],
+                   "train_steps": trained["train_steps"], "train_minutes": trained["train_minutes"],
                    "by_depth": {d: scores[metric] for d, scores in read["by_depth"].items()},
                    "exact_unique_by_depth": {d: scores.get("exact_accuracy_unique")
                                              for d, scores in read["by_depth"].items()},
@@ -172,6 +187,37 @@ def sizes(args) -> list[dict]:
                    "seconds": round(time.monotonic() - started, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
+    (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+def over_symmetries(args) -> list[dict]:
+    """--phase symmetries: every model on every set, each maze read in --symmetries images to its fixed point
+    (--fixed_point_steps' first k, the Q head not asked, at most max(--depths) steps), valid shortest path of the
+    maze itself and of the shortest path among the images' answers (`tasks.maze.selection`)."""
+    from modeling_lstm_trm.tasks.maze.selection import select_over_symmetries
+
+    rows = []
+    for arm, model, trained in trained_arms(args):
+        for style, side, count, floor in read_sets(args):
+            name, length, questions, answers = mazes_of_set(args, style, side, count, floor)
+            started = time.monotonic()
+            read = select_over_symmetries(model, questions, answers, max(args.depths), args.fixed_point_steps[0],
+                                          args.symmetries, args.batch_size)
+            row = {"arm": arm, "style": name, "side": side, "mazes": count, "min_path_length": length, **trained,
+                   **{rule: read[rule]["valid_shortest_path_accuracy"]
+                      for rule in ("one_image", "at_stop", "along_the_way")},
+                   **{key: read[key] for key in ("symmetries", "fixed_point_steps", "max_steps", "mean_stop_step",
+                                                 "images_stop_steps", "found_a_path")},
+                   "seconds": round(time.monotonic() - started, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(f"\n| arm | set | one image | {args.symmetries} images, at their stops | along the way | mean stop step "
+          "(all images) |\n|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['arm']} | {row['style']} {row['side']}x{row['side']} ({row['mazes']}) | "
+              f"{row['one_image']:.3f} | {row['at_stop']:.3f} | {row['along_the_way']:.3f} | "
+              f"{row['mean_stop_step']:.1f} ({row['images_stop_steps']:.1f}) |")
     (Path(args.out) / args.results_name).write_text(json.dumps(rows, indent=2))
     return rows
 
@@ -504,12 +550,17 @@ def main():
     parser.add_argument("--out", required=True, help="folder for the models, their logs, the table and the figure")
     parser.add_argument("--path_floors", type=int, nargs="+", default=[8, 16],
                         help="--phase kinds: training --min_path_length values (the preset's 8, +far's 16)")
-    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "distance", "figure", "kinds"],
+    parser.add_argument("--symmetries", type=int, default=8,
+                        help="--phase symmetries: images of each maze read (the maze itself first), 1..8")
+    parser.add_argument("--phase", choices=["all", "train", "sizes", "wave", "distance", "figure", "kinds",
+                                            "symmetries"],
                         default="all", help="wave: draw the first arm's path and distance head on one Maze-Hard-shaped "
                                             "maze; distance: the distance head's share right by steps from S, after "
                                             "each depth (--results_name names its rows); figure: the table and heat "
                                             "map of the rows in --results; kinds: the mix of kinds each path floor "
-                                            "keeps in the mixed training mazes (--num_mazes per side)")
+                                            "keeps in the mixed training mazes (--num_mazes per side); "
+                                            "symmetries: each maze in --symmetries images, the shortest path "
+                                            "among their answers kept")
     parser.add_argument("--results", nargs="+", help="--phase figure: results files of earlier sizes phases")
     parser.add_argument("train_args", nargs="*", help="after --: more flags for examples/train.py (every arm)")
     args = parser.parse_args()
@@ -522,6 +573,8 @@ def main():
         distance_by_step(args)
     if args.phase == "kinds":
         kinds_kept(args)
+    if args.phase == "symmetries":
+        over_symmetries(args)
     if args.phase == "figure":
         rows = rows_of(args.results)
         table(rows)

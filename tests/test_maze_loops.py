@@ -7,6 +7,7 @@ import json
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -471,3 +472,108 @@ def test_a_tiny_run_with_the_parent_target_trains_its_six_classes(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["auxiliary_classes"] == 6 and config["auxiliary_front_speed"] == 0
     assert json.loads((out / "trainer_state.json").read_text())["log_history"][-1]["step"] == 2
+
+
+# ----- test-time selection over the 8 symmetries ------------------------------------------------------------------
+
+RING = ("#######"
+        "#S    #"
+        "# ### #"
+        "# ### #"
+        "# ### #"
+        "#  G  #"
+        "#######")  # one shortest path of 6 steps (down the left side), one detour of 10 (round the right)
+SHORT_WAY = [(2, 1), (3, 1), (4, 1), (5, 1), (5, 2)]
+LONG_WAY = [(1, 2), (1, 3), (1, 4), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5), (5, 4)]
+
+
+def test_a_path_is_told_by_its_shape_alone_with_its_steps_and_anything_else_is_not_a_path():
+    from modeling_lstm_trm.tasks.maze.selection import path_steps
+
+    question = to_tokens(LOOPED, 7, "test", "maze")
+    paths = every_shortest_path(question)
+    assert [path_steps(question, marked(question, p)) for p in paths] == [8] * 6
+    detour = [(1, 2), (1, 3), (1, 4), (1, 5), (2, 5), (3, 5), (3, 4), (3, 3), (4, 3), (5, 3), (5, 4)]
+    assert path_steps(question, marked(question, detour)) == 12  # a path, longer than the shortest
+    room = to_tokens("#######" "#S    #" "#     #" "#     #" "#     #" "#    G#" "#######", 7, "test", "maze")
+    top_then_down = [(1, 2), (1, 3), (1, 4), (1, 5), (2, 5), (3, 5), (4, 5)]
+    assert path_steps(room, marked(room, top_then_down)) == 8
+    walled = marked(question, paths[0])
+    walled[0, 0] = PATH
+    not_paths = {
+        "nothing marked": (question, question),
+        "one cell short": (question, marked(question, paths[0][:-2])),
+        "a branch": (question, marked(question, paths[0] + [(3, 1)])),
+        "a wall marked": (question, walled),
+        "S moved": (question, np.where(question == START, OPEN, np.where(marked(question, paths[0]) == OPEN, START,
+                                                                         marked(question, paths[0])))),
+        "a loop of marked cells beside the path": (room, marked(room, top_then_down + [(3, 2), (3, 3), (4, 2),
+                                                                                      (4, 3)])),
+    }
+    for what, (maze, answer) in not_paths.items():
+        assert path_steps(maze, answer) is None, what
+        assert path_problem(maze, answer) is not None, what  # and none of them scores as a shortest path
+
+
+def test_turning_an_image_back_undoes_each_of_the_8_symmetries():
+    from modeling_lstm_trm.tasks.maze.selection import undo_dihedral
+    from modeling_lstm_trm.tasks.task import dihedral
+
+    grid = np.arange(12).reshape(1, 3, 4)
+    images = [dihedral(grid, k) for k in range(8)]
+    assert len({image.tobytes() + bytes(image.shape) for image in images}) == 8
+    for k, image in enumerate(images):
+        assert np.array_equal(undo_dihedral(image, k), grid)
+
+
+class ScriptedSolver(torch.nn.Module):
+    """Stands in for a model: what it answers at each step, per maze and image (given in the maze's own frame and
+    turned into the image's here). Its rows come image-major, the maze itself first, batch after batch."""
+
+    def __init__(self, questions, script):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.questions, self.script, self.mazes_seen = questions, script, 0
+
+    def solve(self, input_ids, max_steps, return_trace, run_to_max):
+        from modeling_lstm_trm.tasks.task import dihedral
+
+        side = self.questions.shape[-1]
+        rows = input_ids.numpy().reshape(-1, side, side)
+        mazes = len(rows) // 8
+        trace = []
+        for r, row in enumerate(rows):
+            maze, image = self.mazes_seen + r % mazes, r // mazes
+            assert np.array_equal(row, dihedral(self.questions[maze], image))
+            trace.append([dihedral(self.script(maze, image, step), image).reshape(-1)
+                          for step in range(1, max_steps + 1)])
+        self.mazes_seen += mazes
+        trace = torch.from_numpy(np.array(trace)).transpose(0, 1)  # (steps, rows, cells), as solve's trace
+        return SimpleNamespace(trace=trace, q_halt_trace=torch.full(trace.shape[:2], 5.0))  # the Q head is not asked
+
+
+def test_the_shortest_path_among_the_images_answers_is_kept_wherever_one_image_finds_it_along_the_way():
+    from modeling_lstm_trm.tasks.maze.selection import select_over_symmetries
+
+    question = to_tokens(RING, 7, "test", "maze")
+    short, long = marked(question, SHORT_WAY), marked(question, LONG_WAY)
+    assert path_problem(question, short) is None and path_problem(question, long) is not None
+
+    def script(maze, image, step):
+        if maze == 0:  # image 5 finds the shortest path at steps 2-3 and loses it; image 1 holds the detour
+            return short if image == 5 and step in (2, 3) else long if image == 1 else question
+        if maze == 2 and image == 0:  # the maze itself is solved and stays solved
+            return short
+        return question  # maze 1: never a path
+
+    questions = np.stack([question] * 3)
+    read = select_over_symmetries(ScriptedSolver(questions, script), questions, np.stack([short] * 3), max_steps=12,
+                                  fixed_point_steps=2, batch_size=2, progress=False)
+    assert read["one_image"]["valid_shortest_path_accuracy"] == pytest.approx(1 / 3)  # maze 2
+    assert read["at_stop"]["valid_shortest_path_accuracy"] == pytest.approx(1 / 3)  # maze 0's stops: detour or none
+    assert read["along_the_way"]["valid_shortest_path_accuracy"] == pytest.approx(2 / 3)  # maze 0's steps 2-3 too
+    assert read["found_a_path"] == pytest.approx(2 / 3)
+    assert read["mean_stop_step"] == pytest.approx(3.0)  # the maze itself holds its answer from step 1
+    assert read["images_stop_steps"] == pytest.approx((3 * 8 * 3 + 3) / 3)  # all at step 3 but maze 0's image 5, at 6
+    with pytest.raises(ValueError, match="symmetries"):
+        select_over_symmetries(ScriptedSolver(questions, script), questions, questions, 4, symmetries=9)
