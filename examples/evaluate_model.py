@@ -23,7 +23,8 @@ every puzzle ran `halt_max_steps` supervision steps, and beside them the same at
 (into --output_dir, default the model folder).
 
 Mazes: exact and valid-shortest-path accuracy on a Maze-Hard CSV file or dataset, a TRM folder or generated mazes
-(`--grid_size`); `--fixed_point_steps k` also stops a maze whose answer held k steps.
+(`--grid_size`); `--fixed_point_steps k` also stops a maze whose answer held k steps; `--symmetries 8` reads each maze
+in its 8 rotations and reflections and keeps the shortest of their answers that marks a path from S to G.
 
 ARC: `--data_dir D --split S` scores a split whose tasks the model trained on, as the competition does (voted over
 every version; pass@1, pass@2) and writes `eval_arc_<split>.json` and `submission_<split>.json` (the training run's

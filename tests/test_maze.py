@@ -341,6 +341,31 @@ def test_evaluate_by_side_and_depth_reads_one_deep_run_as_the_plain_evaluation_w
         assert read["at_stop"]["2"]["mean_stop_step"] == plain["mean_stop_step"]
 
 
+def test_evaluate_over_symmetries_scores_each_maze_read_once_beside_the_shortest_path_among_its_images(
+        fixed_canvas_maze, tmp_path, capsys):
+    """--symmetries 8: the images' candidates include the maze itself at its stop, and along the way includes the
+    stops, so the three figures can only rise; the same held for every side of --sizes."""
+    import json
+
+    from conftest import load_example
+
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, write_csv
+
+    write_csv(tmp_path / "small.csv", MazeSet(*generate_mazes(6, 7, 4, seed=3)), source="test")
+    results = load_example("evaluate_model").main([
+        "--model", str(fixed_canvas_maze), "--file", str(tmp_path / "small.csv"), "--output_dir", str(tmp_path),
+        "--max_steps", "6", "--fixed_point_steps", "2", "--symmetries", "8"])
+    assert "the shortest path among 8 images' answers" in capsys.readouterr().out
+    assert json.loads((tmp_path / "eval_small.json").read_text()) == results
+    scores = [results[rule]["valid_shortest_path_accuracy"] for rule in ("one_image", "at_stop", "along_the_way")]
+    assert scores == sorted(scores) and results["found_a_path"] >= scores[-1]
+    assert results["mazes"] == 6 and results["symmetries"] == 8 and 1 <= results["mean_stop_step"] <= 6
+    by_side = load_example("evaluate_model").main([
+        "--model", str(fixed_canvas_maze), "--sizes", "5", "7", "--num_puzzles", "3", "--output_dir", str(tmp_path),
+        "--max_steps", "6", "--fixed_point_steps", "2", "--symmetries", "2"])["by_side"]
+    assert set(by_side) == {"5", "7"} and all(read["symmetries"] == 2 for read in by_side.values())
+
+
 def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(trained_maze, tmp_path):
     from conftest import load_example
 

@@ -155,6 +155,12 @@ class MazeEvaluateArguments(EvaluationSourceArguments):
     fixed_point_steps: list[int] | None = field(default=None, metadata={
         "help": "Also stop a maze whose answer held this many steps (or the Q head halts), up to --max_steps "
                 "(several k with --sizes)."})
+    symmetries: int = field(default=1, metadata={
+        "help": "Test-time selection: read each maze in this many of its 8 rotations and reflections (itself "
+                "first), each to its fixed point (the first --fixed_point_steps; the Q head not asked) within "
+                "--max_steps, and keep the shortest of their answers along the way that marks one path from S to G "
+                "(checked by the answer's shape, no search of the maze); scored beside the maze read once. Costs "
+                "one run per image."})
 
     def check(self) -> None:
         self.check_source(generated=("grid_size", "sizes"))
@@ -173,6 +179,11 @@ class MazeEvaluateArguments(EvaluationSourceArguments):
         elif self.min_path_length is not None:
             raise ValueError("--min_path_length goes with --grid_size (--sizes takes 0.1 side^2)")
         at_least(self.min_path_length, 1, "min_path_length")
+        if not 1 <= self.symmetries <= 8:
+            raise ValueError(f"--symmetries must be 1..8 (the images of a square), got {self.symmetries}")
+        if self.symmetries > 1 and (not self.fixed_point_steps or self.depths):
+            raise ValueError("--symmetries stops each image at its fixed point: give one --fixed_point_steps and "
+                             "--max_steps, not --depths")
         if self.grid_size is not None:
             check_path_length(self.grid_size, self.path_length, self.maze_style)
 
@@ -212,6 +223,11 @@ class MazeDatasetArguments:
         at_least(self.num_puzzles, 1, "num_puzzles")
         check_side(self.size, "--size")
         at_least(self.min_path_length, 1, "min_path_length")
+        if not 1 <= self.symmetries <= 8:
+            raise ValueError(f"--symmetries must be 1..8 (the images of a square), got {self.symmetries}")
+        if self.symmetries > 1 and (not self.fixed_point_steps or self.depths):
+            raise ValueError("--symmetries stops each image at its fixed point: give one --fixed_point_steps and "
+                             "--max_steps, not --depths")
         check_style(self.maze_style)
         check_loops(self.maze_loops, self.maze_style)
         check_path_length(self.size, self.min_path_length, self.maze_style)

@@ -44,6 +44,7 @@ from .mazes import (
     with_distance_target,
     with_parent_target,
 )
+from .selection import select_over_symmetries
 
 PRESETS = Path(__file__).parent / "presets"
 ARGUMENTS = (MazeArguments, ModelArguments)
@@ -156,6 +157,15 @@ class MazeTask(PuzzleTask):
         return read
 
     def evaluation_scores(self, model, data, options: MazeEvaluateArguments, args) -> dict:
+        if options.symmetries > 1:  # test-time selection among the images' answers
+            def select(mazes: MazeSet) -> dict:
+                return select_over_symmetries(model, mazes.questions, mazes.answers,
+                                              options.max_steps or model.config.halt_max_steps,
+                                              options.fixed_point_steps[0], options.symmetries, args.batch_size)
+            if isinstance(data, dict):
+                return {"maze_style": style_name(options.maze_style, options.maze_loops),
+                        "by_side": {str(side): select(mazes) for side, mazes in data.items()}}
+            return select(data)
         if isinstance(data, dict):  # --sizes: one run per maze to the deepest of --depths
             depths = options.depths or [options.max_steps or model.config.halt_max_steps]
             return {"maze_style": style_name(options.maze_style, options.maze_loops),
@@ -168,6 +178,14 @@ class MazeTask(PuzzleTask):
                               max_steps=options.max_steps, fixed_point_steps=fixed_point_steps)
 
     def evaluation_report(self, name, data, results, options: MazeEvaluateArguments, path) -> dict:
+        if options.symmetries > 1:
+            for side, read in results.get("by_side", {name: results}).items():
+                print(f"{side}: valid shortest path {read['one_image']['valid_shortest_path_accuracy']:.4f} read once "
+                      f"(mean stop step {read['mean_stop_step']:.1f}); the shortest path among {read['symmetries']} "
+                      f"images' answers {read['at_stop']['valid_shortest_path_accuracy']:.4f} at their stops, "
+                      f"{read['along_the_way']['valid_shortest_path_accuracy']:.4f} along the way "
+                      f"({read['images_stop_steps']:.1f} steps per maze in all)")
+            return results
         if "by_side" in results:
             print_depth_table(results, options.fixed_point_steps or (), options.num_puzzles)
             return results
