@@ -23,7 +23,8 @@ mazes' loops. Writes the rows (`--results_name`, default `extrapolation.json`), 
 `--phase wave` draws one Maze-Hard-shaped maze's path and distance head step by step, `--phase distance` scores the
 distance or parent head by each cell's steps from S (where the wave goes wrong; the parent head's wrong pointers also
 on and off the band of shortest paths, and how many of them point towards G), `--phase kinds` counts the kinds of
-maze each training path floor keeps in the mixed draw.
+maze each training path floor keeps in the mixed draw, `--phase symmetries` reads each maze in its 8 rotations and
+reflections and keeps the shortest of their answers that marks a path from S to G (`tasks.maze.selection`).
 
     python benchmarks/bench_maze_extrapolation.py --arms lstm+progressive+distance trm+progressive+distance \
         --minutes 15 --phase train --out runs/loops -- --maze_style mixed

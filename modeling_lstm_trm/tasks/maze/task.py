@@ -1,7 +1,8 @@
 """Mazes as a task (`TASK`, `--task maze`): its presets (`presets/*.json`, chosen by --recipe), its data
 (`data.py`), its flags (`arguments.py`), its scores (exact match and valid shortest path, after `halt_max_steps` by
-TRM's convention and at the Q head's halt; by side and test-time depth), its solving with the path drawn step by
-step, and the CSV files `examples/make_dataset.py` writes.
+TRM's convention and at the Q head's halt; by side and test-time depth; the shortest path among the 8 symmetric
+images' answers, `selection.py`), its solving with the path drawn step by step, and the CSV files
+`examples/make_dataset.py` writes.
 """
 
 from __future__ import annotations
