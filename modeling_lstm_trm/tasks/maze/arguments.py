@@ -223,11 +223,6 @@ class MazeDatasetArguments:
         at_least(self.num_puzzles, 1, "num_puzzles")
         check_side(self.size, "--size")
         at_least(self.min_path_length, 1, "min_path_length")
-        if not 1 <= self.symmetries <= 8:
-            raise ValueError(f"--symmetries must be 1..8 (the images of a square), got {self.symmetries}")
-        if self.symmetries > 1 and (not self.fixed_point_steps or self.depths):
-            raise ValueError("--symmetries stops each image at its fixed point: give one --fixed_point_steps and "
-                             "--max_steps, not --depths")
         check_style(self.maze_style)
         check_loops(self.maze_loops, self.maze_style)
         check_path_length(self.size, self.min_path_length, self.maze_style)
