@@ -516,8 +516,7 @@ def test_a_path_is_told_by_its_shape_alone_with_its_steps_and_anything_else_is_n
 
 
 def test_turning_an_image_back_undoes_each_of_the_8_symmetries():
-    from modeling_lstm_trm.tasks.maze.selection import undo_dihedral
-    from modeling_lstm_trm.tasks.task import dihedral
+    from modeling_lstm_trm.tasks.task import dihedral, undo_dihedral
 
     grid = np.arange(12).reshape(1, 3, 4)
     images = [dihedral(grid, k) for k in range(8)]

@@ -499,3 +499,9 @@ def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
     k >= 4. Applied to the last two axes."""
     out = np.rot90(grid, k % 4, axes=(-2, -1))
     return np.swapaxes(out, -1, -2) if k >= 4 else out
+
+
+def undo_dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of `dihedral(grid, k)`: an answer read in a turned frame, turned back."""
+    out = np.swapaxes(grid, -1, -2) if k >= 4 else grid
+    return np.rot90(out, -(k % 4), axes=(-2, -1))

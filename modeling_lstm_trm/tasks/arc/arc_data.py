@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ...checks import check_name
+from ..task import dihedral, undo_dihedral
 
 MAX_SIDE = 30
 CHARSET = ".|0123456789"  # TRM's tokens, the one place they are written: padding, end-of-grid marker, colours 0-9
@@ -150,12 +151,10 @@ class Augmentation:
     colours: tuple[int, ...] = tuple(range(10))
 
     def apply(self, grid: np.ndarray) -> np.ndarray:
-        out = np.rot90(np.asarray(self.colours, dtype=np.uint8)[grid], self.dihedral % 4)
-        return np.ascontiguousarray(out.T if self.dihedral >= 4 else out)
+        return np.ascontiguousarray(dihedral(np.asarray(self.colours, dtype=np.uint8)[grid], self.dihedral))
 
     def invert(self, grid: np.ndarray) -> np.ndarray:
-        out = grid.T if self.dihedral >= 4 else grid
-        out = np.rot90(out, -(self.dihedral % 4))
+        out = undo_dihedral(grid, self.dihedral)
         return np.ascontiguousarray(np.argsort(self.colours).astype(np.uint8)[out])
 
     @property

@@ -14,16 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..task import dihedral
-from .mazes import GOAL, OPEN, PATH, START, score_mazes, without_count
+from ..task import dihedral, undo_dihedral
+from .mazes import GOAL, OPEN, PATH, START, _neighbours, score_mazes, without_count
 
 SYMMETRIES = 8
-
-
-def undo_dihedral(grid: np.ndarray, k: int) -> np.ndarray:
-    """The inverse of `dihedral(grid, k)` on the last two axes."""
-    out = np.swapaxes(grid, -1, -2) if k >= 4 else grid
-    return np.rot90(out, -(k % 4), axes=(-2, -1))
 
 
 def path_shaped(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
@@ -45,14 +39,11 @@ def path_steps(question: np.ndarray, answer: np.ndarray) -> int | None:
     if not path_shaped(question, answer):
         return None
     on = (answer == PATH) | (question == START) | (question == GOAL)
-    (cell,), size = np.argwhere(question == START), question.shape
+    cell = tuple(int(v) for v in np.argwhere(question == START)[0])
     previous, steps = None, 0
-    while question[tuple(cell)] != GOAL:
-        r, c = cell
-        following = [(r + dr, c + dc) for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))
-                     if 0 <= r + dr < size[0] and 0 <= c + dc < size[1] and on[r + dr, c + dc]
-                     and (r + dr, c + dc) != previous]
-        previous, cell, steps = (r, c), following[0], steps + 1
+    while question[cell] != GOAL:
+        following = [n for n in _neighbours(cell, question.shape[0]) if on[n] and n != previous]
+        previous, cell, steps = cell, following[0], steps + 1
     return steps if steps + 1 == int(on.sum()) else None  # a loop of marked cells beside the path: not one path
 
 
