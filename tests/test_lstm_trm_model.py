@@ -471,8 +471,10 @@ def test_the_q_head_picks_the_most_confident_trajectory_and_the_trace_follows_it
     assert torch.equal(result.trajectory, expected)
     chosen = torch.arange(6) * k + expected
     assert torch.equal(result.predictions, predictions[chosen])
-    assert torch.equal(result.trace, trace[: result.trace.shape[0], chosen])
-    assert torch.equal(result.final_trajectory, q_trace[-1].view(6, k).argmax(-1))
+    steps = torch.arange(1, result.trace.shape[0] + 1).view(-1, 1, 1)
+    held = torch.where(steps <= result.halted_at.view(1, -1, 1), trace[: len(steps), chosen], result.predictions)
+    assert torch.equal(result.trace, held)  # the picked trajectory's steps, then its answer once it halted
+    assert (result.halted_at < result.trace.shape[0]).any(), "some row should halt before the others"
 
 
 def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
@@ -492,7 +494,7 @@ def test_the_checker_picks_a_passing_trajectory_else_falls_back_to_the_q_head():
     model.eval()
     repeated = x.repeat_interleave(k, 0)
     carry = model.noisy_carry(repeated, None, 1.0, k, torch.Generator().manual_seed(1))
-    final, q_final = (lambda run: (run[2], run[4][-1]))(model._run_steps(repeated, None, carry, 3, True, True))
+    final, q_final = (lambda run: (run[2], run[4][-1]))(model._run_steps(repeated, None, carry, 3, True, False))
     passes = ((final[:, 0] == 1) & even_puzzle).view(8, k)
     assert passes.any(-1).any() and not passes.any(-1).all()  # some puzzles have a passing trajectory, some none
     for b in range(8):
@@ -536,6 +538,39 @@ def test_a_fixed_point_halts_a_row_whose_answer_held_for_k_steps(k):
     with torch.no_grad():
         model.lm_head.weight.zero_()  # every answer is the same from the first step on
     assert (model.solve(x, max_steps=12, fixed_point_steps=k).halted_at == k + 1).all()
+
+
+def test_a_halted_row_leaves_the_batch_and_its_answer_holds(monkeypatch):
+    """Rows that halted cost no further steps; each row's result is what it gets solved alone."""
+    model = tiny_model().eval()
+    torch.manual_seed(3)
+    with torch.no_grad():
+        model.q_head.weight.normal_(0, 3.0)
+        model.q_head.bias.fill_(-2.0)  # rows halt at different steps
+    x, _ = grids(12)
+    rows_run, original = [], type(model)._step
+    monkeypatch.setattr(type(model), "_step", lambda self, ids, *a: rows_run.append(len(ids)) or original(self, ids, *a))
+    out = model.solve(x, max_steps=10, return_trace=True)
+    assert len(set(out.halted_at.tolist())) > 1, "the rows should halt at different steps for this to test anything"
+    assert rows_run == [int((out.halted_at >= step).sum()) for step in range(1, len(rows_run) + 1)]
+    for row in range(len(x)):
+        alone = model.solve(x[row:row + 1], max_steps=10, return_trace=True)
+        assert alone.halted_at[0] == out.halted_at[row]
+        assert torch.equal(alone.trace[:, 0], out.trace[: alone.trace.shape[0], row])
+        assert (out.trace[alone.trace.shape[0]:, row] == out.predictions[row]).all()  # held once it halted
+    assert torch.equal(out.final_predictions, out.predictions)
+
+
+def test_without_the_q_head_only_the_fixed_point_or_max_steps_halts():
+    model = tiny_model().eval()
+    with torch.no_grad():
+        model.q_head.bias.fill_(100.0)  # the Q head halts every row at once
+    x, _ = grids(4)
+    assert (model.solve(x, max_steps=9).halted_at == 1).all()
+    assert (model.solve(x, max_steps=9, halt_on_q_head=False).halted_at == 9).all()
+    with torch.no_grad():
+        model.lm_head.weight.zero_()  # the answer never changes: the fixed point after 2 unchanged steps
+    assert (model.solve(x, max_steps=9, fixed_point_steps=2, halt_on_q_head=False).halted_at == 3).all()
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])

@@ -534,9 +534,11 @@ class ScriptedSolver(torch.nn.Module):
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.questions, self.script, self.mazes_seen = questions, script, 0
 
-    def solve(self, input_ids, max_steps, return_trace, run_to_max):
+    def solve(self, input_ids, max_steps, fixed_point_steps, halt_on_q_head, return_trace):
+        from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import fixed_point_stop
         from modeling_lstm_trm.tasks.task import dihedral
 
+        assert not halt_on_q_head and return_trace  # the selection does not ask the Q head
         side = self.questions.shape[-1]
         rows = input_ids.numpy().reshape(-1, side, side)
         mazes = len(rows) // 8
@@ -548,7 +550,9 @@ class ScriptedSolver(torch.nn.Module):
                           for step in range(1, max_steps + 1)])
         self.mazes_seen += mazes
         trace = torch.from_numpy(np.array(trace)).transpose(0, 1)  # (steps, rows, cells), as solve's trace
-        return SimpleNamespace(trace=trace, q_halt_trace=torch.full(trace.shape[:2], 5.0))  # the Q head is not asked
+        answers, stop = fixed_point_stop(trace, torch.zeros(trace.shape[:2]), fixed_point_steps)  # where solve stops
+        held = torch.where(torch.arange(1, max_steps + 1).view(-1, 1, 1) <= stop.view(1, -1, 1), trace, answers)
+        return SimpleNamespace(trace=held[: int(stop.max())], halted_at=stop)  # a halted row holds its answer
 
 
 def test_the_shortest_path_among_the_images_answers_is_kept_wherever_one_image_finds_it_along_the_way():

@@ -88,6 +88,14 @@ class LSTMTRMCarry:
             head_start=None if self.head_start is None else torch.where(new, 0, self.head_start),
         )
 
+    def batch_select_indices(self, indices: torch.Tensor) -> LSTMTRMCarry:
+        """Keep only the rows `indices` (in that order), in place, as transformers' caches do: `solve` drops the rows
+        that halted, so that the steps after spend nothing on them."""
+        for name, value in vars(self).items():
+            if value is not None:
+                setattr(self, name, value[indices])
+        return self
+
     @property
     def depth(self) -> torch.Tensor:
         """Supervision steps each row has thought on its puzzle, its head start included."""

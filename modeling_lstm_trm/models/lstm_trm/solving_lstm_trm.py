@@ -23,7 +23,8 @@ class LSTMTRMSolveOutput(ModelOutput):
     """Result of [`LSTMTRMForPuzzleSolving.solve`].
 
     predictions: each row's answer at the step it halted (its Q head said halt, or `max_steps`).
-    halted_at: that step (1-based). final_predictions: the answers after the last step run.
+    halted_at: that step (1-based). final_predictions: the answers after the last step run (with `run_to_max`, step
+    `max_steps` for every row; otherwise each row's answer where it halted, for a halted row leaves the batch).
     trace: (steps_run, batch, seq_len) every step's answer, with `return_trace=True`; q_halt_trace likewise.
     With several trajectories these are the ones the Q head picked (highest halting logit: `trajectory` for
     `predictions` and the trace, `final_trajectory` for `final_predictions`), and, with an `answer_checker`,
@@ -74,12 +75,15 @@ class LSTMTRMSolvingMixin:
         answer_checker=None,
         generator: torch.Generator | None = None,
         fixed_point_steps: int | None = None,
+        halt_on_q_head: bool = True,
     ) -> LSTMTRMSolveOutput:
         """Run supervision steps until every row has halted (Q head says halt, or `max_steps`, by default
         `halt_max_steps`). Each row's prediction is its answer at its halting step. `run_to_max=True` keeps going to
         `max_steps` (the trace then shows whether solved answers stay solved). `fixed_point_steps=k` also halts a row
         whose answer has not changed for k steps (a stopping rule that grows with the problem, for thinking longer
-        than training did: set `max_steps` high).
+        than training did: set `max_steps` high). `halt_on_q_head=False` leaves halting to `max_steps` and the fixed
+        point (a Q head trained on small puzzles can halt far too early on larger ones). Without `run_to_max`, a row
+        that halted leaves the batch: its answer, also in the trace and `final_predictions`, holds from then on.
 
         Test-time trajectories: `num_trajectories=K` solves each puzzle K times in one batch, trajectory 0 from the
         initial state and the others from it plus Gaussian noise of std `noise_scale` on h and c, and keeps, per
@@ -104,7 +108,7 @@ class LSTMTRMSolvingMixin:
         self.eval()
         try:
             run = self._run_steps(input_ids, puzzle_identifiers, carry, max_steps, return_trace or k > 1, run_to_max,
-                                  fixed_point_steps)
+                                  fixed_point_steps, halt_on_q_head)
         finally:
             self.train(was_training)
         if k == 1:
@@ -147,24 +151,32 @@ class LSTMTRMSolvingMixin:
         return output
 
     def _run_steps(self, input_ids, puzzle_identifiers, carry, max_steps: int, keep_trace: bool, run_to_max: bool,
-                   fixed_point_steps: int | None = None) -> StepRun:
-        """The supervision loop of `solve`."""
-        batch = input_ids.shape[0]
-        done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
-        unchanged = torch.zeros(batch, dtype=torch.long, device=input_ids.device)  # steps each answer has held
-        halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=input_ids.device)
-        predictions = q_at_halt = previous = None
+                   fixed_point_steps: int | None = None, halt_on_q_head: bool = True) -> StepRun:
+        """The supervision loop of `solve`. Unless `run_to_max`, a row that halted leaves the batch (the steps after
+        cost nothing for it) and its answer and Q logit hold from then on, in the trace too."""
+        batch, device = input_ids.shape[0], input_ids.device
+        done = torch.zeros(batch, dtype=torch.bool, device=device)
+        unchanged = torch.zeros(batch, dtype=torch.long, device=device)  # steps each answer has held
+        halted_at = torch.full((batch,), max_steps, dtype=torch.long, device=device)
+        running = torch.arange(batch, device=device)  # the rows still in the batch
+        running_ids, running_puzzles = input_ids, puzzle_identifiers
+        predictions = q_at_halt = answer = q = None
         trace, q_trace = [], []
         for step in range(1, max_steps + 1):
-            out = self._step(input_ids, None, puzzle_identifiers, carry)
-            answer, q = out.logits.argmax(-1), out.q_halt_logits
-            if predictions is None:
+            out = self._step(running_ids, None, running_puzzles, carry)
+            previous = answer
+            if answer is None:
+                answer, q = out.logits.argmax(-1), out.q_halt_logits
                 predictions, q_at_halt = answer.clone(), q.clone()
-            now = ~done & ((q > 0) | (step == max_steps))
+            else:
+                answer, q = answer.index_copy(0, running, out.logits.argmax(-1)), q.index_copy(0, running,
+                                                                                                out.q_halt_logits)
+            now = ~done & (step == max_steps)
+            if halt_on_q_head:
+                now |= ~done & (q > 0)
             if fixed_point_steps:
                 if previous is not None:
                     unchanged = torch.where((answer == previous).all(-1), unchanged + 1, 0)
-                previous = answer
                 now |= ~done & (unchanged >= fixed_point_steps)
             predictions[now], q_at_halt[now], halted_at[now] = answer[now], q[now], step
             done |= now
@@ -173,7 +185,12 @@ class LSTMTRMSolvingMixin:
                 q_trace.append(q)
             if done.all() and not run_to_max:
                 break
-            carry = replace(out.cache, halted=torch.zeros_like(done))  # keep every row going
+            carry = replace(out.cache, halted=torch.zeros_like(running, dtype=torch.bool))  # keep every row going
+            if not run_to_max and done[running].any():
+                stay = (~done[running]).nonzero().squeeze(-1)
+                running, carry = running[stay], carry.batch_select_indices(stay)
+                running_ids = input_ids[running]
+                running_puzzles = None if puzzle_identifiers is None else puzzle_identifiers[running]
         return StepRun(predictions, halted_at, answer, torch.stack(trace) if keep_trace else None,
                        torch.stack(q_trace) if keep_trace else None, q_at_halt)
 

@@ -73,8 +73,6 @@ def select_over_symmetries(model, questions: np.ndarray, answers: np.ndarray, ma
     import torch
     from tqdm.auto import tqdm
 
-    from ...models.lstm_trm.modeling_lstmtrm import fixed_point_stop
-
     if not 1 <= symmetries <= SYMMETRIES:
         raise ValueError(f"symmetries must be 1..{SYMMETRIES}, got {symmetries}")
     device = next(model.parameters()).device
@@ -86,10 +84,10 @@ def select_over_symmetries(model, questions: np.ndarray, answers: np.ndarray, ma
         batch = questions[begin:begin + batch_size]
         images = np.concatenate([dihedral(batch, k) for k in range(symmetries)])  # image-major
         run = model.solve(torch.from_numpy(np.ascontiguousarray(images).reshape(len(images), -1)).to(device),
-                          max_steps=max_steps, return_trace=True, run_to_max=True)
-        _, stop = fixed_point_stop(run.trace, torch.full_like(run.q_halt_trace, -1.0), fixed_point_steps)
-        trace = run.trace.cpu().numpy().astype(np.int8).reshape(max_steps, symmetries, len(batch), side, side)
-        stop = stop.cpu().numpy().reshape(symmetries, len(batch))
+                          max_steps=max_steps, fixed_point_steps=fixed_point_steps, halt_on_q_head=False,
+                          return_trace=True)  # each image leaves the batch at its stop
+        trace = run.trace.cpu().numpy().astype(np.int8).reshape(-1, symmetries, len(batch), side, side)
+        stop = run.halted_at.cpu().numpy().reshape(symmetries, len(batch))
         turned_back = np.stack([undo_dihedral(trace[:, k], k) for k in range(symmetries)], axis=1)
         for m, question in enumerate(batch):
             at_stop = turned_back[stop[:, m] - 1, np.arange(symmetries), m]  # (symmetries, N, N)
