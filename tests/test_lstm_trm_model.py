@@ -549,7 +549,8 @@ def test_a_halted_row_leaves_the_batch_and_its_answer_holds(monkeypatch):
         model.q_head.bias.fill_(-2.0)  # rows halt at different steps
     x, _ = grids(12)
     rows_run, original = [], type(model)._step
-    monkeypatch.setattr(type(model), "_step", lambda self, ids, *a: rows_run.append(len(ids)) or original(self, ids, *a))
+    monkeypatch.setattr(type(model), "_step",
+                        lambda self, ids, *rest: rows_run.append(len(ids)) or original(self, ids, *rest))
     out = model.solve(x, max_steps=10, return_trace=True)
     assert len(set(out.halted_at.tolist())) > 1, "the rows should halt at different steps for this to test anything"
     assert rows_run == [int((out.halted_at >= step).sum()) for step in range(1, len(rows_run) + 1)]
