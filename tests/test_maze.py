@@ -378,6 +378,39 @@ def test_solve_draws_the_path_after_every_step_and_the_card_names_the_task(train
     assert "maze" in card.lower() and "valid_shortest_path_accuracy" in card
 
 
+def test_solve_can_stop_at_the_fixed_point_and_answer_the_pick_over_the_8_images(trained_maze, tmp_path, capsys):
+    """solve.py reads a maze as evaluate_model.py --symmetries does: each image to its fixed point, the Q head not
+    asked, and answers the shortest path among their answers, naming the image and step it came from."""
+    from conftest import load_example
+
+    from modeling_lstm_trm.models.lstm_trm.modeling_lstmtrm import LSTMTRMForPuzzleSolving
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, write_csv
+    from modeling_lstm_trm.tasks.maze.selection import path_steps, read_over_symmetries
+
+    out, _ = trained_maze
+    questions, answers = generate_mazes(6, 7, 4, seed=21)
+    write_csv(tmp_path / "mazes.csv", MazeSet(questions, answers), source="test")
+    solve = load_example("solve").main
+    flags = ["--model", str(out), "--file", str(tmp_path / "mazes.csv"), "--max_steps", "8", "--fixed_point_steps", "2"]
+    reports = solve(flags + ["--symmetries", "8", "--png", str(tmp_path / "m.png")])
+    reads = read_over_symmetries(LSTMTRMForPuzzleSolving.from_pretrained(out), questions, 8, 2, progress=False)
+    assert (tmp_path / "m.png").stat().st_size > 1000 and "picked from image" in capsys.readouterr().out
+    assert [r["answer"] for r in reports] == [to_text(a) for a in reads.along_the_way]
+    assert sum(r["valid_shortest_path"] for r in reports) >= 1  # the tiny model solves some of them
+    for question, report, stops in zip(questions, reports, reads.stops.T):
+        answer = to_tokens(report["answer"], 7, "report", "maze")
+        assert report["valid_shortest_path"] == (path_problem(question, answer) is None)
+        assert report["halted_at"] == stops[0] and 1 <= stops.min() and stops.max() <= 8
+        image, step = report["picked_image"], report["picked_step"]
+        assert (image >= 0) == (path_steps(question, answer) is not None) and (image < 0 or 1 <= step <= stops[image])
+    first = reports[0]
+    if first["picked_image"] >= 0:  # the pick is that image's answer at that step, turned back
+        assert to_text(reads.first_maze_trace[first["picked_step"] - 1, first["picked_image"]]) == first["answer"]
+    once = solve(flags)
+    assert [r["answer"] for r in once] == [to_text(a) for a in reads.one_image] and "picked_image" not in once[0]
+    assert [r["halted_at"] for r in once] == reads.stops[0].tolist()
+
+
 def test_a_long_trace_is_drawn_at_evenly_spaced_steps_ending_with_the_last(tmp_path, monkeypatch):
     from modeling_lstm_trm.tasks.maze import task
 

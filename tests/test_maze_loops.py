@@ -556,7 +556,7 @@ class ScriptedSolver(torch.nn.Module):
 
 
 def test_the_shortest_path_among_the_images_answers_is_kept_wherever_one_image_finds_it_along_the_way():
-    from modeling_lstm_trm.tasks.maze.selection import select_over_symmetries
+    from modeling_lstm_trm.tasks.maze.selection import read_over_symmetries, select_over_symmetries
 
     question = to_tokens(RING, 7, "test", "maze")
     short, long = marked(question, SHORT_WAY), marked(question, LONG_WAY)
@@ -578,5 +578,9 @@ def test_the_shortest_path_among_the_images_answers_is_kept_wherever_one_image_f
     assert read["found_a_path"] == pytest.approx(2 / 3)
     assert read["mean_stop_step"] == pytest.approx(3.0)  # the maze itself holds its answer from step 1
     assert read["images_stop_steps"] == pytest.approx((3 * 8 * 3 + 3) / 3)  # all at step 3 but maze 0's image 5, at 6
+    reads = read_over_symmetries(ScriptedSolver(questions, script), questions, max_steps=12, fixed_point_steps=2,
+                                 batch_size=2, progress=False)
+    assert reads.picked.tolist() == [[5, 2], [-1, -1], [0, 1]]  # (image, step) of each along-the-way pick
+    assert np.array_equal(reads.first_maze_trace[1, 5], short) and np.array_equal(reads.along_the_way[0], short)
     with pytest.raises(ValueError, match="symmetries"):
         select_over_symmetries(ScriptedSolver(questions, script), questions, questions, 4, symmetries=9)

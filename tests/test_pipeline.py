@@ -59,6 +59,19 @@ def test_the_pipeline_answers_what_solve_answers(task, side, config, tmp_path):
     assert solver(texts[0]) == {key: value for key, value in results[0].items() if key != "trace"}
 
 
+def test_the_q_head_can_be_left_out_of_halting(tmp_path):
+    folder = saved_model(tmp_path / "maze", "maze", 7, mixer="conv")
+    solver, texts = pipeline("puzzle-solving", model=folder), puzzles_of("maze", 6, 7)
+    assert any(result["steps"] < 6 for result in solver(texts))  # this Q head halts some mazes early
+    assert all(result["steps"] == 6 for result in solver(texts, halt_on_q_head=False))  # max_steps alone
+    model = LSTMTRMForPuzzleSolving.from_pretrained(folder).eval()
+    ids = solver.tokenizer(texts, add_special_tokens=False, return_tensors="pt").input_ids
+    expected = model.solve(ids, max_steps=9, fixed_point_steps=2, halt_on_q_head=False)
+    results = solver(texts, max_steps=9, fixed_point_steps=2, halt_on_q_head=False)
+    assert [result["steps"] for result in results] == expected.halted_at.tolist()
+    assert [result["answer"] for result in results] == [solver.to_text(row.tolist()) for row in expected.predictions]
+
+
 def test_the_pipelines_checks_agree_with_the_tasks():
     rng = np.random.default_rng(0)
     sudoku = generate_puzzles(20, BOXES[4], 6, seed=3)

@@ -84,12 +84,13 @@ class PuzzleSolvingPipeline(Pipeline):
     task's check and, with `return_trace=True`, the answer after every step.
 
     Call arguments: `max_steps` (default the model's `halt_max_steps`), `fixed_point_steps` (also stop where the
-    answer held that many steps), `return_trace`; and the pipelines' own `batch_size`."""
+    answer held that many steps), `halt_on_q_head` (False: halt only by those two, for puzzles larger than training's,
+    where a Q head can halt too early), `return_trace`; and the pipelines' own `batch_size`."""
 
     def _sanitize_parameters(self, max_steps: int | None = None, fixed_point_steps: int | None = None,
-                             return_trace: bool | None = None, **kwargs):
-        forward = {key: value for key, value in (("max_steps", max_steps), ("fixed_point_steps", fixed_point_steps))
-                   if value is not None}
+                             halt_on_q_head: bool | None = None, return_trace: bool | None = None, **kwargs):
+        forward = {key: value for key, value in (("max_steps", max_steps), ("fixed_point_steps", fixed_point_steps),
+                                                 ("halt_on_q_head", halt_on_q_head)) if value is not None}
         return {}, forward, {} if return_trace is None else {"return_trace": return_trace}
 
     def preprocess(self, puzzle) -> dict:
@@ -106,9 +107,10 @@ class PuzzleSolvingPipeline(Pipeline):
                              f"({math.isqrt(config.seq_len)}x{math.isqrt(config.seq_len)})")
         return {"input_ids": torch.tensor([ids], dtype=torch.long)}
 
-    def _forward(self, inputs: dict, max_steps: int | None = None, fixed_point_steps: int | None = None) -> dict:
+    def _forward(self, inputs: dict, max_steps: int | None = None, fixed_point_steps: int | None = None,
+                 halt_on_q_head: bool = True) -> dict:
         out = self.model.solve(inputs["input_ids"], max_steps=max_steps, fixed_point_steps=fixed_point_steps,
-                               return_trace=True)
+                               halt_on_q_head=halt_on_q_head, return_trace=True)
         return {"input_ids": inputs["input_ids"], "halted_at": out.halted_at, "predictions": out.predictions,
                 "trace": out.trace.transpose(0, 1), "q_halt_trace": out.q_halt_trace.transpose(0, 1)}
 

@@ -34,6 +34,15 @@ STYLES_HELP = ("carved (depth-first corridors, a unique shortest path), scattere
                "--min_path_length are redrawn, so a long floor leaves mostly carved mazes)")
 
 
+def check_symmetries(symmetries: int, fixed_point_steps) -> None:
+    """--symmetries: 1..8 images of the square, each stopped at its fixed point, so one --fixed_point_steps."""
+    if not 1 <= symmetries <= 8:
+        raise ValueError(f"--symmetries must be 1..8 (the images of a square), got {symmetries}")
+    if symmetries > 1 and not fixed_point_steps:
+        raise ValueError("--symmetries stops each image at its fixed point: give one --fixed_point_steps and "
+                         "--max_steps")
+
+
 def check_style(style: str) -> None:
     if style not in MAZE_STYLES:
         raise ValueError(f"--maze_style must be one of {', '.join(MAZE_STYLES)}, got {style}")
@@ -179,11 +188,9 @@ class MazeEvaluateArguments(EvaluationSourceArguments):
         elif self.min_path_length is not None:
             raise ValueError("--min_path_length goes with --grid_size (--sizes takes 0.1 side^2)")
         at_least(self.min_path_length, 1, "min_path_length")
-        if not 1 <= self.symmetries <= 8:
-            raise ValueError(f"--symmetries must be 1..8 (the images of a square), got {self.symmetries}")
-        if self.symmetries > 1 and (not self.fixed_point_steps or self.depths):
-            raise ValueError("--symmetries stops each image at its fixed point: give one --fixed_point_steps and "
-                             "--max_steps, not --depths")
+        check_symmetries(self.symmetries, self.fixed_point_steps)
+        if self.symmetries > 1 and self.depths:
+            raise ValueError("--symmetries stops each image at its fixed point: give --max_steps, not --depths")
         if self.grid_size is not None:
             check_path_length(self.grid_size, self.path_length, self.maze_style)
 
@@ -199,10 +206,19 @@ class MazeSolveArguments:
         "help": "Draw the first maze after every supervision step into this PNG file (at most 16 evenly spaced "
                 "steps)."})
     max_steps: int | None = field(default=None, metadata={"help": "Supervision steps (default: the model's)."})
+    fixed_point_steps: int | None = field(default=None, metadata={
+        "help": "Stop each maze where its answer held this many steps, within --max_steps; the Q head is not asked "
+                "(it halts too early on mazes larger than training's). Without it, every maze runs --max_steps."})
+    symmetries: int = field(default=1, metadata={
+        "help": "With --fixed_point_steps: read each maze in this many of its 8 rotations and reflections (itself "
+                "first) and answer the shortest of their answers up to their stops that marks one path from S to "
+                "G (checked by the answer's shape, as evaluate_model.py --symmetries; no search of the maze)."})
 
     def check(self) -> None:
         check_path(self.file, "file")
         check_steps(self.max_steps, "max_steps")
+        check_steps(self.fixed_point_steps, "fixed_point_steps")
+        check_symmetries(self.symmetries, self.fixed_point_steps)
 
 
 @dataclass

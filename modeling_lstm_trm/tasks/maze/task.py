@@ -45,7 +45,7 @@ from .mazes import (
     with_distance_target,
     with_parent_target,
 )
-from .selection import select_over_symmetries
+from .selection import read_over_symmetries, select_over_symmetries
 
 PRESETS = Path(__file__).parent / "presets"
 ARGUMENTS = (MazeArguments, ModelArguments)
@@ -208,32 +208,59 @@ class MazeTask(PuzzleTask):
 
     def solve_puzzles(self, model, questions: np.ndarray, options: MazeSolveArguments, args) -> list[dict]:
         """The path found, whether it is a shortest path, and the halting step; --png draws the first maze after
-        every step."""
-        import torch
-
+        every step. With --fixed_point_steps each maze stops at its fixed point, and with --symmetries the answer is
+        the pick over its images (as evaluate_model.py reads them)."""
         size = questions.shape[-1]
         canvas = canvas_for(model.config, size)
         padded = pad_to_canvas(questions, canvas)  # walls around a smaller maze: the model's canvas holds it
+        if options.fixed_point_steps:
+            reads = read_over_symmetries(model, padded, options.max_steps, options.fixed_point_steps,
+                                         options.symmetries, args.batch_size, progress=len(questions) > 1)
+            answers = (reads.along_the_way if options.symmetries > 1 else reads.one_image)[..., :size, :size]
+            image = max(int(reads.picked[0, 0]), 0) if options.symmetries > 1 else 0
+            first_trace = reads.first_maze_trace[: int(reads.stops[image, 0]), image, :size, :size]
+            halted, headers = reads.stops[0], [f"stopped at step {int(s)} (its fixed point or --max_steps)"
+                                               for s in reads.stops[0]]
+        else:
+            answers, halted, first_trace = self.run_to_max_steps(model, padded, options.max_steps, args.batch_size)
+            answers, first_trace = answers[..., :size, :size], first_trace[..., :size, :size]
+            image, headers = 0, [f"after {len(first_trace)} steps"] * len(questions)
         reports = []
-        for begin in range(0, len(questions), args.batch_size):
-            batch = padded[begin:begin + args.batch_size]
-            result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=options.max_steps,
-                                 return_trace=True, run_to_max=True)
-            trace = result.trace.numpy().reshape(result.trace.shape[0], len(batch), canvas, canvas)[..., :size, :size]
-            for k, question in enumerate(questions[begin:begin + args.batch_size]):
-                answer = trace[-1, k]
-                problem = path_problem(question, answer)
-                text = to_text(answer)
-                print(f"\nMaze {begin + k + 1} after {result.trace.shape[0]} steps:")
-                print("\n".join(text[r * size:(r + 1) * size] for r in range(size)))
-                print("a shortest path from S to G" if problem is None else f"NOT a shortest path: {problem}")
-                reports.append({"valid_shortest_path": problem is None, "answer": text,
-                                "halted_at": int(result.halted_at[k])})
-            if begin == 0 and options.png:
-                steps = trace[:, 0]
-                draw_trace(questions[0], steps, [path_problem(questions[0], g) is None for g in steps], options.png)
-                print(f"\ntrace drawn in {options.png}")
+        for k, (question, answer) in enumerate(zip(questions, answers)):
+            problem = path_problem(question, answer)
+            text = to_text(answer)
+            print(f"\nMaze {k + 1} {headers[k]}:")
+            print("\n".join(text[r * size:(r + 1) * size] for r in range(size)))
+            print("a shortest path from S to G" if problem is None else f"NOT a shortest path: {problem}")
+            report = {"valid_shortest_path": problem is None, "answer": text, "halted_at": int(halted[k])}
+            if options.symmetries > 1:
+                report["picked_image"], report["picked_step"] = (int(v) for v in reads.picked[k])
+                print("no image's answer is a path: the maze itself at its stop" if report["picked_image"] < 0 else
+                      f"picked from image {report['picked_image']} (of {options.symmetries}) at step "
+                      f"{report['picked_step']} of its {int(reads.stops[report['picked_image'], k])}")
+            reports.append(report)
+        if options.png:
+            draw_trace(questions[0], first_trace, [path_problem(questions[0], g) is None for g in first_trace],
+                       options.png)
+            print(f"\ntrace drawn in {options.png}" + (f" (image {image}, turned back)" if image else ""))
         return reports
+
+    @staticmethod
+    def run_to_max_steps(model, mazes: np.ndarray, max_steps: int | None, batch_size: int):
+        """Every maze's answer after `max_steps` (default the model's), the step its Q head halted, and the first
+        maze's trace."""
+        import torch
+
+        answers, halted, first_trace = [], [], None
+        for begin in range(0, len(mazes), batch_size):
+            batch = mazes[begin:begin + batch_size]
+            result = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)), max_steps=max_steps,
+                                 return_trace=True, run_to_max=True)
+            trace = result.trace.numpy().reshape(result.trace.shape[0], len(batch), *batch.shape[1:])
+            first_trace = trace[:, 0] if first_trace is None else first_trace
+            answers.append(trace[-1])
+            halted.append(result.halted_at.numpy())
+        return np.concatenate(answers), np.concatenate(halted), first_trace
 
     # ----- examples/make_dataset.py
     dataset_arguments = MazeDatasetArguments
