@@ -204,7 +204,7 @@ class MazeSolveArguments:
     file: str | None = field(default=None, metadata={"help": "A CSV file of Maze-Hard's shape (its questions)."})
     png: str | None = field(default=None, metadata={
         "help": "Draw the first maze after every supervision step into this PNG file (at most 16 evenly spaced "
-                "steps)."})
+                "steps; with --symmetries, the image its answer came from, turned back)."})
     max_steps: int | None = field(default=None, metadata={"help": "Supervision steps (default: the model's)."})
     fixed_point_steps: int | None = field(default=None, metadata={
         "help": "Stop each maze where its answer held this many steps, within --max_steps; the Q head is not asked "
