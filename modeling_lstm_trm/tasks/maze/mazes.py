@@ -152,7 +152,7 @@ def path_problem(question: np.ndarray, answer: np.ndarray) -> str | None:
         return "G cannot be reached from S"
     cells = set(map(tuple, np.argwhere(marked))) | {start, goal}
     if len(cells) != dist[goal] + 1:
-        return f"the marked path has {len(cells) - 1} steps, the shortest has {dist[goal]}"
+        return f"the answer marks {len(cells) - 2} cells, a shortest path from S to G {dist[goal] - 1}"
     seen, queue = {start}, deque([start])
     while queue:
         for nxt in _neighbours(queue.popleft(), question.shape[0]):
