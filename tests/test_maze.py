@@ -76,7 +76,7 @@ def test_the_solver_marks_the_shortest_path_and_the_check_accepts_only_shortest_
     assert (answer == PATH).sum() + 1 == shortest_paths(question)[0] == 8
     detour = answer.copy()
     detour[5, 1:6] = np.where(question[5, 1:6] == OPEN, PATH, detour[5, 1:6])
-    assert "steps" in path_problem(question, detour)
+    assert path_problem(question, detour).endswith("cells, a shortest path from S to G 7")  # 8 steps: 7 cells
     broken = answer.copy()
     broken[tuple(np.argwhere(answer == PATH)[2])] = OPEN
     assert path_problem(question, broken) is not None
@@ -202,7 +202,7 @@ def test_csv_files_and_trm_folders_load_through_the_real_loaders(tmp_path):
     ("question", lambda text: text.replace("#", "x", 1), "holds 'x'"),
     ("question", lambda text: text.replace("S", " "), "exactly one S"),
     ("question", lambda text: text.replace("G", " "), "exactly one G"),
-    ("answer", lambda text: text.replace("o", " ", 1), "do not form one path|steps"),
+    ("answer", lambda text: text.replace("o", " ", 1), "do not form one path|cells"),
 ])
 def test_a_bad_maze_row_is_named_by_file_and_line(tmp_path, column, change, message):
     import csv
