@@ -219,17 +219,17 @@ class MazeTask(PuzzleTask):
             answers = (reads.along_the_way if options.symmetries > 1 else reads.one_image)[..., :size, :size]
             image = max(int(reads.picked[0, 0]), 0) if options.symmetries > 1 else 0
             first_trace = reads.first_maze_trace[: int(reads.stops[image, 0]), image, :size, :size]
-            halted, headers = reads.stops[0], [f"stopped at step {int(s)} (its fixed point or --max_steps)"
-                                               for s in reads.stops[0]]
+            halted = reads.stops[0]
         else:
             answers, halted, first_trace = self.run_to_max_steps(model, padded, options.max_steps, args.batch_size)
             answers, first_trace = answers[..., :size, :size], first_trace[..., :size, :size]
-            image, headers = 0, [f"after {len(first_trace)} steps"] * len(questions)
+            image = 0
         reports = []
         for k, (question, answer) in enumerate(zip(questions, answers)):
             problem = path_problem(question, answer)
             text = to_text(answer)
-            print(f"\nMaze {k + 1} {headers[k]}:")
+            print(f"\nMaze {k + 1} stopped at step {int(halted[k])} (its fixed point or --max_steps):"
+                  if options.fixed_point_steps else f"\nMaze {k + 1} after {len(first_trace)} steps:")
             print("\n".join(text[r * size:(r + 1) * size] for r in range(size)))
             print("a shortest path from S to G" if problem is None else f"NOT a shortest path: {problem}")
             report = {"valid_shortest_path": problem is None, "answer": text, "halted_at": int(halted[k])}
