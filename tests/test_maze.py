@@ -312,6 +312,42 @@ def test_evaluate_reads_smaller_mazes_padded_and_ends_with_the_json_line(fixed_c
     assert "these mazes are 9x9" in capsys.readouterr().err
 
 
+def test_evaluate_scores_the_fixed_point_stop_with_the_q_head_and_alone_as_solve_stops(trained_maze, tmp_path, capsys):
+    """--fixed_point_steps k scores two stops of one run: the fixed point or the Q head's halt, and the fixed point
+    alone (the stop the headline reads on mazes larger than training's); each is where `solve` itself stops. The Q
+    head is made to halt at once, so the two stops part."""
+    import json
+
+    import torch
+    from conftest import load_example
+
+    from modeling_lstm_trm import LSTMTRMForPuzzleSolving
+    from modeling_lstm_trm.tasks.maze.maze_hard import MazeSet, write_csv
+    from modeling_lstm_trm.tasks.maze.mazes import score_mazes
+
+    model = LSTMTRMForPuzzleSolving.from_pretrained(trained_maze[0])
+    with torch.no_grad():
+        model.q_head.bias[0] = 10.0  # q_halt > 0 for every maze at the first step
+    model.save_pretrained(tmp_path / "halts_at_once")
+    mazes = MazeSet(*generate_mazes(12, 9, 8, seed=5))
+    write_csv(tmp_path / "nine.csv", mazes, source="test")
+    load_example("evaluate_model").main(["--model", str(tmp_path / "halts_at_once"), "--file",
+                                         str(tmp_path / "nine.csv"), "--output_dir", str(tmp_path),
+                                         "--max_steps", "16", "--fixed_point_steps", "2"])
+    printed = capsys.readouterr().out
+    read = json.loads(printed.strip().splitlines()[-1])
+    assert "stopping at a fixed point of 2 steps alone (the Q head not asked)" in printed
+    assert read["mean_stop_step"] == 1.0 and read["mean_fixed_point_step"] > 2.0
+    x = torch.from_numpy(mazes.questions.reshape(len(mazes.questions), -1))
+    for suffix, halt_on_q_head, mean_step in (("at_stop", True, "mean_stop_step"),
+                                               ("at_fixed_point", False, "mean_fixed_point_step")):
+        own = model.solve(x, max_steps=16, fixed_point_steps=2, halt_on_q_head=halt_on_q_head)
+        scores = score_mazes(mazes.questions, mazes.answers, own.predictions.numpy())
+        assert read[f"valid_shortest_path_accuracy_{suffix}"] == scores["valid_shortest_path_accuracy"]
+        assert read[f"exact_accuracy_{suffix}"] == scores["exact_accuracy"]
+        assert read[mean_step] == pytest.approx(own.halted_at.float().mean().item())
+
+
 def test_evaluate_by_side_and_depth_reads_one_deep_run_as_the_plain_evaluation_would(trained_maze, tmp_path, capsys):
     """--sizes and --depths: a table by side and depth from one run per maze; after d steps it is the plain evaluation
     with --max_steps d, and the stop rule is solve's own, on the same generated mazes."""

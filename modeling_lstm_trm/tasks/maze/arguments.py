@@ -162,8 +162,8 @@ class MazeEvaluateArguments(EvaluationSourceArguments):
     max_steps: int | None = field(default=None, metadata={
         "help": "Supervision steps (default: the model's halt_max_steps)."})
     fixed_point_steps: list[int] | None = field(default=None, metadata={
-        "help": "Also stop a maze whose answer held this many steps (or the Q head halts), up to --max_steps "
-                "(several k with --sizes)."})
+        "help": "Also stop a maze whose answer held this many steps, up to --max_steps, scored twice: with the Q "
+                "head's halt as a second stop, and alone (several k with --sizes)."})
     symmetries: int = field(default=1, metadata={
         "help": "Test-time selection: read each maze in this many of its 8 rotations and reflections (itself "
                 "first), each to its fixed point (the first --fixed_point_steps; the Q head not asked) within "

@@ -585,30 +585,37 @@ def without_count(scores: dict) -> dict:
 def evaluate_mazes(model, questions: np.ndarray, answers: np.ndarray, batch_size: int = 64,
                    max_steps: int | None = None, fixed_point_steps: int | None = None) -> dict:
     """Solve every maze with `model` by TRM's convention (all `halt_max_steps` steps; the Q head's halt beside) and
-    score both answers. `fixed_point_steps=k` adds a third: the answer where the Q head halts or the answer has
-    held for k steps (`*_at_stop`, with the mean step it took: `mean_stop_step`)."""
+    score both answers. `fixed_point_steps=k` adds two stops read off the same run: where the Q head halts or the
+    answer has held for k steps (`*_at_stop`, `mean_stop_step`), and where the answer has held k steps, the Q head not
+    asked (`*_at_fixed_point`, `mean_fixed_point_step`): on mazes larger than training's the Q head halts too early."""
     import torch
 
+    from ...models.lstm_trm.modeling_lstmtrm import fixed_point_stop
+
     device = next(model.parameters()).device
-    answers_by_rule = {"max": [], "q_halt": [], "stop": []}
-    steps_by_rule = {"q_halt": [], "stop": []}
+    rules = ("max", "q_halt") + (("stop", "fixed_point") if fixed_point_steps else ())
+    answers_by_rule = {rule: [] for rule in rules}
+    steps_by_rule = {rule: [] for rule in rules[1:]}
     for start in range(0, len(questions), batch_size):
         x = torch.from_numpy(questions[start:start + batch_size].reshape(len(questions[start:start + batch_size]), -1))
-        out = model.solve(x.to(device), max_steps=max_steps, run_to_max=True)
-        answers_by_rule["max"].append(out.final_predictions.cpu().numpy())
-        answers_by_rule["q_halt"].append(out.predictions.cpu().numpy())
-        steps_by_rule["q_halt"].append(out.halted_at.cpu().numpy())
+        out = model.solve(x.to(device), max_steps=max_steps, run_to_max=True, return_trace=bool(fixed_point_steps))
+        read = {"max": (out.final_predictions, None), "q_halt": (out.predictions, out.halted_at)}
         if fixed_point_steps:
-            stop = model.solve(x.to(device), max_steps=max_steps, fixed_point_steps=fixed_point_steps)
-            answers_by_rule["stop"].append(stop.predictions.cpu().numpy())
-            steps_by_rule["stop"].append(stop.halted_at.cpu().numpy())
-    results = score_mazes(questions, answers, np.concatenate(answers_by_rule["max"]))
-    q_halt = score_mazes(questions, answers, np.concatenate(answers_by_rule["q_halt"]))
-    results.update({f"{key}_at_q_halt": value for key, value in without_count(q_halt).items()},
-                   mean_steps=float(np.concatenate(steps_by_rule["q_halt"]).mean()))
+            read["stop"] = fixed_point_stop(out.trace, out.q_halt_trace, fixed_point_steps)
+            read["fixed_point"] = fixed_point_stop(out.trace, torch.full_like(out.q_halt_trace, -1.0),
+                                                   fixed_point_steps)
+        for rule, (answer, step) in read.items():
+            answers_by_rule[rule].append(answer.cpu().numpy())
+            if step is not None:
+                steps_by_rule[rule].append(step.cpu().numpy())
+    scores = {rule: score_mazes(questions, answers, np.concatenate(got)) for rule, got in answers_by_rule.items()}
+    mean_step = {rule: float(np.concatenate(steps).mean()) for rule, steps in steps_by_rule.items()}
+    results = scores["max"]
+    results.update({f"{key}_at_q_halt": value for key, value in without_count(scores["q_halt"]).items()},
+                   mean_steps=mean_step["q_halt"])
     if fixed_point_steps:
-        stop = score_mazes(questions, answers, np.concatenate(answers_by_rule["stop"]))
-        results.update({f"{key}_at_stop": value for key, value in without_count(stop).items()},
-                       mean_stop_step=float(np.concatenate(steps_by_rule["stop"]).mean()),
+        for rule, suffix in (("stop", "at_stop"), ("fixed_point", "at_fixed_point")):
+            results.update({f"{key}_{suffix}": value for key, value in without_count(scores[rule]).items()})
+        results.update(mean_stop_step=mean_step["stop"], mean_fixed_point_step=mean_step["fixed_point"],
                        fixed_point_steps=fixed_point_steps)
     return results

@@ -193,8 +193,15 @@ class MazeTask(PuzzleTask):
         print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
               f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
         if "mean_stop_step" in results:
-            print(f"stopping at a fixed point of {results['fixed_point_steps']} steps (or the Q head's halt): exact "
-                  f"{results['exact_accuracy_at_stop']:.4f} after {results['mean_stop_step']:.2f} steps on average")
+            k = results["fixed_point_steps"]
+            print(f"stopping at a fixed point of {k} steps or the Q head's halt: exact "
+                  f"{results['exact_accuracy_at_stop']:.4f}, valid shortest path "
+                  f"{results['valid_shortest_path_accuracy_at_stop']:.4f} after "
+                  f"{results['mean_stop_step']:.2f} steps on average")
+            print(f"stopping at a fixed point of {k} steps alone (the Q head not asked): exact "
+                  f"{results['exact_accuracy_at_fixed_point']:.4f}, valid shortest path "
+                  f"{results['valid_shortest_path_accuracy_at_fixed_point']:.4f} after "
+                  f"{results['mean_fixed_point_step']:.2f} steps on average")
         return results
 
     # ----- solving: mazes from --file (Maze-Hard's CSV shape) or the arguments (N*N characters of `# SGo`)
