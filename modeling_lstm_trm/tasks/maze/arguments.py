@@ -14,6 +14,7 @@ from ..arguments import (
     check_steps,
 )
 from .mazes import LOOPS, MAX_SIDE, MAZE_STYLES, TIE_BREAKS, check_path_length, check_side
+from .selection import SYMMETRIES
 
 
 def check_loops(loops: float | None, style: str, uses_dataset: bool = False) -> None:
@@ -36,8 +37,8 @@ STYLES_HELP = ("carved (depth-first corridors, a unique shortest path), scattere
 
 def check_symmetries(symmetries: int, fixed_point_steps) -> None:
     """--symmetries: 1..8 images of the square, each stopped at its fixed point, so one --fixed_point_steps."""
-    if not 1 <= symmetries <= 8:
-        raise ValueError(f"--symmetries must be 1..8 (the images of a square), got {symmetries}")
+    if not 1 <= symmetries <= SYMMETRIES:
+        raise ValueError(f"--symmetries must be 1..{SYMMETRIES} (the images of a square), got {symmetries}")
     if symmetries > 1 and not fixed_point_steps:
         raise ValueError("--symmetries stops each image at its fixed point: give one --fixed_point_steps and "
                          "--max_steps")
