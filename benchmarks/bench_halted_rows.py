@@ -47,7 +47,7 @@ def main():
 
     def deep():
         run = model.solve(x, max_steps=steps, return_trace=True, run_to_max=True)
-        return run.trace, fixed_point_stop(run.trace, torch.full_like(run.q_halt_trace, -1.0), k)[1]
+        return run.trace, fixed_point_stop(run.trace, None, k)[1]
 
     def halted_rows_leave():
         run = model.solve(x, max_steps=steps, fixed_point_steps=k, halt_on_q_head=False, return_trace=True)

@@ -195,10 +195,11 @@ class LSTMTRMSolvingMixin:
                        torch.stack(q_trace) if keep_trace else None, q_at_halt)
 
 
-def fixed_point_stop(trace: torch.Tensor, q_halt_trace: torch.Tensor, fixed_point_steps: int):
+def fixed_point_stop(trace: torch.Tensor, q_halt_trace: torch.Tensor | None, fixed_point_steps: int):
     """Where `solve(..., fixed_point_steps=k)` would have stopped each row, read off a trace that ran on
     (`solve(..., return_trace=True, run_to_max=True)`): the first step whose answer has held for k steps or whose Q
-    head halts, else the last. Returns the answers there and the (1-based) steps, so one deep run scores several k."""
+    head halts (`q_halt_trace=None`: the Q head not asked, as `halt_on_q_head=False`), else the last. Returns the
+    answers there and the (1-based) steps, so one deep run scores several k."""
     positive_integer("fixed_point_steps", fixed_point_steps)  # the steps an answer must hold
     steps, batch = trace.shape[:2]
     held = torch.zeros(batch, dtype=torch.long, device=trace.device)
@@ -206,7 +207,10 @@ def fixed_point_stop(trace: torch.Tensor, q_halt_trace: torch.Tensor, fixed_poin
     for step in range(steps):
         if step:
             held = torch.where((trace[step] == trace[step - 1]).all(-1), held + 1, 0)
-        now = (stop == steps) & ((q_halt_trace[step] > 0) | (held >= fixed_point_steps))
+        halts = held >= fixed_point_steps
+        if q_halt_trace is not None:
+            halts |= q_halt_trace[step] > 0
+        now = (stop == steps) & halts
         stop = torch.where(now, step + 1, stop)
     return trace[stop - 1, torch.arange(batch, device=trace.device)], stop
 

@@ -562,9 +562,8 @@ def accuracy_by_depth(model, questions: np.ndarray, answers: np.ndarray, depths:
         run = model.solve(torch.from_numpy(batch.reshape(len(batch), -1)).to(device), max_steps=depths[-1],
                           return_trace=True, run_to_max=True)
         at_depth.append(run.trace[[d - 1 for d in depths]].cpu().numpy())
-        never = torch.full_like(run.q_halt_trace, -1.0)
         for (k, with_q), (got, steps) in stops.items():
-            answer, step = fixed_point_stop(run.trace, run.q_halt_trace if with_q else never, k)
+            answer, step = fixed_point_stop(run.trace, run.q_halt_trace if with_q else None, k)
             got.append(answer.cpu().numpy())
             steps.append(step.cpu().numpy())
     at_depth = np.concatenate(at_depth, axis=1)
@@ -602,8 +601,7 @@ def evaluate_mazes(model, questions: np.ndarray, answers: np.ndarray, batch_size
         read = {"max": (out.final_predictions, None), "q_halt": (out.predictions, out.halted_at)}
         if fixed_point_steps:
             read["stop"] = fixed_point_stop(out.trace, out.q_halt_trace, fixed_point_steps)
-            read["fixed_point"] = fixed_point_stop(out.trace, torch.full_like(out.q_halt_trace, -1.0),
-                                                   fixed_point_steps)
+            read["fixed_point"] = fixed_point_stop(out.trace, None, fixed_point_steps)
         for rule, (answer, step) in read.items():
             answers_by_rule[rule].append(answer.cpu().numpy())
             if step is not None:

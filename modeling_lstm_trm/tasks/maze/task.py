@@ -193,15 +193,13 @@ class MazeTask(PuzzleTask):
         print(f"{name}: exact {results['exact_accuracy']:.4f}, valid shortest path "
               f"{results['valid_shortest_path_accuracy']:.4f} over {results['mazes']} mazes")
         if "mean_stop_step" in results:
-            k = results["fixed_point_steps"]
-            print(f"stopping at a fixed point of {k} steps or the Q head's halt: exact "
-                  f"{results['exact_accuracy_at_stop']:.4f}, valid shortest path "
-                  f"{results['valid_shortest_path_accuracy_at_stop']:.4f} after "
-                  f"{results['mean_stop_step']:.2f} steps on average")
-            print(f"stopping at a fixed point of {k} steps alone (the Q head not asked): exact "
-                  f"{results['exact_accuracy_at_fixed_point']:.4f}, valid shortest path "
-                  f"{results['valid_shortest_path_accuracy_at_fixed_point']:.4f} after "
-                  f"{results['mean_fixed_point_step']:.2f} steps on average")
+            stops = (("or the Q head's halt", "at_stop", "mean_stop_step"),
+                     ("alone (the Q head not asked)", "at_fixed_point", "mean_fixed_point_step"))
+            for rule, suffix, mean_step in stops:
+                print(f"stopping at a fixed point of {results['fixed_point_steps']} steps {rule}: exact "
+                      f"{results[f'exact_accuracy_{suffix}']:.4f}, valid shortest path "
+                      f"{results[f'valid_shortest_path_accuracy_{suffix}']:.4f} after {results[mean_step]:.2f} "
+                      "steps on average")
         return results
 
     # ----- solving: mazes from --file (Maze-Hard's CSV shape) or the arguments (N*N characters of `# SGo`)
